@@ -1,0 +1,139 @@
+"""Options every sscard command takes, and the one place errors become output.
+
+GlobalPlatformPro-style reader choice: ``-r/--reader`` (index or name
+substring) or ``SSCARD_READER``; ``--sim card.json`` uses the in-process
+simulator instead of PC/SC; ``--trace FILE`` writes a JSON-lines APDU trace;
+``--json`` prints machine-readable output; personal data and secrets are
+redacted unless ``--no-redact`` is given. The options are accepted both on the
+``sscard`` group and on each command (the command's value wins).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from sscard.errors import SscardError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliOptions:
+    reader: str | None = None
+    sim: str | None = None
+    trace: str | None = None
+    json: bool = False
+    redact: bool = True
+
+
+def _merge(ctx: click.Context, name: str, value: Any) -> None:
+    opts = ctx.find_object(CliOptions)
+    if opts is None:
+        opts = ctx.ensure_object(CliOptions)
+    default = getattr(CliOptions(), name)
+    if value is not None and value != default:
+        setattr(opts, name, value)
+
+
+def common_options(func: F) -> F:
+    """Add ``-r/--reader``, ``--sim``, ``--trace``, ``--json``, ``--no-redact``."""
+
+    def cb(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+            _merge(ctx, name, value)
+            return value
+
+        return callback
+
+    decorators = [
+        click.option(
+            "-r",
+            "--reader",
+            envvar="SSCARD_READER",
+            default=None,
+            expose_value=False,
+            callback=cb("reader"),
+            help="Reader index or name substring (env SSCARD_READER).",
+        ),
+        click.option(
+            "--sim",
+            type=click.Path(dir_okay=False),
+            default=None,
+            expose_value=False,
+            callback=cb("sim"),
+            help="Use the in-process simulator with this card image instead of PC/SC.",
+        ),
+        click.option(
+            "--trace",
+            type=click.Path(dir_okay=False),
+            default=None,
+            expose_value=False,
+            callback=cb("trace"),
+            help="Write a JSON-lines APDU trace to FILE (redacted unless --no-redact).",
+        ),
+        click.option(
+            "--json",
+            "json_",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=cb("json"),
+            help="Machine-readable JSON output.",
+        ),
+        click.option(
+            "--no-redact",
+            "redact",
+            flag_value=False,
+            default=True,
+            expose_value=False,
+            callback=cb("redact"),
+            help="Show personal data and secrets in output and traces.",
+        ),
+    ]
+    for d in reversed(decorators):
+        func = d(func)
+    return func
+
+
+def options() -> CliOptions:
+    """The merged options of the current invocation."""
+    ctx = click.get_current_context()
+    return ctx.ensure_object(CliOptions)
+
+
+def emit(obj: Any, text: str | None = None) -> None:
+    """Print ``obj`` as JSON under ``--json``, else ``text`` (or str(obj))."""
+    if options().json:
+        click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(text if text is not None else str(obj))
+
+
+def handle_errors(func: F) -> F:
+    """Turn an SscardError into one bilingual line and exit status 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SscardError as exc:
+            if click.get_current_context().find_object(CliOptions) and options().json:
+                click.echo(
+                    json.dumps(
+                        {"error": type(exc).__name__, "code": exc.code,
+                         "message_en": exc.message_en, "message_zh": exc.message_zh},
+                        ensure_ascii=False,
+                    )
+                )
+            else:
+                click.echo(f"error: {exc.bilingual()}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Simulated cards, PSAM, vpcd bridge and insurance platform (the other side of the wire)."""
