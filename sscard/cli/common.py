@@ -127,8 +127,12 @@ def handle_errors(func: F) -> F:
             if click.get_current_context().find_object(CliOptions) and options().json:
                 click.echo(
                     json.dumps(
-                        {"error": type(exc).__name__, "code": exc.code,
-                         "message_en": exc.message_en, "message_zh": exc.message_zh},
+                        {
+                            "error": type(exc).__name__,
+                            "code": exc.code,
+                            "message_en": exc.message_en,
+                            "message_zh": exc.message_zh,
+                        },
                         ensure_ascii=False,
                     )
                 )
