@@ -63,8 +63,12 @@ def main(argv: list[str]) -> int:
     out = RESULTS / f"bench-{stamp}.json"
     out.write_text(
         json.dumps(
-            {"time": stamp, "python": platform.python_version(), "machine": platform.machine(),
-             "results": rows},
+            {
+                "time": stamp,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "results": rows,
+            },
             indent=2,
         )
     )

@@ -8,7 +8,7 @@ from benchmarks.timing import rate, row
 from sscard.apdu import Command, Response
 
 RAW = bytes.fromhex("805003020B0100000064000000000001") + b"\x0f"
-RESP = bytes.fromhex("00002710000100000001001122334490" "00")
+RESP = bytes.fromhex("0000271000010000000100112233449000")
 
 
 def _naive_roundtrip() -> None:
@@ -16,7 +16,7 @@ def _naive_roundtrip() -> None:
     apdu = list(RAW)
     lc = apdu[4]
     header, data, le = apdu[:4], apdu[5 : 5 + lc], apdu[5 + lc :]
-    rebuilt = bytes(header + [len(data)] + data + le)
+    rebuilt = bytes([*header, len(data), *data, *le])
     assert rebuilt == RAW
     resp = list(RESP)
     _ = (resp[:-2], resp[-2] << 8 | resp[-1])
