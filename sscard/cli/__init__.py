@@ -30,5 +30,5 @@ def _register() -> None:
         main.add_command(module.command)
 
 
-_COMMAND_MODULES: list[str] = ["apdu"]
+_COMMAND_MODULES: list[str] = ["apdu", "sim"]
 _register()

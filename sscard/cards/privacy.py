@@ -1,0 +1,48 @@
+"""Masking of personal data for display, logs and traces (one implementation for all).
+
+The house rule (shared/design/architecture.md, Conventions): full names, SSNs,
+PINs and keys never appear unredacted; redaction is on by default and the CLI's
+``--no-redact`` turns it off. Masks keep enough to recognise a card at the counter:
+the surname and last character of a name, the region and last four of an SSN.
+"""
+
+from __future__ import annotations
+
+MASK = "*"
+
+
+def mask_middle(text: str, head: int, tail: int) -> str:
+    """Keep ``head`` leading and ``tail`` trailing characters; mask the rest.
+
+    A text too short to keep anything hidden is masked entirely except its first
+    character (or fully, if it has one character).
+    """
+    n = len(text)
+    if n == 0:
+        return ""
+    if head + tail >= n:
+        return text[:1] + MASK * (n - 1) if n > 1 else MASK
+    return text[:head] + MASK * (n - head - tail) + text[n - tail :]
+
+
+def mask_name(name: str) -> str:
+    """张三 -> 张*, 张小三 -> 张*三, 欧阳小明 -> 欧**明."""
+    name = name.strip()
+    if len(name) <= 2:
+        return mask_middle(name, 1, 0) if name else ""
+    return mask_middle(name, 1, 1)
+
+
+def mask_ssn(ssn: str) -> str:
+    """11010519491231002X -> 1101**********002X (region prefix and last four kept)."""
+    return mask_middle(ssn, 4, 4)
+
+
+def mask_card_number(number: str) -> str:
+    """Card number or ASN: first two and last three kept (X00000019 -> X0****019)."""
+    return mask_middle(number, 2, 3)
+
+
+def mask_secret(value: str | bytes) -> str:
+    """Keys, PINs, MAC keys: nothing but the length."""
+    return f"<{len(value)} {'bytes' if isinstance(value, bytes) else 'chars'} redacted>"

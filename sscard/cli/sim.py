@@ -1,0 +1,149 @@
+"""``sscard sim new`` / ``sscard sim show``: make and inspect simulated card images.
+
+A card image is the JSON file of :mod:`sscard.simulators.profile`; ``sim show``
+redacts the holder's name and SSN (and hides the PIN) unless ``--no-redact``
+is given, using the one masking implementation in :mod:`sscard.cards.privacy`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId
+from sscard.cards.privacy import mask_name, mask_secret, mask_ssn
+from sscard.cards.regions import DELTA_PROVINCES, UnknownRegion, region_of
+from sscard.cli.common import common_options, emit, handle_errors, options
+from sscard.simulators.profile import CARD_STATES, CardProfile, new_card
+
+
+@click.group(name="sim")
+def command() -> None:
+    """Simulated cards: create and inspect card images."""
+
+
+@command.command(name="new")
+@click.option(
+    "--province",
+    type=click.Choice(sorted(DELTA_PROVINCES), case_sensitive=False),
+    required=True,
+    help="Issuing province.",
+)
+@click.option("--generation", type=click.Choice(["2", "3"]), default="3", show_default=True)
+@click.option(
+    "--balance", type=click.IntRange(0, 100_000), default=10_000, show_default=True,
+    help="Purse balance in fen.",
+)  # fmt: skip
+@click.option("--state", type=click.Choice(CARD_STATES), default="ok", show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed for a reproducible card.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
+    help="Card image file to write (JSON).",
+)  # fmt: skip
+@common_options
+@handle_errors
+def new(
+    province: str, generation: str, balance: int, state: str, seed: int | None, output: str
+) -> None:
+    """Generate a realistic card image for one of the four delta provinces."""
+    card = new_card(province.lower(), int(generation), balance, state, seed)
+    card.save(output)
+    summary = _summary(card, redact=options().redact)
+    summary["file"] = str(Path(output))
+    emit(summary, f"wrote {output}\n" + _text(summary))
+
+
+@command.command(name="show")
+@click.argument("card_file", type=click.Path(dir_okay=False))
+@common_options
+@handle_errors
+def show(card_file: str) -> None:
+    """Show a card image (name and SSN masked unless --no-redact)."""
+    card = CardProfile.load(card_file)
+    summary = _summary(card, redact=options().redact)
+    summary["file"] = str(Path(card_file))
+    emit(summary, _text(summary))
+
+
+def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
+    s = card.ssse
+    ef05, ef06 = s.ef05, s.ef06
+    try:
+        reg = region_of(ef05.card_id.region)
+        region: dict[str, str] = {"code": reg.code, "zh": reg.name_zh, "en": reg.name_en}
+    except UnknownRegion:
+        region = {"code": ef05.card_id.region, "zh": "未知", "en": "unknown"}
+    name = ef06.full_name
+    out: dict[str, Any] = {
+        "label": card.label,
+        "generation": s.generation,
+        "spec_version": ef05.spec_version,
+        "algorithm": AlgorithmFlag(s.algorithm_flag).name,
+        "state": s.state,
+        "counterfeit": card.counterfeit,
+        "region": region,
+        "card_id": ef05.card_id.hex,
+        "card_number": ef05.card_number,
+        "issue_date": ef05.issue_date.isoformat(),
+        "expiry_date": ef05.expiry_date.isoformat(),
+        "atr": s.atr.hex().upper(),
+        "holder": {
+            "name": mask_name(name) if redact else name,
+            "ssn": mask_ssn(ef06.ssn) if redact else ef06.ssn,
+            "sex": {"1": "male", "2": "female"}.get(ef06.sex, ef06.sex),
+            "birth_date": f"{ef06.birth_date.year}-**-**" if redact else str(ef06.birth_date),
+            "ethnicity": ef06.ethnicity,
+        },
+        "pin": {
+            "pin": mask_secret(s.pin.pin) if redact else s.pin.pin,
+            "tries_left": s.pin.tries_left,
+            "max_tries": s.pin.max_tries,
+            "initial": s.pin.initial,
+        },
+        "purse": None,
+    }
+    p = card.purse
+    if p is not None:
+        out["purse"] = {
+            "algorithm": PurseAlgorithmId(p.algorithm_id).name,
+            "asn": p.ef0015.asn,
+            "issuer_id": p.ef0015.issuer_id.hex().upper(),
+            "balance_fen": p.balance,
+            "max_balance_fen": p.max_balance,
+            "online_counter": p.online_counter,
+            "offline_counter": p.offline_counter,
+            "blocked": p.blocked,
+            "txn_records": len(p.txn_records),
+            "trip_records": len(p.trip_records),
+            "composite_records": sorted(p.composite_records),
+        }
+    return out
+
+
+def _text(d: dict[str, Any]) -> str:
+    h, pin, reg = d["holder"], d["pin"], d["region"]
+    lines = [
+        f"card        gen {d['generation']} (spec {d['spec_version']}, {d['algorithm']}), "
+        f"state {d['state']}" + (", COUNTERFEIT" if d["counterfeit"] else ""),
+        f"region      {reg['code']} {reg['zh']} / {reg['en']}",
+        f"card id     {d['card_id']}",
+        f"card no.    {d['card_number']}   valid {d['issue_date']} .. {d['expiry_date']}",
+        f"holder      {h['name']}  SSN {h['ssn']}  {h['sex']}  born {h['birth_date']}",
+        f"PIN         {pin['pin']}  tries {pin['tries_left']}/{pin['max_tries']}"
+        + ("  (initial PIN)" if pin["initial"] else ""),
+        f"ATR         {d['atr']}",
+    ]
+    p = d["purse"]
+    if p is not None:
+        lines.append(
+            f"purse       {p['algorithm']}  ASN {p['asn']}  balance {p['balance_fen'] / 100:.2f} CNY"
+            f"  counters online {p['online_counter']} offline {p['offline_counter']}"
+            + ("  BLOCKED" if p["blocked"] else "")
+        )
+        lines.append(
+            f"records     18: {p['txn_records']}  1E: {p['trip_records']}"
+            f"  1A: {p['composite_records'] or '-'}"
+        )
+    return "\n".join(lines)
