@@ -22,13 +22,37 @@ def version() -> None:
 
 
 def _register() -> None:
-    # Each module defines one click command or group named like the module.
+    # Each module defines one click command or group (``command``) named like the module.
     import importlib
 
     for name in _COMMAND_MODULES:
         module = importlib.import_module(f"sscard.cli.{name}")
         main.add_command(module.command)
+    _attach_subcommands()
 
 
-_COMMAND_MODULES: list[str] = ["apdu", "sim"]
+def _attach_subcommands() -> None:
+    """Commands that live in their own module but appear under another group."""
+    from sscard.cli import apdu, apdu_send, ecard, insurance_sim, serve, sim
+
+    apdu.command.add_command(apdu_send.send_command)
+    sim.command.add_command(serve.command)
+    sim_ecard = click.Group("ecard", help="Electronic social security card: the simulated issuer.")
+    sim_ecard.add_command(ecard.command.commands["issue"])
+    sim.command.add_command(sim_ecard)
+    sim_insurance = click.Group("insurance", help="The simulated medical-insurance platform.")
+    sim_insurance.add_command(insurance_sim.command)
+    sim.command.add_command(sim_insurance)
+
+
+_COMMAND_MODULES: list[str] = [
+    "apdu",
+    "sim",
+    "readers",
+    "monitor",
+    "atr",
+    "trace",
+    "doctor",
+    "journal",
+]
 _register()

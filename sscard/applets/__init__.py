@@ -1,0 +1,1 @@
+"""Terminal-side applications: what a validator, a front desk, a gate does."""

@@ -1,0 +1,184 @@
+"""The electronic social security card (e-SSC) QR payload, declared once for both sides.
+
+The real e-SSC QR format is not public (ssse-card.md §5, §7); sscard uses its own
+offline profile (ssse-card.md, "sscard profile", last row) so the simulator's issuer
+and the terminal's verifier agree::
+
+    "SSC1:" + base64url( version 01 (1) ‖ issuer key ID (4) ‖ card identification
+                         code (16) ‖ SM3(SSN ASCII)[0:16] (16) ‖ issue time, Unix
+                         seconds, big-endian (4) ‖ validity seconds, 3C (1) ‖
+                         nonce (8) ‖ SM2 signature r‖s (64) )
+
+The signature (SM2 with SM3, Z_A over ID ``1234567812345678``) covers every byte
+before it. 114 bytes is a multiple of 3, so the text never carries ``=`` padding.
+
+Decoding never raises anything but :class:`EcardDecodeError`; its ``reason`` is the
+verifier's machine reason code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+from dataclasses import dataclass
+
+from sscard.cards.ssn import InvalidSsn
+from sscard.crypto import sm3
+from sscard.errors import SscardError
+
+PREFIX = "SSC1:"
+VERSION = 0x01
+DEFAULT_VALIDITY = 60  # seconds (byte 3C in the profile)
+
+_HEADER = struct.Struct(">B4s16s16sIB8s")  # everything the signature covers
+SIGNED_LENGTH = _HEADER.size  # 50
+SIGNATURE_LENGTH = 64
+TOKEN_LENGTH = SIGNED_LENGTH + SIGNATURE_LENGTH  # 114
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class EcardDecodeError(SscardError):
+    """A QR text that is not a well-formed e-SSC payload; ``reason`` says why."""
+
+    code = -23  # illegal input (ssse-card.md §4.5)
+    reason = "bad_encoding"
+    message_en = "not a valid e-SSC QR payload"
+    message_zh = "不是有效的电子社保卡二维码"
+
+
+class TokenBadPrefix(EcardDecodeError):
+    reason = "bad_prefix"
+    message_en = "QR text does not start with SSC1:"
+    message_zh = "二维码内容不以 SSC1: 开头"
+
+
+class TokenBadEncoding(EcardDecodeError):
+    code = -41  # illegal characters
+    reason = "bad_encoding"
+    message_en = "QR payload is not valid base64url"
+    message_zh = "二维码内容不是有效的 base64url 编码"
+
+
+class TokenTruncated(EcardDecodeError):
+    code = -42  # bad length
+    reason = "truncated"
+    message_en = "QR payload is truncated"
+    message_zh = "二维码内容不完整"
+
+
+class TokenBadVersion(EcardDecodeError):
+    reason = "bad_version"
+    message_en = "QR payload version is not supported"
+    message_zh = "二维码版本不受支持"
+
+
+class TokenBadLength(EcardDecodeError):
+    code = -42
+    reason = "bad_length"
+    message_en = "QR payload is longer than the e-SSC format"
+    message_zh = "二维码内容长度超出电子社保卡格式"
+
+
+def ssn_digest(ssn: str) -> bytes:
+    """SM3 of the SSN in ASCII, first 16 bytes; ``x`` is normalised to ``X`` (GB 11643)."""
+    text = ssn.strip().upper()
+    try:
+        return sm3(text.encode("ascii"))[:16]
+    except UnicodeEncodeError:
+        raise InvalidSsn("SSN must be ASCII", "社会保障号码须为 ASCII 字符") from None
+
+
+def _need(name: str, value: bytes, length: int) -> None:
+    if len(value) != length:
+        raise ValueError(f"{name} must be {length} bytes, got {len(value)}")
+
+
+@dataclass(frozen=True)
+class EcardToken:
+    """One decoded e-SSC QR payload (no personal data: the SSN is only a digest)."""
+
+    issuer_key_id: bytes
+    card_id_code: bytes
+    ssn_digest: bytes
+    issued_at: int
+    validity: int
+    nonce: bytes
+    signature: bytes = bytes(SIGNATURE_LENGTH)
+    version: int = VERSION
+
+    def __post_init__(self) -> None:
+        # Programming errors (the issuer builds tokens), so plain ValueError.
+        _need("issuer key ID", self.issuer_key_id, 4)
+        _need("card identification code", self.card_id_code, 16)
+        _need("SSN digest", self.ssn_digest, 16)
+        _need("nonce", self.nonce, 8)
+        _need("signature", self.signature, SIGNATURE_LENGTH)
+        if not 0 <= self.issued_at <= 0xFFFFFFFF:
+            raise ValueError("issue time must fit in 4 bytes")
+        if not 0 <= self.validity <= 0xFF or not 0 <= self.version <= 0xFF:
+            raise ValueError("validity and version must fit in one byte")
+
+    def signed_bytes(self) -> bytes:
+        """The 50 bytes the SM2 signature covers."""
+        return _HEADER.pack(
+            self.version,
+            self.issuer_key_id,
+            self.card_id_code,
+            self.ssn_digest,
+            self.issued_at,
+            self.validity,
+            self.nonce,
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.signed_bytes() + self.signature
+
+    def encode(self) -> str:
+        """The QR text: ``SSC1:`` + unpadded base64url of the 114 bytes."""
+        return PREFIX + base64.urlsafe_b64encode(self.to_bytes()).decode("ascii").rstrip("=")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> EcardToken:
+        """Parse the binary payload; version is checked before length (a v2 may differ)."""
+        if not raw:
+            raise TokenTruncated()
+        if raw[0] != VERSION:
+            raise TokenBadVersion()
+        if len(raw) < TOKEN_LENGTH:
+            raise TokenTruncated()
+        if len(raw) > TOKEN_LENGTH:
+            raise TokenBadLength()
+        version, key_id, card, digest, issued, validity, nonce = _HEADER.unpack_from(raw)
+        return cls(
+            issuer_key_id=key_id,
+            card_id_code=card,
+            ssn_digest=digest,
+            issued_at=issued,
+            validity=validity,
+            nonce=nonce,
+            signature=raw[SIGNED_LENGTH:],
+            version=version,
+        )
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> EcardToken:
+        """Parse QR text (as a scanner returns it: surrounding whitespace is ignored)."""
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("ascii")
+            except UnicodeDecodeError:
+                raise TokenBadEncoding() from None
+        text = text.strip()
+        if not text.startswith(PREFIX):
+            raise TokenBadPrefix()
+        body = text[len(PREFIX) :]
+        if not _BASE64URL.fullmatch(body) or len(body) % 4 == 1:
+            raise TokenBadEncoding()
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (binascii.Error, ValueError):
+            raise TokenBadEncoding() from None
+        return cls.from_bytes(raw)

@@ -1,0 +1,171 @@
+"""``ecard issue`` (simulated issuer) and ``ecard verify`` (terminal) for e-SSC QR codes.
+
+Attached as ``sscard sim ecard issue`` and ``sscard identity qr verify``. The payload
+is the sscard profile's (ssse-card.md, "sscard profile", e-SSC row). ``verify`` routes
+the code first (multi-code fusion, medical-insurance.md profile): exit status 0 =
+accepted, 1 = rejected or error, 3 = not an e-SSC code (relay to EcQuery).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sscard.applets.ecard import EcardVerifier, TrustStore, read_qr_image, route_qr
+from sscard.cli.common import common_options, emit, handle_errors
+from sscard.errors import SscardError
+from sscard.services import audit, replay_cache
+from sscard.simulators.ecard_issuer import (
+    EcardIssuer,
+    IssuerKey,
+    write_qr_png,
+    write_trust_store,
+)
+from sscard.simulators.profile import CardProfile
+
+EXIT_REJECTED = 1
+EXIT_RELAY = 3
+
+
+class QrNotFound(SscardError):
+    """The image holds no readable QR code."""
+
+    code = -23
+    message_en = "no QR code found in the image"
+    message_zh = "图片中未找到二维码"
+
+
+@click.group(name="ecard")
+def command() -> None:
+    """Electronic social security card (e-SSC) QR codes (sscard offline profile)."""
+
+
+@command.command()
+@click.argument("card", type=click.Path(dir_okay=False, exists=True))
+@click.option("--png", type=click.Path(dir_okay=False), help="Also write the QR code as a PNG.")
+@click.option(
+    "--issuer-key",
+    type=click.Path(dir_okay=False),
+    default="ecard-issuer.json",
+    show_default=True,
+    envvar="SSCARD_ECARD_ISSUER_KEY",
+    help="Issuer TEST key file; created if missing (env SSCARD_ECARD_ISSUER_KEY).",
+)
+@click.option(
+    "--trust-out",
+    type=click.Path(dir_okay=False),
+    help="Write a verifier trust store holding this issuer's public key.",
+)
+@common_options
+@handle_errors
+def issue(card: str, png: str | None, issuer_key: str, trust_out: str | None) -> None:
+    """Print a fresh e-SSC QR payload for the simulated CARD (card image JSON)."""
+    profile = CardProfile.load(card)  # a bad card file must not leave a new key behind
+    key, created = IssuerKey.load_or_create(issuer_key)
+    if created:
+        click.echo(
+            f"created TEST issuer key {Path(issuer_key).name} / 已创建测试签发密钥", err=True
+        )
+    token = EcardIssuer(key).issue_for(profile)
+    payload = token.encode()
+    if png:
+        write_qr_png(payload, png)
+    if trust_out:
+        write_trust_store(trust_out, [key])
+    emit(
+        {
+            "payload": payload,
+            "issuer_key_id": key.key_id.hex().upper(),
+            "issued_at": token.issued_at,
+            "validity": token.validity,
+            "png": png,
+        },
+        payload,
+    )
+
+
+@command.command()
+@click.argument("payload", required=False)
+@click.option(
+    "--image", type=click.Path(dir_okay=False, exists=True), help="Read the QR code from an image."
+)
+@click.option(
+    "--trust",
+    type=click.Path(dir_okay=False, exists=True),
+    envvar="SSCARD_ECARD_TRUST",
+    required=True,
+    help="Trust store of issuer public keys, or an issuer key file (env SSCARD_ECARD_TRUST).",
+)
+@click.option(
+    "--replay-db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Replay cache shared by all verifiers (env SSCARD_ECARD_REPLAY_DB).",
+)
+@click.option("--skew", type=float, default=5.0, show_default=True, help="Clock skew tolerance, s.")
+@click.option(
+    "--audit-db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Privacy audit log (env SSCARD_AUDIT_DB).",
+)
+@click.option("--no-audit", is_flag=True, help="Do not write an audit row.")
+@click.option(
+    "--terminal-id",
+    envvar="SSCARD_TERMINAL_ID",
+    default="local",
+    show_default=True,
+    help="Terminal ID for the audit log (env SSCARD_TERMINAL_ID).",
+)
+@common_options
+@handle_errors
+def verify(
+    payload: str | None,
+    image: str | None,
+    trust: str,
+    replay_db: str | None,
+    skew: float,
+    audit_db: str | None,
+    no_audit: bool,
+    terminal_id: str,
+) -> None:
+    """Verify an e-SSC QR PAYLOAD ('-' reads stdin) or --image FILE offline."""
+    if (payload is None) == (image is None):
+        raise click.UsageError("give either PAYLOAD or --image / 请给出二维码内容或 --image")
+    if not no_audit:
+        audit.check_code("terminal_id", terminal_id)
+    if image is not None:
+        texts = read_qr_image(image)
+        if not texts:
+            raise QrNotFound()
+        text = texts[0]
+    else:
+        text = sys.stdin.readline() if payload == "-" else str(payload)
+    with replay_cache.ReplayCache(replay_db or replay_cache.default_path()) as cache:
+        verifier = EcardVerifier(TrustStore.load(trust), cache, skew=skew)
+        result = route_qr(text, verifier)
+    if not no_audit:
+        with audit.AuditLog(audit_db or audit.default_path()) as log:
+            log.record(
+                terminal_id=terminal_id,
+                scenario="ecard_qr",
+                result=result.outcome,
+                reasons=[result.reason],
+                card_id_code=result.card_id_code,
+            )
+    info = result.to_dict()
+    lines = [f"{result.outcome.upper()} [{result.reason}] {result.bilingual()}"]
+    for label, key in (
+        ("card identification code / 卡识别码", "card_id_code"),
+        ("region / 地区", "region"),
+        ("SSN digest / 社会保障号码摘要", "ssn_digest"),
+    ):
+        if key in info:
+            lines.append(f"  {label}: {info[key]}")
+    emit(info, "\n".join(lines))
+    if result.outcome == "relay":
+        sys.exit(EXIT_RELAY)
+    if not result.accepted:
+        sys.exit(EXIT_REJECTED)

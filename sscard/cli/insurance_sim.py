@@ -1,0 +1,84 @@
+"""``sscard sim insurance serve``: run the simulated medical-insurance platform.
+
+Loopback by default; ``--port 0`` picks a free port and the URL is printed
+(and written to ``--url-file`` for scripts). ``--demo-data`` loads the issue-8
+demo people: an Anhui (Hefei) cardholder filed for treatment in Shanghai, one
+without a filing, and a Shanghai local. See shared/reference/medical-insurance.md §1.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from datetime import date
+from pathlib import Path
+
+import click
+
+from sscard.cli.common import common_options, emit, handle_errors, options
+from sscard.simulators.insurance_platform import InsurancePlatform
+
+#: Test identities (not real people): certno, name, sex, birth, insured area, filed?
+DEMO_PEOPLE = (
+    ("340104199001010011", "测试甲", "1", "1990-01-01", "340100", True),
+    ("340104199202020033", "测试乙", "2", "1992-02-02", "340100", False),
+    ("310104198505050022", "测试丙", "1", "1985-05-05", "310000", False),
+)
+
+
+def _mask(certno: str) -> str:
+    return certno[:4] + "*" * (len(certno) - 8) + certno[-4:]
+
+
+def load_demo_data(
+    platform: InsurancePlatform, treatment_area: str = "310000"
+) -> list[dict[str, str]]:
+    """Add the demo people; returns what was added (certno redacted by the caller)."""
+    added = []
+    for certno, name, sex, birth, area, filed in DEMO_PEOPLE:
+        psn_no = platform.add_person(certno, name, sex, birth, area, "310", "1000.00")
+        if filed:
+            platform.add_filing(
+                psn_no, area, treatment_area, date.today(), date(date.today().year, 12, 31)
+            )
+        added.append({"certno": certno, "psn_no": psn_no, "insuplc_admdvs": area,
+                      "filing": "yes" if filed else "no"})  # fmt: skip
+    return added
+
+
+@click.command("serve")
+@common_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback).")
+@click.option(
+    "--port", type=int, default=0, show_default=True, help="TCP port; 0 = pick a free one."
+)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="Ledger SQLite file (default: a new temporary file).")  # fmt: skip
+@click.option("--demo-data", is_flag=True, help="Load the demo insured people and filing.")
+@click.option("--url-file", type=click.Path(dir_okay=False), default=None,
+              help="Write the service URL to this file once listening.")  # fmt: skip
+@handle_errors
+def command(
+    host: str, port: int, db_path: str | None, demo_data: bool, url_file: str | None
+) -> None:
+    """Serve the simulated national medical-insurance platform over HTTP."""
+    if db_path is None:
+        db_path = str(Path(tempfile.mkdtemp(prefix="sscard-insurance-")) / "ledger.db")
+    platform = InsurancePlatform(db_path, host=host, port=port).start()
+    try:
+        people = load_demo_data(platform) if demo_data else []
+        if options().redact:
+            people = [{**p, "certno": _mask(p["certno"])} for p in people]
+        if url_file:
+            Path(url_file).write_text(platform.url + "\n", encoding="utf-8")
+        lines = [f"insurance platform listening on {platform.url}", f"ledger: {db_path}"]
+        lines += [
+            f"  {p['certno']} area {p['insuplc_admdvs']} filing {p['filing']}" for p in people
+        ]
+        emit({"url": platform.url, "ledger": db_path, "people": people}, "\n".join(lines))
+        click.echo("press Ctrl-C to stop", err=True)
+        threading.Event().wait()  # the server runs in its own thread; Ctrl-C ends this
+    except KeyboardInterrupt:
+        pass
+    finally:
+        platform.stop()

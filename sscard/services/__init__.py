@@ -1,0 +1,1 @@
+"""Back ends a terminal talks to: medical-insurance platform client, journals, trust lists."""

@@ -1,0 +1,131 @@
+"""Typed errors of the medical-insurance client.
+
+The sscard profile (shared/reference/medical-insurance.md, "sscard profile",
+row "infcode table") splits failures in two: the platform answered with
+``infcode != 0`` (:class:`PlatformError`, never retried), or we do not know
+what happened (:class:`OutcomeUnknown`, the only case that triggers
+reconciliation and 2601 reversal). Everything else is caught before sending.
+"""
+
+from __future__ import annotations
+
+from sscard.errors import SscardError
+
+
+class InsuranceError(SscardError):
+    """Base of every medical-insurance error."""
+
+    message_en = "medical-insurance error"
+    message_zh = "医保交易错误"
+
+
+class InvalidRequest(InsuranceError):
+    """A request failed validation before it was written or sent."""
+
+    message_en = "invalid medical-insurance request"
+    message_zh = "医保请求参数无效"
+
+
+class InvalidAmount(InvalidRequest):
+    """An amount is negative, not a 2-place decimal, or beyond the sanity limit."""
+
+    message_en = "invalid amount"
+    message_zh = "金额无效"
+
+    def __init__(self, field: str, reason_en: str, reason_zh: str) -> None:
+        self.field = field
+        super().__init__(f"invalid amount {field}: {reason_en}", f"金额 {field} 无效：{reason_zh}")
+
+
+class PlatformError(InsuranceError):
+    """The platform answered ``infcode != 0``; its ``err_msg`` is shown as is.
+
+    Never retried automatically (sscard profile, infcode row): the request
+    reached the platform and was refused, so repeating it cannot help.
+    """
+
+    def __init__(self, infcode: int, err_msg: str, warn_msg: str = "", msgid: str = "") -> None:
+        self.infcode = infcode
+        self.err_msg = err_msg
+        self.warn_msg = warn_msg
+        self.msgid = msgid
+        super().__init__(
+            f"platform refused (infcode {infcode}): {err_msg}",
+            f"医保平台拒绝（infcode {infcode}）：{err_msg}",
+        )
+
+
+class OutcomeUnknown(InsuranceError):
+    """No usable reply: timeout, socket failure, HTTP error or malformed body.
+
+    The request may or may not have been applied; the outbox row stays in
+    state ``unknown`` until :meth:`InsuranceClient.resolve` settles it
+    (medical-insurance.md §1.5).
+    """
+
+    def __init__(self, msgid: str, infno: str, reason: str) -> None:
+        self.msgid = msgid
+        self.infno = infno
+        self.reason = reason
+        super().__init__(
+            f"no reply to {infno} (msgid {msgid}): {reason}; outcome unknown, reconcile it",
+            f"交易 {infno}（报文 {msgid}）无应答：{reason}；结果未知，需对账或冲正",
+        )
+
+
+class PlatformUnreachable(OutcomeUnknown):
+    """The TCP connection could not be opened, so nothing was sent.
+
+    A subclass of :class:`OutcomeUnknown` for callers that catch the general
+    case, but the outbox row is marked ``failed`` (not ``unknown``): connect()
+    failed before one byte left, so there is nothing to reverse.
+    """
+
+    def __init__(self, msgid: str, infno: str, reason: str) -> None:
+        super().__init__(msgid, infno, reason)
+        self.message_en = (
+            f"medical-insurance platform unreachable ({reason}); {infno} not sent (msgid {msgid})"
+        )
+        self.message_zh = f"无法连接医保平台（{reason}）；交易 {infno} 未发送（报文 {msgid}）"
+        self.args = (self.message_en,)
+
+
+class ManualReconciliationRequired(OutcomeUnknown):
+    """Automatic resolution gave up (2601 refused or unanswered 3 times, other day).
+
+    The outbox row is flagged ``manual``: a person must compare both sides.
+    """
+
+    def __init__(self, msgid: str, infno: str, reason: str) -> None:
+        super().__init__(msgid, infno, reason)
+        self.message_en = f"{infno} (msgid {msgid}) needs manual reconciliation: {reason}"
+        self.message_zh = f"交易 {infno}（报文 {msgid}）需人工对账：{reason}"
+        self.args = (self.message_en,)
+
+
+class SettlementNotMade(InsuranceError):
+    """A 2207 without reply was found not applied, and barred or undone by 2601.
+
+    Nothing was charged; the desk may settle again (with a new msgid).
+    """
+
+    def __init__(self, msgid: str, detail: str = "") -> None:
+        self.msgid = msgid
+        super().__init__(
+            f"settlement {msgid} was not made (reversed: {detail}); nothing charged, settle again",
+            f"结算 {msgid} 未成功（已冲正：{detail}）；未扣费，可重新结算",
+        )
+
+
+class ReversalRefused(InsuranceError):
+    """A 2601 reversal is not allowed by the sscard profile (wrong infno, day, row)."""
+
+    message_en = "reversal not allowed"
+    message_zh = "不允许冲正"
+
+
+class OutboxError(InsuranceError):
+    """The outbox file cannot be used (other institution, corrupt, unknown msgid)."""
+
+    message_en = "outbox error"
+    message_zh = "交易日志错误"

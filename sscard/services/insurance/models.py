@@ -1,0 +1,735 @@
+"""Typed requests and results of the platform transactions.
+
+Field names are the platform's own (medical-insurance.md §1.2, §1.3), so a
+reader can hold this file next to the interface specification. Requests
+validate themselves when built (amounts via :func:`money`), so nothing
+malformed reaches the outbox. Personal data (certno, names) is kept out of
+reprs.
+
+sscard profile transactions (not in the public catalogue, §7):
+``5261`` settlement query by ``medins_setl_id`` (= the 2207 msgid) and
+``2599`` cross-province filing check; both are side-effect free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sscard.services.insurance.errors import InvalidAmount, InvalidRequest
+from sscard.services.insurance.money import CENT, ZERO, money, quantity, wire_money, wire_ratio
+
+#: Reversible transactions for 2601 (sscard profile, "Reversible transactions").
+REVERSIBLE_INFNOS: frozenset[str] = frozenset({"2201", "2207", "2304"})
+#: sscard profile query numbers (see module docstring).
+SETTLEMENT_QUERY_INFNO = "5261"
+FILING_CHECK_INFNO = "2599"
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return "" if value is None else str(value)
+
+
+def _fill(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for the scalar fields of ``cls`` taken from ``data``."""
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.type not in ("str", "Decimal", "int"):
+            continue
+        if f.type == "Decimal":
+            value = data.get(f.name)
+            kwargs[f.name] = (
+                wire_ratio(value)
+                if f.name.endswith("_prop") or f.name.endswith("prop_selfpay")
+                else wire_money(value)
+            )
+        elif f.type == "int":
+            kwargs[f.name] = int(data.get(f.name) or 0)
+        else:
+            kwargs[f.name] = _text(data, f.name)
+    return kwargs
+
+
+def _require(value: str, name: str) -> str:
+    if not value:
+        raise InvalidRequest(f"{name} is required", f"{name} 不能为空")
+    return value
+
+
+def _body(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if f.name not in skip and f.name != "insuplc_admdvs"
+    }
+
+
+class Request:
+    """What the client needs from every request object."""
+
+    infno: ClassVar[str]
+    #: Safe to resend (no side effect on the platform): the only retried ones.
+    idempotent: ClassVar[bool] = False
+
+    @property
+    def route_admdvs(self) -> str:
+        """``insuplc_admdvs`` for the envelope; mandatory when a psn_no is sent (§1.1)."""
+        return str(getattr(self, "insuplc_admdvs", ""))
+
+    @property
+    def person(self) -> str:
+        return str(getattr(self, "psn_no", ""))
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+# --- 9001 sign-in -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInRequest(Request):
+    infno: ClassVar[str] = "9001"
+    idempotent: ClassVar[bool] = True  # a repeated sign-in only issues a new sign_no
+    opter_no: str
+    mac: str = ""
+    ip: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return {"signIn": {"opter_no": self.opter_no, "mac": self.mac, "ip": self.ip}}
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    sign_time: str
+    sign_no: str
+
+    @classmethod
+    def from_output(cls, output: dict[str, Any]) -> SignInResult:
+        inner = output.get("signinoutb") or {}
+        return cls(sign_time=_text(inner, "sign_time"), sign_no=_text(inner, "sign_no"))
+
+
+# --- 1101 person info -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonInfoRequest(Request):
+    """1101. ``mdtrt_cert_type`` 01 e-voucher, 02 ID card, 03 SSC (§2.1)."""
+
+    infno: ClassVar[str] = "1101"
+    idempotent: ClassVar[bool] = True
+    mdtrt_cert_type: str
+    mdtrt_cert_no: str = field(repr=False)
+    card_sn: str = field(default="", repr=False)
+    psn_cert_type: str = "01"
+    certno: str = field(default="", repr=False)
+    psn_name: str = field(default="", repr=False)
+    begntime: str = ""
+
+    def __post_init__(self) -> None:
+        _require(self.mdtrt_cert_no, "mdtrt_cert_no")
+        if self.mdtrt_cert_type == "03" and not self.card_sn:
+            raise InvalidRequest(
+                "card_sn is required for an SSC (type 03)", "社保卡就诊须提供 card_sn"
+            )
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+@dataclass(frozen=True)
+class InsuInfo:
+    balc: Decimal
+    insutype: str
+    psn_type: str
+    psn_insu_stas: str
+    psn_insu_date: str
+    paus_insu_date: str
+    cvlserv_flag: str
+    insuplc_admdvs: str
+    emp_name: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    psn_no: str
+    psn_cert_type: str
+    certno: str = field(repr=False)
+    psn_name: str = field(repr=False)
+    gend: str = ""
+    naty: str = ""
+    brdy: str = field(default="", repr=False)
+    age: str = ""
+    insuinfo: tuple[InsuInfo, ...] = ()
+
+    @property
+    def insuplc_admdvs(self) -> str:
+        """Insured area of the first insurance (profile: take admdvs from 1101 only)."""
+        return self.insuinfo[0].insuplc_admdvs if self.insuinfo else ""
+
+    def insurance(self, insutype: str | None = None) -> InsuInfo:
+        for info in self.insuinfo:
+            if insutype is None or info.insutype == insutype:
+                return info
+        raise InvalidRequest(f"person has no insurance {insutype}", f"参保人无险种 {insutype}")
+
+    @classmethod
+    def from_output(cls, output: dict[str, Any]) -> PersonInfo:
+        base = output.get("baseinfo") or {}
+        infos = tuple(InsuInfo(**_fill(InsuInfo, i)) for i in output.get("insuinfo") or ())
+        return cls(**_fill(cls, base), insuinfo=infos)
+
+
+# --- 2201 / 2202 registration ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterRequest(Request):
+    infno: ClassVar[str] = "2201"
+    psn_no: str
+    insutype: str
+    insuplc_admdvs: str
+    begntime: str
+    mdtrt_cert_type: str
+    mdtrt_cert_no: str = field(repr=False)
+    ipt_otp_no: str
+    atddr_no: str = ""
+    dr_name: str = field(default="", repr=False)
+    dept_code: str = ""
+    dept_name: str = ""
+    caty: str = ""
+    card_sn: str = field(default="", repr=False)
+    psn_cert_type: str = ""
+    certno: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("psn_no", "insutype", "insuplc_admdvs", "begntime", "ipt_otp_no"):
+            _require(getattr(self, name), name)
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """``mdtrt_id`` identifies the visit; ``msgid`` is kept for a 2601 of the 2201."""
+
+    mdtrt_id: str
+    psn_no: str
+    ipt_otp_no: str
+    msgid: str = ""
+
+    @classmethod
+    def from_output(cls, msgid: str, output: dict[str, Any]) -> RegisterResult:
+        fields = _fill(cls, output.get("data") or {})
+        fields["msgid"] = msgid
+        result = cls(**fields)
+        if not result.mdtrt_id:
+            raise ValueError("2201 reply without mdtrt_id")
+        return result
+
+
+@dataclass(frozen=True)
+class CancelRegistrationRequest(Request):
+    infno: ClassVar[str] = "2202"
+    psn_no: str
+    mdtrt_id: str
+    ipt_otp_no: str
+    insuplc_admdvs: str
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+# --- 2203 visit, 2204 / 2205 fee details -----------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    diag_type: str
+    diag_srt_no: str
+    diag_code: str
+    diag_name: str
+    diag_dept: str = ""
+    dise_dor_no: str = ""
+    dise_dor_name: str = field(default="", repr=False)
+    diag_time: str = ""
+    vali_flag: str = "1"
+
+
+@dataclass(frozen=True)
+class VisitUploadRequest(Request):
+    infno: ClassVar[str] = "2203"
+    mdtrt_id: str
+    psn_no: str
+    insuplc_admdvs: str
+    med_type: str
+    begntime: str
+    main_cond_dscr: str = ""
+    dise_codg: str = ""
+    dise_name: str = ""
+    diseinfo: tuple[Diagnosis, ...] = ()
+
+    def body(self) -> dict[str, Any]:
+        info = _body(self, skip=("diseinfo",))
+        return {"mdtrtinfo": info, "diseinfo": [dataclasses.asdict(d) for d in self.diseinfo]}
+
+
+@dataclass(frozen=True)
+class FeeItem:
+    """One line of a visit's fee detail (2204 ``feedetail[]``), see fees.py for files."""
+
+    feedetl_sn: str
+    med_list_codg: str
+    medins_list_codg: str
+    det_item_fee_sumamt: Decimal
+    cnt: Decimal
+    pric: Decimal
+    medins_list_name: str = ""
+    fee_ocur_time: str = ""
+    chrg_bchno: str = ""
+    rxno: str = ""
+    rx_circ_flag: str = "0"
+    bilg_dept_codg: str = ""
+    bilg_dept_name: str = ""
+    bilg_dr_codg: str = ""
+    bilg_dr_name: str = field(default="", repr=False)
+    hosp_appr_flag: str = "1"
+
+    def __post_init__(self) -> None:
+        _require(self.feedetl_sn, "feedetl_sn")
+        _require(self.med_list_codg, "med_list_codg")
+        _require(self.medins_list_codg, "medins_list_codg")
+        cnt = quantity(self.cnt, "cnt", positive=True)
+        pric = quantity(self.pric, "pric")
+        total = money(self.det_item_fee_sumamt, "det_item_fee_sumamt")
+        if abs(cnt * pric - total) > CENT:
+            raise InvalidAmount(
+                "det_item_fee_sumamt",
+                f"{total} is not cnt × pric ({cnt} × {pric})",
+                "不等于数量×单价",
+            )
+        object.__setattr__(self, "det_item_fee_sumamt", total)
+        object.__setattr__(self, "cnt", cnt)
+        object.__setattr__(self, "pric", pric)
+
+
+@dataclass(frozen=True)
+class FeeUploadRequest(Request):
+    """2204. Items without chrg_bchno / fee_ocur_time take the request's values."""
+
+    infno: ClassVar[str] = "2204"
+    mdtrt_id: str
+    psn_no: str
+    insuplc_admdvs: str
+    chrg_bchno: str
+    fee_ocur_time: str
+    items: tuple[FeeItem, ...]
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise InvalidRequest("no fee items", "无费用明细")
+        sns = [i.feedetl_sn for i in self.items]
+        if len(set(sns)) != len(sns):
+            raise InvalidRequest("feedetl_sn repeated in the upload", "费用明细流水号重复")
+
+    @property
+    def total(self) -> Decimal:
+        return sum((i.det_item_fee_sumamt for i in self.items), ZERO)
+
+    def body(self) -> dict[str, Any]:
+        rows = []
+        for item in self.items:
+            row = dataclasses.asdict(item)
+            row.pop("medins_list_name")
+            row["chrg_bchno"] = item.chrg_bchno or self.chrg_bchno
+            row["fee_ocur_time"] = item.fee_ocur_time or self.fee_ocur_time
+            row.update(mdtrt_id=self.mdtrt_id, psn_no=self.psn_no)
+            rows.append(row)
+        return {"feedetail": rows}
+
+
+@dataclass(frozen=True)
+class FeeDetailResult:
+    feedetl_sn: str
+    det_item_fee_sumamt: Decimal
+    pric_uplmt_amt: Decimal
+    selfpay_prop: Decimal
+    fulamt_ownpay_amt: Decimal
+    overlmt_amt: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    chrgitm_lv: str = ""
+    med_chrgitm_type: str = ""
+    memo: str = ""
+
+
+def fee_results(output: dict[str, Any]) -> tuple[FeeDetailResult, ...]:
+    return tuple(FeeDetailResult(**_fill(FeeDetailResult, r)) for r in output.get("result") or ())
+
+
+@dataclass(frozen=True)
+class DeleteFeesRequest(Request):
+    """2205; ``chrg_bchno="0000"`` deletes every unsettled detail of the visit (§1.5)."""
+
+    infno: ClassVar[str] = "2205"
+    mdtrt_id: str
+    psn_no: str
+    insuplc_admdvs: str
+    chrg_bchno: str = "0000"
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+# --- 2206 / 2207 / 2208 settlement -----------------------------------------
+
+
+@dataclass(frozen=True)
+class SettleRequest(Request):
+    """2206 pre-settlement; :class:`SettleConfirmRequest` is the 2207 variant.
+
+    ``psn_setlway`` 01 and ``acct_used_flag`` 0 are the profile defaults.
+    """
+
+    infno: ClassVar[str] = "2206"
+    psn_no: str
+    insuplc_admdvs: str
+    mdtrt_cert_type: str
+    mdtrt_cert_no: str = field(repr=False)
+    med_type: str
+    medfee_sumamt: Decimal
+    mdtrt_id: str
+    chrg_bchno: str
+    insutype: str
+    psn_setlway: str = "01"
+    acct_used_flag: str = "0"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "medfee_sumamt", money(self.medfee_sumamt, "medfee_sumamt"))
+        for name in ("psn_no", "insuplc_admdvs", "mdtrt_id", "med_type", "insutype"):
+            _require(getattr(self, name), name)
+        if self.acct_used_flag not in ("0", "1"):
+            raise InvalidRequest("acct_used_flag must be 0 or 1", "acct_used_flag 只能为 0 或 1")
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+@dataclass(frozen=True)
+class SettleConfirmRequest(SettleRequest):
+    """2207: the 2206 fields plus the invoice and the 2206 totals (§1.2)."""
+
+    infno: ClassVar[str] = "2207"
+    invono: str = ""
+    fulamt_ownpay_amt: Decimal = ZERO
+    overlmt_selfpay: Decimal = ZERO
+    preselfpay_amt: Decimal = ZERO
+    inscp_scp_amt: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"):
+            object.__setattr__(self, name, money(getattr(self, name), name))
+
+    @classmethod
+    def from_pre(
+        cls, pre: SettleRequest, result: Settlement, invono: str = ""
+    ) -> SettleConfirmRequest:
+        """The 2207 that confirms a 2206 (same visit, totals from its answer)."""
+        fields = {f.name: getattr(pre, f.name) for f in dataclasses.fields(SettleRequest)}
+        info = result.setlinfo
+        return cls(
+            **fields,
+            invono=invono,
+            fulamt_ownpay_amt=info.fulamt_ownpay_amt,
+            overlmt_selfpay=info.overlmt_selfpay,
+            preselfpay_amt=info.preselfpay_amt,
+            inscp_scp_amt=info.inscp_scp_amt,
+        )
+
+
+@dataclass(frozen=True)
+class SetlInfo:
+    """``setlinfo`` of 2206/2207/2208 (§1.3). Amounts exactly as returned."""
+
+    setl_id: str
+    mdtrt_id: str
+    psn_no: str
+    medins_setl_id: str
+    insutype: str
+    med_type: str
+    setl_time: str
+    medfee_sumamt: Decimal
+    fulamt_ownpay_amt: Decimal
+    overlmt_selfpay: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    act_pay_dedc: Decimal
+    hifp_pay: Decimal
+    pool_prop_selfpay: Decimal
+    cvlserv_pay: Decimal
+    hifes_pay: Decimal
+    hifmi_pay: Decimal
+    hifob_pay: Decimal
+    maf_pay: Decimal
+    oth_pay: Decimal
+    fund_pay_sumamt: Decimal
+    psn_part_amt: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+    hosp_part_amt: Decimal
+    balc: Decimal
+    acct_mulaid_pay: Decimal
+    clr_optins: str = ""
+    clr_way: str = ""
+    clr_type: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetlInfo:
+        return cls(**_fill(cls, data))
+
+    def balances(self, fund_total_includes_acct: bool = False) -> bool:
+        """Does the split add up? Drives only the reconciliation check (§1.3 caveat).
+
+        Hunan style (default): fund + account + cash + hospital = total;
+        Guangdong style: the fund total already includes the account.
+        """
+        parts = self.fund_pay_sumamt + self.psn_cash_pay + self.hosp_part_amt
+        if not fund_total_includes_acct:
+            parts += self.acct_pay
+        return parts == self.medfee_sumamt
+
+
+@dataclass(frozen=True)
+class SetlDetail:
+    fund_pay_type: str
+    fund_pay_type_name: str
+    inscp_scp_amt: Decimal
+    crt_payb_lmt_amt: Decimal
+    fund_payamt: Decimal
+    setl_proc_info: str = ""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Result of 2206, 2207 or 2208; ``msgid`` is the request that produced it."""
+
+    msgid: str
+    setlinfo: SetlInfo
+    setldetail: tuple[SetlDetail, ...] = ()
+
+    @classmethod
+    def from_output(cls, msgid: str, output: dict[str, Any]) -> Settlement:
+        details = tuple(SetlDetail(**_fill(SetlDetail, d)) for d in output.get("setldetail") or ())
+        return cls(msgid, SetlInfo.from_dict(output.get("setlinfo") or {}), details)
+
+
+@dataclass(frozen=True)
+class CancelSettlementRequest(Request):
+    infno: ClassVar[str] = "2208"
+    setl_id: str
+    mdtrt_id: str
+    psn_no: str
+    insuplc_admdvs: str
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+# --- 2601 reversal ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReversalRequest(Request):
+    """2601: only psn_no + omsgid + oinfno (§1.5)."""
+
+    infno: ClassVar[str] = "2601"
+    psn_no: str
+    omsgid: str
+    oinfno: str
+    insuplc_admdvs: str
+
+    def __post_init__(self) -> None:
+        if self.oinfno not in REVERSIBLE_INFNOS:
+            raise InvalidRequest(
+                f"{self.oinfno} is not reversible (profile allows 2201, 2207, 2304)",
+                f"交易 {self.oinfno} 不可冲正（仅 2201、2207、2304）",
+            )
+        if len(self.omsgid) != 30:
+            raise InvalidRequest(
+                "omsgid must be the 30-character original msgid", "原报文号须为30位"
+            )
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+@dataclass(frozen=True)
+class ReversalResult:
+    """``rvs_rslt``: ``reversed`` (undone), ``voided`` (never applied, now barred),
+    ``already`` (reversed before) or ``nothing`` (the original had failed)."""
+
+    omsgid: str
+    oinfno: str
+    rvs_rslt: str
+
+    @classmethod
+    def from_output(cls, output: dict[str, Any]) -> ReversalResult:
+        return cls(**_fill(cls, output.get("data") or {}))
+
+
+# --- 5261 settlement query, 2599 filing check (sscard profile) -------------
+
+
+@dataclass(frozen=True)
+class SettlementQueryRequest(Request):
+    """Profile 5261: the settlement whose ``medins_setl_id`` is a given msgid."""
+
+    infno: ClassVar[str] = SETTLEMENT_QUERY_INFNO
+    idempotent: ClassVar[bool] = True
+    psn_no: str
+    medins_setl_id: str
+    insuplc_admdvs: str
+
+    def body(self) -> dict[str, Any]:
+        return {"data": _body(self)}
+
+
+class SettlementState(enum.StrEnum):
+    NONE = "none"  # the platform never settled this msgid
+    SETTLED = "settled"
+    CANCELLED = "cancelled"  # by 2208
+    REVERSED = "reversed"  # by 2601
+
+
+@dataclass(frozen=True)
+class SettlementQueryResult:
+    setl_stas: SettlementState
+    setlinfo: SetlInfo | None
+
+    @classmethod
+    def from_output(cls, output: dict[str, Any]) -> SettlementQueryResult:
+        data = output.get("data") or {}
+        state = SettlementState(_text(data, "setl_stas") or "none")
+        info = data.get("setlinfo")
+        return cls(state, SetlInfo.from_dict(info) if info else None)
+
+
+class AreaCase(enum.StrEnum):
+    """Where the insured comes from, relative to the place of treatment (§1.6)."""
+
+    LOCAL = "local"
+    IN_PROVINCE = "in_province"  # 省内异地
+    CROSS_PROVINCE = "cross_province"  # 跨省
+
+    @classmethod
+    def of(cls, insuplc_admdvs: str, mdtrtarea_admvs: str) -> AreaCase:
+        """Province = first 2 digits, city = first 4 (the Zhuhai HIS rule of §1.6)."""
+        if insuplc_admdvs[:2] != mdtrtarea_admvs[:2]:
+            return cls.CROSS_PROVINCE
+        return cls.LOCAL if insuplc_admdvs[:4] == mdtrtarea_admvs[:4] else cls.IN_PROVINCE
+
+
+class FilingStatus(enum.StrEnum):
+    """Answer of the FilingCheck adapter (sscard profile, filing check row)."""
+
+    FILED = "FILED"
+    NOT_FILED = "NOT_FILED"
+    EMERGENCY = "EMERGENCY"  # treated as filed
+    UNKNOWN = "UNKNOWN"  # the desk confirms by hand; settlement not blocked
+
+    @property
+    def allows_settlement(self) -> bool:
+        return self in (FilingStatus.FILED, FilingStatus.EMERGENCY)
+
+
+@dataclass(frozen=True)
+class FilingCheckRequest(Request):
+    """Profile 2599, routed with the insured area (``insuplc_admdvs``) in the envelope."""
+
+    infno: ClassVar[str] = FILING_CHECK_INFNO
+    idempotent: ClassVar[bool] = True
+    psn_no: str
+    insuplc_admdvs: str
+    mdtrtarea_admvs: str
+    med_type: str
+    begntime: str
+
+    def body(self) -> dict[str, Any]:
+        data = _body(self)
+        data["insuplc_admdvs"] = self.insuplc_admdvs
+        return {"data": data}
+
+
+# --- 3201 daily totals ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Settlement totals of one day (profile: valid 2207s net of 2208 and 2601)."""
+
+    count: int = 0
+    medfee_sumamt: Decimal = ZERO
+    fund_pay_sumamt: Decimal = ZERO
+    acct_pay: Decimal = ZERO
+    psn_cash_pay: Decimal = ZERO
+
+    def differences(self, other: Totals) -> dict[str, tuple[Any, Any]]:
+        """Fields that differ, as ``{name: (self, other)}``."""
+        return {
+            f.name: (getattr(self, f.name), getattr(other, f.name))
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        }
+
+
+@dataclass(frozen=True)
+class DailyTotalsRequest(Request):
+    """3201 (profile): the institution's totals for ``stmt_date``; the platform
+    answers with its own totals and ``stmt_rslt`` 0 (agree) / 1 (differ)."""
+
+    infno: ClassVar[str] = "3201"
+    idempotent: ClassVar[bool] = True
+    stmt_date: date
+    local: Totals
+
+    def body(self) -> dict[str, Any]:
+        day = self.stmt_date.isoformat()
+        return {
+            "data": {
+                "stmt_begndate": day,
+                "stmt_enddate": day,
+                "fixmedins_setl_cnt": self.local.count,
+                "medfee_sumamt": self.local.medfee_sumamt,
+                "fund_pay_sumamt": self.local.fund_pay_sumamt,
+                "acct_pay": self.local.acct_pay,
+                "psn_cash_pay": self.local.psn_cash_pay,
+            }
+        }
+
+
+@dataclass(frozen=True)
+class DailyTotalsResult:
+    stmt_rslt: str
+    stmt_rslt_dscr: str
+    platform: Totals
+    msgid: str = ""
+
+    @classmethod
+    def from_output(cls, msgid: str, output: dict[str, Any]) -> DailyTotalsResult:
+        data = output.get("data") or {}
+        totals = Totals(
+            count=int(data.get("setl_cnt") or 0),
+            medfee_sumamt=wire_money(data.get("medfee_sumamt")),
+            fund_pay_sumamt=wire_money(data.get("fund_pay_sumamt")),
+            acct_pay=wire_money(data.get("acct_pay")),
+            psn_cash_pay=wire_money(data.get("psn_cash_pay")),
+        )
+        return cls(_text(data, "stmt_rslt"), _text(data, "stmt_rslt_dscr"), totals, msgid)

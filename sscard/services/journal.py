@@ -1,0 +1,772 @@
+"""The validator journal: every purse debit is on disk before the card is asked to pay.
+
+Why: a validator must never lose a charge and never charge twice, even when the
+card is pulled away mid-debit or the power goes (transit-purse.md §5.7). So the
+debit context (counter N, amount, terminal txn seq, date-time) is written as a
+``pending`` row and committed *before* DEBIT (8054) is sent; after MAC2 is
+verified the row becomes ``completed`` with the TAC and MAC2. A torn debit is
+``unknown`` until GET TRANSACTION PROVE (805A with N + 1, profile row "Tearing
+recovery counter") proves it was or was not taken: then ``completed`` or
+``failed``. The validator finds that context again by ASN with
+:meth:`Journal.pending_for_card`.
+
+Durability: SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced at
+every commit), one transaction per state change, so a crash leaves either the
+old row or the new one, never half of it; CHECK constraints make a
+``completed`` row without TAC/MAC2 impossible. Only ``completed`` rows are
+exported to clearing (:meth:`Journal.export_unsent`, an atomic file write), and
+they are marked sent only by :meth:`Journal.ack`, after the clearing host has
+confirmed the upload.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from sscard.errors import SscardError
+
+#: EP purchase and composite (CAPP) purchase, transit-purse.md §5.1.
+TXN_TYPES = frozenset({0x06, 0x09})
+#: PRAGMA application_id of an sscard journal ("SSJ1"), so a foreign SQLite file is refused.
+APPLICATION_ID = 0x53534A31
+
+ExportFormat = Literal["csv", "jsonl"]
+
+# --------------------------------------------------------------------------- errors
+
+
+class JournalError(SscardError):
+    """Base class of journal errors."""
+
+    message_en = "validator journal error"
+    message_zh = "验票机交易日志错误"
+
+
+class JournalOpenError(JournalError):
+    """The file is not an sscard journal, was written by a newer sscard, or cannot do WAL."""
+
+    message_en = "cannot open the validator journal"
+    message_zh = "无法打开验票机交易日志"
+
+
+class JournalWriteError(JournalError):
+    """A write or commit failed (disk full, I/O error): nothing was changed."""
+
+    message_en = "journal write failed; nothing was recorded"
+    message_zh = "交易日志写入失败，未记录任何内容"
+
+
+class JournalStateError(JournalError):
+    """The tap does not exist or is not in a state that allows this change."""
+
+    message_en = "journal state does not allow this change"
+    message_zh = "交易日志状态不允许此操作"
+
+
+class JournalInputError(JournalError):
+    """A field of a tap is malformed (wrong length, out of range)."""
+
+    message_en = "malformed journal entry"
+    message_zh = "交易日志条目格式错误"
+
+
+class UnknownBatch(JournalError):
+    """``ack`` was given a batch id that no export produced."""
+
+    message_en = "unknown clearing batch"
+    message_zh = "未知的清算批次"
+
+
+# --------------------------------------------------------------------------- rows
+
+
+class TapState(StrEnum):
+    PENDING = "pending"  # written before DEBIT (8054) is sent
+    COMPLETED = "completed"  # MAC2 verified; TAC and MAC2 recorded
+    FAILED = "failed"  # proven not debited (805A answered only an SW, or a refusal SW)
+    UNKNOWN = "unknown"  # torn: awaiting GET TRANSACTION PROVE
+
+
+def _check_bytes(value: object, size: int, name: str) -> None:
+    if not isinstance(value, bytes) or len(value) != size:
+        raise JournalInputError(f"{name} must be {size} bytes", f"{name}应为{size}字节")
+
+
+def _check_range(value: object, lo: int, hi: int, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise JournalInputError(f"{name} out of range", f"{name}超出范围")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingTap:
+    """The debit context saved before 8054: what tearing recovery needs (§5.7 step 1).
+
+    ``card_counter`` is the offline counter N from the 8050 response; recovery
+    sends 805A with N + 1. ``txn_datetime`` is the terminal's local date-time
+    sent in 8054 and 8070. Amounts are in fen.
+    """
+
+    terminal_id: str
+    psam_terminal_id: bytes  # 6 B, PSAM EF 16
+    terminal_seq: int  # PSAM terminal transaction sequence (8070 response), 4 B
+    asn: bytes  # 10 B, EF 0015[10..19]
+    issuer_id: bytes  # 8 B, EF 0015[0..7]
+    txn_type: int  # 0x06 EP purchase, 0x09 composite purchase
+    amount: int
+    balance_before: int
+    card_counter: int
+    txn_datetime: datetime
+    line: str = ""
+    station: str = ""
+    fare: dict[str, Any] = field(default_factory=dict)  # fare details, stored as JSON
+
+    def __post_init__(self) -> None:
+        _check_bytes(self.psam_terminal_id, 6, "PSAM terminal id")
+        _check_bytes(self.asn, 10, "ASN")
+        _check_bytes(self.issuer_id, 8, "issuer id")
+        _check_range(self.terminal_seq, 0, 0xFFFFFFFF, "terminal txn seq")
+        _check_range(self.amount, 0, 0xFFFFFFFF, "amount")
+        _check_range(self.balance_before, -0x80000000, 0xFFFFFFFF, "balance")
+        _check_range(self.card_counter, 0, 0xFFFF, "offline counter")
+        if self.txn_type not in TXN_TYPES:
+            raise JournalInputError("transaction type must be 06 or 09", "交易类型应为06或09")
+        if not isinstance(self.txn_datetime, datetime):
+            raise JournalInputError("txn_datetime must be a datetime", "交易时间应为datetime")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TapRecord(PendingTap):
+    """One journal row: the saved context plus its state."""
+
+    id: int
+    state: TapState
+    created_at: datetime
+    updated_at: datetime
+    balance_after: int | None = None
+    tac: bytes | None = None
+    mac2: bytes | None = None
+    fail_reason: str | None = None
+    sent_batch: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalStats:
+    schema_version: int
+    by_state: dict[str, int]
+    unsent_completed: int
+    unsent_amount: int  # fen
+    batches: int
+    unacked_batches: int
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """One clearing export: the file it wrote and whether the upload was confirmed."""
+
+    batch_id: str
+    created_at: datetime
+    format: str
+    path: str
+    row_count: int
+    total_amount: int  # fen
+    sha256: str  # of the file as written, for the upload confirmation
+    acked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AckResult:
+    batch_id: str
+    rows_marked: int  # 0 when the batch had already been acknowledged
+    already_acked: bool
+
+
+# --------------------------------------------------------------------------- schema
+
+_SCHEMA_V1 = """
+CREATE TABLE taps (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    terminal_id      TEXT NOT NULL,
+    psam_terminal_id TEXT NOT NULL CHECK (length(psam_terminal_id) = 12),
+    terminal_seq     INTEGER NOT NULL,
+    asn              TEXT NOT NULL CHECK (length(asn) = 20),
+    issuer_id        TEXT NOT NULL CHECK (length(issuer_id) = 16),
+    txn_type         INTEGER NOT NULL CHECK (txn_type IN (6, 9)),
+    amount           INTEGER NOT NULL CHECK (amount >= 0),
+    balance_before   INTEGER NOT NULL,
+    balance_after    INTEGER,
+    card_counter     INTEGER NOT NULL,
+    txn_datetime     TEXT NOT NULL,
+    line             TEXT NOT NULL,
+    station          TEXT NOT NULL,
+    fare_json        TEXT NOT NULL,
+    state            TEXT NOT NULL
+                     CHECK (state IN ('pending', 'completed', 'failed', 'unknown')),
+    tac              TEXT CHECK (tac IS NULL OR length(tac) = 8),
+    mac2             TEXT CHECK (mac2 IS NULL OR length(mac2) = 8),
+    fail_reason      TEXT,
+    sent_batch       TEXT REFERENCES batches(batch_id),
+    -- a completed row always has its proof, and no other row has one
+    CHECK ((state = 'completed') =
+           (tac IS NOT NULL AND mac2 IS NOT NULL AND balance_after IS NOT NULL)),
+    CHECK ((state = 'failed') = (fail_reason IS NOT NULL)),
+    CHECK (sent_batch IS NULL OR state = 'completed')
+);
+CREATE INDEX taps_by_card ON taps (asn, state);
+CREATE INDEX taps_unsent ON taps (id) WHERE state = 'completed' AND sent_batch IS NULL;
+CREATE TABLE batches (
+    batch_id     TEXT PRIMARY KEY,
+    created_at   TEXT NOT NULL,
+    format       TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    total_amount INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    acked_at     TEXT
+);
+CREATE TABLE batch_taps (
+    batch_id TEXT NOT NULL REFERENCES batches(batch_id),
+    tap_id   INTEGER NOT NULL REFERENCES taps(id),
+    PRIMARY KEY (batch_id, tap_id)
+) WITHOUT ROWID;
+"""
+
+#: Migration i brings a database from user_version i to i + 1.
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    "id, created_at, updated_at, terminal_id, psam_terminal_id, terminal_seq, asn, issuer_id,"
+    " txn_type, amount, balance_before, balance_after, card_counter, txn_datetime, line,"
+    " station, fare_json, state, tac, mac2, fail_reason, sent_batch"
+)
+
+#: Columns of the clearing file, in order (CSV header; JSON-lines keys).
+CLEARING_FIELDS = (
+    "batch_id",
+    "id",
+    "terminal_id",
+    "psam_terminal_id",
+    "terminal_seq",
+    "asn",
+    "issuer_id",
+    "txn_type",
+    "amount",
+    "balance_before",
+    "balance_after",
+    "card_counter",
+    "txn_datetime",
+    "line",
+    "station",
+    "tac",
+    "mac2",
+    "fare",
+    "created_at",
+)
+
+_DT_FORMAT = "%Y%m%d%H%M%S"  # the 7-B BCD date-time of 8054/8070, as digits
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _asn_hex(asn: bytes | str) -> str:
+    text = asn.hex() if isinstance(asn, bytes) else asn
+    if len(text) != 20:
+        raise JournalInputError("ASN must be 10 bytes", "ASN应为10字节")
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        raise JournalInputError("ASN must be hex", "ASN应为十六进制") from None
+    return text.upper()
+
+
+def _to_record(row: sqlite3.Row) -> TapRecord:
+    def opt(name: str) -> bytes | None:
+        value = row[name]
+        return None if value is None else bytes.fromhex(value)
+
+    return TapRecord(
+        id=row["id"],
+        state=TapState(row["state"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        terminal_id=row["terminal_id"],
+        psam_terminal_id=bytes.fromhex(row["psam_terminal_id"]),
+        terminal_seq=row["terminal_seq"],
+        asn=bytes.fromhex(row["asn"]),
+        issuer_id=bytes.fromhex(row["issuer_id"]),
+        txn_type=row["txn_type"],
+        amount=row["amount"],
+        balance_before=row["balance_before"],
+        balance_after=row["balance_after"],
+        card_counter=row["card_counter"],
+        txn_datetime=datetime.strptime(row["txn_datetime"], _DT_FORMAT),
+        line=row["line"],
+        station=row["station"],
+        fare=json.loads(row["fare_json"]),
+        tac=opt("tac"),
+        mac2=opt("mac2"),
+        fail_reason=row["fail_reason"],
+        sent_batch=row["sent_batch"],
+    )
+
+
+def _clearing_row(batch_id: str, row: sqlite3.Row) -> dict[str, Any]:
+    """One clearing line. Hex fields upper case; ``txn_type`` as its 2-digit code."""
+    return {
+        "batch_id": batch_id,
+        "id": row["id"],
+        "terminal_id": row["terminal_id"],
+        "psam_terminal_id": row["psam_terminal_id"],
+        "terminal_seq": row["terminal_seq"],
+        "asn": row["asn"],
+        "issuer_id": row["issuer_id"],
+        "txn_type": f"{row['txn_type']:02X}",
+        "amount": row["amount"],
+        "balance_before": row["balance_before"],
+        "balance_after": row["balance_after"],
+        "card_counter": row["card_counter"],
+        "txn_datetime": row["txn_datetime"],
+        "line": row["line"],
+        "station": row["station"],
+        "tac": row["tac"],
+        "mac2": row["mac2"],
+        "fare": json.loads(row["fare_json"]),
+        "created_at": row["created_at"],
+    }
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable: fsync the directory entry (POSIX)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- journal
+
+
+class Journal:
+    """A durable journal of purse debits for one validator (see the module docstring).
+
+    One SQLite connection guarded by a lock, so a validator loop and an upload
+    thread may share the object. Every method that changes a row commits before
+    it returns; on a failed commit it rolls back and raises
+    :class:`JournalWriteError` with nothing changed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+        except sqlite3.Error as exc:
+            raise JournalOpenError(
+                f"cannot open {self.path.name}: {exc}", "无法打开交易日志文件"
+            ) from exc
+        conn.row_factory = sqlite3.Row
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            self._setup(conn)
+        except BaseException:
+            conn.close()
+            self._conn = None
+            raise
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise JournalOpenError(
+                f"{self.path.name} is not an SQLite database", f"{self.path.name}不是SQLite数据库"
+            ) from exc
+        if str(mode).lower() != "wal":
+            raise JournalOpenError("the journal needs WAL mode", "交易日志需要WAL模式")
+        if app_id not in (0, APPLICATION_ID) or (version == 0 and tables):
+            raise JournalOpenError(
+                f"{self.path.name} is not an sscard journal", f"{self.path.name}不是sscard交易日志"
+            )
+        if version > SCHEMA_VERSION:
+            raise JournalOpenError(
+                f"journal schema {version} is newer than this sscard ({SCHEMA_VERSION})",
+                f"交易日志版本{version}高于本程序支持的版本{SCHEMA_VERSION}",
+            )
+        if version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the missing migrations in one transaction (all or none)."""
+        with self._write() as c:
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            current = c.execute("PRAGMA user_version").fetchone()[0]
+            for step in _MIGRATIONS[current:]:
+                for statement in step.split(";"):  # no ';' inside the statements
+                    if statement.strip():
+                        c.execute(statement)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            c.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("the journal is closed", "交易日志已关闭")
+        return self._conn
+
+    # ---------------------------------------------------------------- transactions
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        """The durability point (a seam for fault-injection tests)."""
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all of it is committed, or none of it."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                self._commit(conn)
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalWriteError(
+                        f"journal write failed ({type(exc).__name__}); nothing was recorded",
+                        "交易日志写入失败，未记录任何内容",
+                    ) from exc
+                raise
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._connection().execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise JournalError(
+                    f"journal read failed ({type(exc).__name__})", "交易日志读取失败"
+                ) from exc
+
+    def _transition(
+        self, tap_id: int, allowed: tuple[TapState, ...], sets: str, args: tuple[Any, ...]
+    ) -> None:
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM taps WHERE id = ?", (tap_id,)).fetchone()
+            if row is None:
+                raise JournalStateError(
+                    f"no tap {tap_id} in the journal", f"交易日志中没有记录{tap_id}"
+                )
+            if row["state"] not in allowed:
+                raise JournalStateError(
+                    f"tap {tap_id} is {row['state']}", f"记录{tap_id}状态为{row['state']}"
+                )
+            conn.execute(
+                f"UPDATE taps SET {sets}, updated_at = ? WHERE id = ?", (*args, _now(), tap_id)
+            )
+
+    # ---------------------------------------------------------------- tap lifecycle
+
+    def begin(self, tap: PendingTap) -> int:
+        """Record the debit context as ``pending``; durable when this returns.
+
+        Call after PSAM 8070 (which gives the terminal txn seq and MAC1) and
+        before DEBIT 8054 is sent. Returns the tap id.
+        """
+        try:
+            fare_json = json.dumps(tap.fare, ensure_ascii=False, sort_keys=True)
+        except (TypeError, ValueError):
+            raise JournalInputError("fare details are not JSON", "票价明细不是JSON") from None
+        now = _now()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO taps (created_at, updated_at, terminal_id, psam_terminal_id,"
+                " terminal_seq, asn, issuer_id, txn_type, amount, balance_before, card_counter,"
+                " txn_datetime, line, station, fare_json, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (
+                    now,
+                    now,
+                    tap.terminal_id,
+                    tap.psam_terminal_id.hex().upper(),
+                    tap.terminal_seq,
+                    tap.asn.hex().upper(),
+                    tap.issuer_id.hex().upper(),
+                    tap.txn_type,
+                    tap.amount,
+                    tap.balance_before,
+                    tap.card_counter,
+                    tap.txn_datetime.strftime(_DT_FORMAT),
+                    tap.line,
+                    tap.station,
+                    fare_json,
+                ),
+            )
+            tap_id = cur.lastrowid
+        assert tap_id is not None
+        return tap_id
+
+    def complete(self, tap_id: int, tac: bytes, mac2: bytes, balance_after: int) -> None:
+        """``pending``/``unknown`` -> ``completed``: call after MAC2 was verified (PSAM 8072)."""
+        _check_bytes(tac, 4, "TAC")
+        _check_bytes(mac2, 4, "MAC2")
+        _check_range(balance_after, -0x80000000, 0xFFFFFFFF, "balance")
+        self._transition(
+            tap_id,
+            (TapState.PENDING, TapState.UNKNOWN),
+            "state = 'completed', tac = ?, mac2 = ?, balance_after = ?",
+            (tac.hex().upper(), mac2.hex().upper(), balance_after),
+        )
+
+    def fail(self, tap_id: int, reason: str) -> None:
+        """``pending``/``unknown`` -> ``failed``: the card was proven not debited.
+
+        ``reason`` is short and free of personal data, e.g. ``"SW 9401"`` or
+        ``"805A: not debited"``.
+        """
+        if not reason:
+            raise JournalInputError("a failure needs a reason", "失败记录需要原因")
+        self._transition(
+            tap_id,
+            (TapState.PENDING, TapState.UNKNOWN),
+            "state = 'failed', fail_reason = ?",
+            (reason,),
+        )
+
+    def mark_unknown(self, tap_id: int) -> None:
+        """``pending`` -> ``unknown``: 8054 got no valid answer (torn); idempotent."""
+        self._transition(tap_id, (TapState.PENDING, TapState.UNKNOWN), "state = 'unknown'", ())
+
+    def mark_pending_unknown(self) -> int:
+        """At start-up: every ``pending`` row was left by a crash mid-debit, so it is torn.
+
+        Returns the number of rows changed.
+        """
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE taps SET state = 'unknown', updated_at = ? WHERE state = 'pending'",
+                (_now(),),
+            )
+            return cur.rowcount
+
+    # ---------------------------------------------------------------- queries
+
+    def get(self, tap_id: int) -> TapRecord:
+        rows = self._read(f"SELECT {_COLUMNS} FROM taps WHERE id = ?", (tap_id,))
+        if not rows:
+            raise JournalStateError(
+                f"no tap {tap_id} in the journal", f"交易日志中没有记录{tap_id}"
+            )
+        return _to_record(rows[0])
+
+    def pending_for_card(self, asn: bytes | str) -> TapRecord | None:
+        """The newest unfinished (``pending`` or ``unknown``) debit of this card, for §5.7.
+
+        The record carries what recovery needs: ``card_counter`` (N; send 805A
+        with N + 1), ``amount``, ``terminal_seq``, ``txn_datetime``, ``txn_type``.
+        """
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM taps WHERE asn = ? AND state IN ('pending', 'unknown')"
+            " ORDER BY id DESC LIMIT 1",
+            (_asn_hex(asn),),
+        )
+        return _to_record(rows[0]) if rows else None
+
+    def unfinished(self) -> list[TapRecord]:
+        """All ``pending`` and ``unknown`` rows, oldest first."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM taps WHERE state IN ('pending', 'unknown') ORDER BY id"
+        )
+        return [_to_record(r) for r in rows]
+
+    def last_trip(self, asn: bytes | str) -> TapRecord | None:
+        """The newest ``completed`` debit of this card (transfer windows, duplicate taps)."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM taps WHERE asn = ? AND state = 'completed'"
+            " ORDER BY id DESC LIMIT 1",
+            (_asn_hex(asn),),
+        )
+        return _to_record(rows[0]) if rows else None
+
+    def stats(self) -> JournalStats:
+        by_state = {s.value: 0 for s in TapState}
+        for row in self._read("SELECT state, count(*) AS n FROM taps GROUP BY state"):
+            by_state[row["state"]] = row["n"]
+        unsent = self._read(
+            "SELECT count(*) AS n, coalesce(sum(amount), 0) AS total FROM taps"
+            " WHERE state = 'completed' AND sent_batch IS NULL"
+        )[0]
+        batches = self._read(
+            "SELECT count(*) AS n, count(*) - count(acked_at) AS open FROM batches"
+        )[0]
+        return JournalStats(
+            schema_version=SCHEMA_VERSION,
+            by_state=by_state,
+            unsent_completed=unsent["n"],
+            unsent_amount=unsent["total"],
+            batches=batches["n"],
+            unacked_batches=batches["open"],
+        )
+
+    # ---------------------------------------------------------------- clearing
+
+    def export_unsent(self, fmt: ExportFormat, out_path: str | os.PathLike[str]) -> str:
+        """Write every ``completed``, not yet acknowledged row to a clearing file.
+
+        Returns the new batch id. ``pending``, ``unknown`` and ``failed`` rows are
+        never exported. Rows stay unsent until :meth:`ack`, so exporting again
+        without an ack writes the same rows under a new batch id. The file is
+        written to a temporary name and fsynced; the batch is committed; only then
+        is the file renamed into place. So a file under ``out_path`` always
+        belongs to a committed batch, and a crash before the rename leaves at most
+        a hidden ``.tmp`` file and an unacknowledged batch whose rows are exported
+        again next time. Holds the write lock while writing (a validator's
+        ``begin`` waits for it).
+        """
+        if fmt not in ("csv", "jsonl"):
+            raise JournalInputError("format must be csv or jsonl", "格式应为csv或jsonl")
+        out = Path(out_path)
+        batch_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+        tmp = out.with_name(f".{out.name}.{batch_id}.tmp")
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM taps WHERE state = 'completed'"
+                    " AND sent_batch IS NULL ORDER BY id"
+                ).fetchall()
+                digest = self._write_clearing_file(
+                    tmp, fmt, [_clearing_row(batch_id, r) for r in rows]
+                )
+                conn.execute(
+                    "INSERT INTO batches (batch_id, created_at, format, path, row_count,"
+                    " total_amount, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        batch_id,
+                        _now(),
+                        fmt,
+                        str(out),
+                        len(rows),
+                        sum(r["amount"] for r in rows),
+                        digest,
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO batch_taps (batch_id, tap_id) VALUES (?, ?)",
+                    [(batch_id, r["id"]) for r in rows],
+                )
+            os.replace(tmp, out)
+            _fsync_dir(out.parent)
+        except OSError as exc:  # the batch is committed but has no file: never acked, harmless
+            tmp.unlink(missing_ok=True)
+            raise JournalWriteError(
+                f"cannot place the clearing file ({exc.strerror})", "无法写入清算文件"
+            ) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return batch_id
+
+    @staticmethod
+    def _write_clearing_file(tmp: Path, fmt: ExportFormat, lines: list[dict[str, Any]]) -> str:
+        """Write ``tmp`` and fsync it; return the SHA-256 of its bytes."""
+        text = io.StringIO()
+        if fmt == "csv":
+            writer = csv.DictWriter(text, fieldnames=CLEARING_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for line in lines:
+                fare = json.dumps(line["fare"], ensure_ascii=False, sort_keys=True)
+                writer.writerow({**line, "fare": fare})
+        else:
+            for line in lines:
+                text.write(json.dumps(line, ensure_ascii=False) + "\n")
+        data = text.getvalue().encode("utf-8")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise JournalWriteError(
+                f"cannot write the clearing file ({exc.strerror})", "无法写入清算文件"
+            ) from exc
+        return hashlib.sha256(data).hexdigest()
+
+    def batch(self, batch_id: str) -> BatchInfo:
+        rows = self._read("SELECT * FROM batches WHERE batch_id = ?", (batch_id,))
+        if not rows:
+            raise UnknownBatch(
+                f"unknown clearing batch {batch_id!r}", f"未知的清算批次{batch_id!r}"
+            )
+        r = rows[0]
+        return BatchInfo(
+            batch_id=r["batch_id"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            format=r["format"],
+            path=r["path"],
+            row_count=r["row_count"],
+            total_amount=r["total_amount"],
+            sha256=r["sha256"],
+            acked_at=None if r["acked_at"] is None else datetime.fromisoformat(r["acked_at"]),
+        )
+
+    def ack(self, batch_id: str) -> AckResult:
+        """Mark a batch's rows sent: call only after the clearing host confirmed the upload.
+
+        Idempotent: acknowledging a batch again changes nothing. Rows that an
+        earlier acknowledged batch already covered keep that batch id.
+        """
+        with self._write() as conn:
+            batch = conn.execute(
+                "SELECT acked_at FROM batches WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if batch is None:
+                raise UnknownBatch(
+                    f"unknown clearing batch {batch_id!r}", f"未知的清算批次{batch_id!r}"
+                )
+            if batch["acked_at"] is not None:
+                return AckResult(batch_id, 0, already_acked=True)
+            cur = conn.execute(
+                "UPDATE taps SET sent_batch = ?, updated_at = ? WHERE sent_batch IS NULL"
+                " AND id IN (SELECT tap_id FROM batch_taps WHERE batch_id = ?)",
+                (batch_id, _now(), batch_id),
+            )
+            conn.execute("UPDATE batches SET acked_at = ? WHERE batch_id = ?", (_now(), batch_id))
+            return AckResult(batch_id, cur.rowcount, already_acked=False)

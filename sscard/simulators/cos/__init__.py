@@ -1,0 +1,46 @@
+"""A small ISO 7816-4 card OS for simulated cards and PSAMs.
+
+See /work/notes/card-os-api.md for how applets plug in. Public names:
+:class:`CardOS`, :class:`Applet`, the file-system classes and access rules.
+"""
+
+from sscard.simulators.cos.applet import Applet, Handler
+from sscard.simulators.cos.card_os import CardOS, SecurityState, sw_bytes
+from sscard.simulators.cos.files import (
+    FREE,
+    NEVER,
+    PIN,
+    Access,
+    AccessKind,
+    DedicatedFile,
+    ElementaryFile,
+    Key,
+    KeyUse,
+    Pin,
+    RecordFile,
+    RecordStructure,
+    TransparentFile,
+)
+from sscard.simulators.cos.iso import default_fci
+
+__all__ = [
+    "FREE",
+    "NEVER",
+    "PIN",
+    "Access",
+    "AccessKind",
+    "Applet",
+    "CardOS",
+    "DedicatedFile",
+    "ElementaryFile",
+    "Handler",
+    "Key",
+    "KeyUse",
+    "Pin",
+    "RecordFile",
+    "RecordStructure",
+    "SecurityState",
+    "TransparentFile",
+    "default_fci",
+    "sw_bytes",
+]

@@ -1,0 +1,49 @@
+"""What an application (SSSE, purse, PSAM) plugs into the card OS.
+
+vsmartcard's model (shared/design/lessons-from-anchors.md, pattern 4): an
+instruction table maps ``(CLA, INS)`` to a handler ``(cos, cmd) -> data``; a
+handler answers a status word other than 9000 by raising an error of
+:mod:`sscard.apdu.errors`. The OS does the rest: dispatch, Le and T=0 rules,
+6D00/6E00 for unknown commands, fault injection and persistence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from sscard.apdu import Command
+
+if TYPE_CHECKING:
+    from sscard.simulators.cos.card_os import CardOS
+    from sscard.simulators.cos.files import DedicatedFile
+
+#: A command handler: returns the response data (the OS appends 9000) or raises a CardError.
+Handler = Callable[["CardOS", Command], bytes]
+
+
+class Applet:
+    """Base class of the application logic attached to one DF/ADF (``df.applet``).
+
+    Subclasses fill :attr:`instructions` (usually in ``__init__`` with bound
+    methods) and override the hooks they need. An applet's commands are reached
+    while its DF, or a DF below it, is the current DF; its table is consulted
+    before the OS's ISO commands, so it may also override one of those.
+    """
+
+    #: ``(CLA, INS) -> handler``; CLA exact, e.g. ``(0x80, 0x5C)`` GET BALANCE.
+    instructions: Mapping[tuple[int, int], Handler] = {}
+    #: Commands of :attr:`instructions` that never change any state (persistent or
+    #: volatile): the OS may answer a repeat of the same bytes from a cache.
+    read_only: frozenset[tuple[int, int]] = frozenset()
+
+    def select_response(self, cos: CardOS, df: DedicatedFile) -> bytes | None:
+        """The SELECT answer data for ``df`` (e.g. an FCI with 9F0C); None = default FCI."""
+        return None
+
+    def on_select(self, cos: CardOS, df: DedicatedFile) -> None:
+        """Called after ``df`` became the current DF (not for EF selection)."""
+
+    def reset(self) -> None:
+        """Forget volatile state (open transaction, session keys): power off, reset,
+        tear, or another DF selected."""

@@ -1,0 +1,187 @@
+"""Simulated e-SSC issuer: signs the sscard-profile QR payload for a card image.
+
+The real electronic social security card is issued by the national platform and
+its QR format is not public (ssse-card.md §5, §7). This issuer implements the sscard
+profile (ssse-card.md, "sscard profile", e-SSC row; codec in
+:mod:`sscard.cards.ecard_qr`) so the terminal-side verifier
+(:mod:`sscard.applets.ecard`) can be exercised end to end. Its key pair lives in a
+JSON file marked TEST KEY (``sscard-ecard-issuer/1``); the key ID defaults to the
+first 4 bytes of SM3(public key), so two generated issuers never collide by chance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sscard.cards.ecard_qr import DEFAULT_VALIDITY, EcardToken, ssn_digest
+from sscard.crypto import Sm2Backend, Sm2KeyError, default_backend, sm3
+from sscard.crypto.sm2 import public_key_from_private
+from sscard.errors import ConfigError, DependencyMissing
+from sscard.simulators.profile import CardProfile, atomic_write_text
+
+ISSUER_SCHEMA = "sscard-ecard-issuer/1"
+TEST_KEY_WARNING = (
+    "TEST KEY - sscard simulator only, never use in production / "
+    "测试密钥，仅供 sscard 模拟器使用，切勿用于生产"
+)
+QR_ENCODER_HINT = "pip install 'segno>=1.6,<2'"
+
+
+def _field(doc: dict[str, Any], name: str, length: int, source: str) -> bytes:
+    try:
+        value = bytes.fromhex(str(doc[name]))
+    except (KeyError, ValueError, TypeError):
+        value = b""
+    if len(value) != length:
+        raise ConfigError(
+            f"{source}: '{name}' must be {2 * length} hex digits",
+            f"{source}：'{name}' 须为 {2 * length} 位十六进制数",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class IssuerKey:
+    """An e-SSC issuer's SM2 key pair and 4-byte key ID (the private key stays out of repr)."""
+
+    key_id: bytes
+    private_key: bytes = field(repr=False)
+    public_key: bytes
+
+    @classmethod
+    def generate(cls, backend: Sm2Backend | None = None, key_id: bytes | None = None) -> IssuerKey:
+        private, public = (backend or default_backend()).generate_keypair()
+        return cls(key_id if key_id is not None else sm3(public)[:4], private, public)
+
+    @classmethod
+    def from_json(cls, doc: Any, source: str = "issuer key") -> IssuerKey:
+        if not isinstance(doc, dict) or doc.get("schema") != ISSUER_SCHEMA:
+            raise ConfigError(
+                f"{source}: not an {ISSUER_SCHEMA} file", f"{source}：不是 {ISSUER_SCHEMA} 文件"
+            )
+        key = cls(
+            _field(doc, "key_id", 4, source),
+            _field(doc, "private_key", 32, source),
+            _field(doc, "public_key", 64, source),
+        )
+        try:
+            matches = public_key_from_private(key.private_key) == key.public_key
+        except Sm2KeyError:  # out-of-range private key
+            matches = False
+        if not matches:
+            raise ConfigError(
+                f"{source}: public key does not match the private key",
+                f"{source}：公钥与私钥不匹配",
+            )
+        return key
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> IssuerKey:
+        name = Path(path).name
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read issuer key {name}: {type(exc).__name__}",
+                f"无法读取签发密钥 {name}",
+            ) from exc
+        return cls.from_json(doc, name)
+
+    @classmethod
+    def load_or_create(cls, path: str | os.PathLike[str]) -> tuple[IssuerKey, bool]:
+        """Load the key file, or generate one there; the flag says whether it is new."""
+        if Path(path).exists():
+            return cls.load(path), False
+        key = cls.generate()
+        key.save(path)
+        return key, True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": ISSUER_SCHEMA,
+            "warning": TEST_KEY_WARNING,
+            "test_key": True,
+            "key_id": self.key_id.hex().upper(),
+            "private_key": self.private_key.hex().upper(),
+            "public_key": self.public_key.hex().upper(),
+        }
+
+    def trust_entry(self) -> dict[str, str]:
+        """The public half, as one entry of an ``sscard-ecard-trust/1`` file."""
+        return {"key_id": self.key_id.hex().upper(), "public_key": self.public_key.hex().upper()}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Atomic write; the temp file is created 0600, so the key is never world-readable."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n")
+
+
+def write_trust_store(path: str | os.PathLike[str], keys: list[IssuerKey]) -> None:
+    """Write the verifier's trust store (public keys only) for these issuers."""
+    doc = {"schema": "sscard-ecard-trust/1", "issuers": [k.trust_entry() for k in keys]}
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+class EcardIssuer:
+    """Signs fresh e-SSC tokens: new nonce and current time for every call."""
+
+    def __init__(
+        self,
+        key: IssuerKey,
+        *,
+        backend: Sm2Backend | None = None,
+        clock: Callable[[], float] = time.time,
+        validity: int = DEFAULT_VALIDITY,
+    ) -> None:
+        self.key = key
+        self.backend = backend if backend is not None else default_backend()
+        self.clock = clock
+        self.validity = validity
+
+    def issue(
+        self,
+        card_id_code: bytes,
+        ssn: str,
+        *,
+        issued_at: int | None = None,
+        nonce: bytes | None = None,
+    ) -> EcardToken:
+        """A signed token; ``issued_at``/``nonce`` are fixed only by tests."""
+        unsigned = EcardToken(
+            issuer_key_id=self.key.key_id,
+            card_id_code=card_id_code,
+            ssn_digest=ssn_digest(ssn),
+            issued_at=int(self.clock()) if issued_at is None else issued_at,
+            validity=self.validity,
+            nonce=secrets.token_bytes(8) if nonce is None else nonce,
+        )
+        signature = self.backend.sign(self.key.private_key, unsigned.signed_bytes())
+        return replace(unsigned, signature=signature)
+
+    def issue_for(self, profile: CardProfile) -> EcardToken:
+        """A token for a simulated card (EF05 rec 01 and EF06 rec 08)."""
+        return self.issue(profile.ssse.ef05.card_id.encode(), profile.ssse.ef06.ssn)
+
+
+def write_qr_png(payload: str, path: str | os.PathLike[str], *, scale: int = 4) -> None:
+    """Write ``payload`` as a QR code PNG (segno: pure Python, no Pillow; EC level M)."""
+    try:
+        import segno
+    except ImportError:
+        raise DependencyMissing(
+            f"writing QR images needs segno: {QR_ENCODER_HINT}",
+            f"生成二维码图片需要 segno：{QR_ENCODER_HINT}",
+        ) from None
+    qr = segno.make(payload, error="m", micro=False)
+    try:
+        qr.save(os.fspath(path), kind="png", scale=scale, border=4)
+    except OSError as exc:
+        name = Path(path).name
+        raise ConfigError(f"cannot write {name}: {exc.strerror}", f"无法写入 {name}") from exc

@@ -1,0 +1,244 @@
+"""A private pcscd for tests and benchmarks: started, awaited and stopped by pid.
+
+Why a module of its own: the pytest harness and ``benchmarks/bench_terminals.py``
+both need exactly the same careful dance (shared/reference/platform-notes.md §2):
+
+- pcscd runs in the foreground (``--foreground --info``) so our pid is the real
+  pid; ``-c DIR`` points it at a private reader.conf.d holding one vsmartcard-vpcd
+  entry with its own FRIENDLYNAME and CHANNELID (so its own TCP ports);
+- readiness = our pid alive **and** "daemon ready" in its log, never the socket
+  (it can be stale);
+- stop = SIGTERM by pid, bounded wait, SIGKILL only as a last resort, then no
+  socket or pid file left behind.
+
+There is one pcscd per host (the socket path is hard-coded), so ``start`` refuses
+to run when another pcscd is alive instead of fighting over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sscard.errors import SscardError
+
+PCSCD_BINARY = Path("/usr/sbin/pcscd")
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+RUN_DIR = Path("/run/pcscd")
+SOCKET_PATH = RUN_DIR / "pcscd.comm"
+PID_PATH = RUN_DIR / "pcscd.pid"
+
+
+class PcscdError(SscardError):
+    """The private pcscd could not be started or stopped."""
+
+    code = -11
+    message_en = "could not run pcscd"
+    message_zh = "无法运行 pcscd"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0): look at its state.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def running_pcscd_pids() -> list[int]:
+    """Pids of every live pcscd on this host (from /proc; any owner)."""
+    pids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "pcscd" and _pid_alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def vpcd_ports(channel_id: int) -> tuple[int, int]:
+    """TCP ports vpcd listens on for slot 0 and 1: CHANNELID and CHANNELID + 1 (§2)."""
+    return channel_id, channel_id + 1
+
+
+@dataclass
+class PrivatePcscd:
+    """One pcscd process with a private vpcd reader configuration.
+
+    Reader names are ``f"{friendly_name} 00 00"`` and ``"... 00 01"``; the vicc
+    (``sscard.simulators.vpcd.VpcdBridge``) connects to ``ports[slot]``.
+    """
+
+    friendly_name: str = "sscard test VPCD"
+    channel_id: int = 0x9C40
+    workdir: Path | None = None
+    extra_args: tuple[str, ...] = ()
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _own_workdir: tempfile.TemporaryDirectory[str] | None = field(
+        default=None, init=False, repr=False
+    )
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return vpcd_ports(self.channel_id)
+
+    @property
+    def reader_names(self) -> tuple[str, str]:
+        return f"{self.friendly_name} 00 00", f"{self.friendly_name} 00 01"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        return self._dir() / "pcscd.log"
+
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            self._own_workdir = tempfile.TemporaryDirectory(prefix="sscard-pcscd-")
+            self.workdir = Path(self._own_workdir.name)
+        return self.workdir
+
+    @staticmethod
+    def missing_prerequisites() -> list[str]:
+        """Human-readable reasons this host cannot run the private pcscd."""
+        problems = []
+        if not PCSCD_BINARY.exists():
+            problems.append(f"{PCSCD_BINARY} missing (apt-get install pcscd)")
+        if not VPCD_DRIVER.exists():
+            problems.append(f"{VPCD_DRIVER} missing (apt-get install vsmartcard-vpcd)")
+        return problems
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def write_config(self) -> Path:
+        conf_dir = self._dir() / "reader.conf.d"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (conf_dir / "sscard-vpcd").write_text(
+            f'FRIENDLYNAME "{self.friendly_name}"\n'
+            f"DEVICENAME /dev/null:0x{self.channel_id:04X}\n"
+            f"LIBPATH {VPCD_DRIVER}\n"
+            f"CHANNELID 0x{self.channel_id:04X}\n"
+        )
+        return conf_dir
+
+    def start(self, timeout: float = 5.0) -> None:
+        """Start pcscd and return once it logged "daemon ready" (bounded by ``timeout``)."""
+        if self.is_running():
+            return
+        problems = self.missing_prerequisites()
+        if problems:
+            raise PcscdError("; ".join(problems), "缺少 pcscd 或 vpcd 驱动")
+        others = running_pcscd_pids()
+        if others:
+            raise PcscdError(
+                f"another pcscd is running (pid {', '.join(map(str, others))}); "
+                "only one pcscd can run per host: stop it first",
+                "已有另一个 pcscd 在运行；每台主机只能运行一个，请先停止它",
+            )
+        self._clean_stale_files()
+        conf_dir = self.write_config()
+        log = self.log_path.open("wb")
+        try:
+            self._proc = subprocess.Popen(
+                [
+                    str(PCSCD_BINARY),
+                    "--foreground",
+                    "--info",
+                    "-c",
+                    str(conf_dir),
+                    *self.extra_args,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self.log_tail()
+                self._proc = None
+                raise PcscdError(f"pcscd exited at start: {tail}", "pcscd 启动时退出")
+            if b"daemon ready" in self.log_path.read_bytes():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise PcscdError(f"pcscd not ready after {timeout:.1f} s", "pcscd 启动超时")
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM by pid, wait, SIGKILL as a last resort; leave no socket behind."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        self._clean_stale_files()
+
+    def kill(self) -> None:
+        """SIGKILL (a crash, for tests): pcscd cannot clean up, so we do."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()
+        proc.wait(5.0)
+        self._clean_stale_files()
+
+    def restart(self, timeout: float = 5.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def _clean_stale_files(self) -> None:
+        """Remove socket/pid files only when no pcscd is alive to own them."""
+        if running_pcscd_pids():
+            return
+        for path in (SOCKET_PATH, PID_PATH):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_workdir is not None:
+            self._own_workdir.cleanup()
+            self._own_workdir = None
+            self.workdir = None
+
+    def __enter__(self) -> PrivatePcscd:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

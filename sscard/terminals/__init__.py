@@ -1,0 +1,54 @@
+"""How bytes reach a card: transports, the robust ``Connection``, tracing, monitoring.
+
+pyscard is only imported when a PC/SC object is created (``sscard.terminals.pcsc``),
+so everything else here works where pyscard is not built.
+"""
+
+from sscard.terminals.base import ProtocolName, Transport
+from sscard.terminals.connection import Connection
+from sscard.terminals.errors import (
+    CardRemoved,
+    CardReset,
+    GetResponseLoop,
+    NoCard,
+    NoReader,
+    NotConnected,
+    PcscError,
+    PcscUnavailable,
+    ReaderAmbiguous,
+    ReaderBusy,
+    ReaderGone,
+    ReplayMismatch,
+    TerminalError,
+    TerminalTimeout,
+    TraceFormatError,
+)
+from sscard.terminals.replay import ReplayTransport
+from sscard.terminals.simulator import SimulatorTransport
+from sscard.terminals.tracing import Redaction, Tracer, read_trace
+
+__all__ = [
+    "CardRemoved",
+    "CardReset",
+    "Connection",
+    "GetResponseLoop",
+    "NoCard",
+    "NoReader",
+    "NotConnected",
+    "PcscError",
+    "PcscUnavailable",
+    "ProtocolName",
+    "ReaderAmbiguous",
+    "ReaderBusy",
+    "ReaderGone",
+    "Redaction",
+    "ReplayMismatch",
+    "ReplayTransport",
+    "SimulatorTransport",
+    "TerminalError",
+    "TerminalTimeout",
+    "TraceFormatError",
+    "Tracer",
+    "Transport",
+    "read_trace",
+]

@@ -1,0 +1,145 @@
+"""The vpcd bridge: wire protocol against a fake vpcd server, and latency through pcscd."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import time
+from collections.abc import Iterator
+
+import pytest
+from pcsc_harness import T1_ATR, TestCard, VirtualReader
+
+from sscard.simulators.base import EchoCard
+from sscard.simulators.vpcd import VpcdBridge
+
+
+class FakeVpcd:
+    """The server side of the vpcd protocol (platform-notes.md §3.2), for one client."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(5)
+        self.port = self.server.getsockname()[1]
+        self.conn: socket.socket | None = None
+
+    def accept(self) -> None:
+        self.drop()
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(5)
+
+    def send(self, payload: bytes) -> None:
+        assert self.conn is not None
+        # Like vpcd: length and body in two writes.
+        self.conn.sendall(len(payload).to_bytes(2, "big"))
+        self.conn.sendall(payload)
+
+    def recv(self) -> bytes:
+        assert self.conn is not None
+        head = self.conn.recv(2, socket.MSG_WAITALL)
+        return self.conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL)
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def close(self) -> None:
+        self.drop()
+        self.server.close()
+
+
+@pytest.fixture
+def fake_vpcd() -> Iterator[FakeVpcd]:
+    server = FakeVpcd()
+    yield server
+    server.close()
+
+
+def test_control_bytes_and_apdus(fake_vpcd: FakeVpcd) -> None:
+    card = TestCard(t0=False)
+    with VpcdBridge(card, port=fake_vpcd.port) as bridge:
+        fake_vpcd.accept()
+        fake_vpcd.send(b"\x01")  # power on: no reply
+        fake_vpcd.send(b"\x04")  # get ATR
+        assert fake_vpcd.recv() == T1_ATR
+        fake_vpcd.send(bytes.fromhex("00EE000003AABBCC00"))
+        assert fake_vpcd.recv() == bytes.fromhex("AABBCC9000")
+        fake_vpcd.send(b"\x02")  # reset: no reply
+        fake_vpcd.send(b"\x00")  # power off
+        fake_vpcd.send(b"\x04")
+        assert fake_vpcd.recv() == T1_ATR
+        assert card.powered == 2 and bridge.apdus == 1
+
+
+def test_reconnects_after_the_server_drops_it(fake_vpcd: FakeVpcd) -> None:
+    with VpcdBridge(EchoCard(), port=fake_vpcd.port) as bridge:
+        fake_vpcd.accept()
+        fake_vpcd.drop()  # pcscd restarted
+        fake_vpcd.accept()
+        fake_vpcd.send(b"\x04")
+        assert fake_vpcd.recv() == EchoCard.ATR
+        assert bridge.connections == 2
+
+
+def test_eject_closes_and_insert_reconnects(fake_vpcd: FakeVpcd) -> None:
+    with VpcdBridge(EchoCard(), port=fake_vpcd.port) as bridge:
+        fake_vpcd.accept()
+        bridge.eject()
+        assert fake_vpcd.conn is not None
+        assert fake_vpcd.conn.recv(2) == b""  # pcscd sees the socket close = card out
+        bridge.insert(TestCard(t0=False))
+        fake_vpcd.accept()
+        fake_vpcd.send(b"\x04")
+        assert fake_vpcd.recv() == T1_ATR
+
+
+def test_stop_returns_promptly_without_a_server() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed below: nothing listens there
+    bridge = VpcdBridge(EchoCard(), port=port).start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    bridge.stop()
+    assert time.monotonic() - started < 1.0 and not bridge.connected
+
+
+def _median_apdu_ms(reader: VirtualReader, n: int) -> float:
+    from smartcard import scard
+
+    rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    rc, card, proto = scard.SCardConnect(
+        ctx, reader.name, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T1
+    )
+    assert rc == 0
+    apdu = list(bytes.fromhex("00EE0000040102030400"))
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        rc, _resp = scard.SCardTransmit(card, proto, apdu)
+        samples.append(time.perf_counter() - start)
+        assert rc == 0
+    scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+    scard.SCardReleaseContext(ctx)
+    return statistics.median(samples) * 1000
+
+
+@pytest.mark.pcsc
+def test_quickack_avoids_the_40ms_stall(
+    vreader: VirtualReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vreader.insert(TestCard(t0=False))
+    fast = _median_apdu_ms(vreader, 50)
+    assert fast < 5.0, f"median {fast:.2f} ms per APDU with TCP_QUICKACK"
+    vreader.eject()
+    vreader.bridge.quickack = False  # what VICC_NOQUICKACK=1 sets
+    vreader.insert(TestCard(t0=False))
+    slow = _median_apdu_ms(vreader, 8)
+    assert slow > 20.0, f"expected the delayed-ACK stall, got {slow:.2f} ms"
+
+
+def test_env_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VICC_NOQUICKACK", "1")
+    assert VpcdBridge(EchoCard()).quickack is False
+    monkeypatch.delenv("VICC_NOQUICKACK")
+    assert VpcdBridge(EchoCard()).quickack is True
