@@ -9,6 +9,22 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from sscard.errors import SscardError
+
+
+class CardTorn(SscardError):
+    """The simulated card lost power during (or after) an APDU: no response.
+
+    Part of the card interface because every transport must handle it: the
+    in-process transport turns it into ``CardRemoved``, the vpcd bridge drops
+    its socket so pcscd sees the card leave. Code -4 = "no response from card"
+    (ssse-card.md §4.5).
+    """
+
+    code = -4
+    message_en = "card lost power (torn); no response"
+    message_zh = "卡片掉电（拔卡），无响应"
+
 
 @runtime_checkable
 class SimulatedCard(Protocol):
@@ -32,7 +48,11 @@ class SimulatedCard(Protocol):
         ...
 
     def execute(self, apdu: bytes) -> bytes:
-        """Process one command APDU; always returns data ‖ SW1 SW2, never raises."""
+        """Process one command APDU; returns data ‖ SW1 SW2.
+
+        Never raises for bad input; raises :class:`CardTorn` only when a fault
+        injection cut the power (the response is lost).
+        """
         ...
 
 

@@ -18,23 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sscard.errors import SscardError
+from sscard.simulators.base import CardTorn
+
+__all__ = ["CardTorn", "Faults", "Tear", "TearPoint", "ins_is"]
 
 
 class TearPoint(Enum):
     BEFORE_COMMIT = "before"  # nothing persisted, response lost
     AFTER_COMMIT = "after"  # state committed (and saved), response lost
-
-
-class CardTorn(SscardError):
-    """The simulated card lost power during (or after) an APDU: no response.
-
-    Code -4 = "no response from card" (ssse-card.md §4.5).
-    """
-
-    code = -4
-    message_en = "card lost power (torn); no response"
-    message_zh = "卡片掉电（拔卡），无响应"
 
 
 @dataclass

@@ -28,12 +28,13 @@ import socket
 import threading
 import time
 
-from sscard.simulators.base import SimulatedCard
+from sscard.simulators.base import CardTorn, SimulatedCard
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 35963
 CONNECT_TIMEOUT = 1.0
+TEAR_ABSENCE = 0.6  # seconds a torn card stays out of the field (> pcscd's 400 ms poll)
 
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0x00, 0x01, 0x02, 0x04
 
@@ -67,6 +68,8 @@ class VpcdBridge:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
+        self._torn = threading.Event()
+        self.tears = 0
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,6 +157,9 @@ class VpcdBridge:
                 with self._lock:
                     if self._sock is sock:
                         self._drop_socket()
+            if self._torn.is_set():
+                self._torn.clear()
+                self._stop.wait(TEAR_ABSENCE)
 
     def _connect(self) -> socket.socket | None:
         try:
@@ -212,7 +218,15 @@ class VpcdBridge:
                 log.warning("unknown vpcd control byte %02X", control)
             return None
         self.apdus += 1
-        return card.execute(payload)
+        try:
+            return card.execute(payload)
+        except CardTorn:
+            # Power lost mid-APDU: the card leaves the field. Drop the link so
+            # pcscd reports the card removed; serve_forever re-inserts it after
+            # TEAR_ABSENCE seconds (longer than pcscd's 400 ms poll).
+            self.tears += 1
+            self._torn.set()
+            raise ConnectionAbortedError("card torn") from None
 
 
 def serve(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from sscard.simulators.base import SimulatedCard
+from sscard.simulators.base import CardTorn, SimulatedCard
 from sscard.terminals.atr import protocols_of
 from sscard.terminals.base import ProtocolName, Transport
 from sscard.terminals.errors import CardRemoved, NoCard, NotConnected
@@ -121,4 +121,12 @@ class SimulatorTransport(Transport):
             raise NotConnected()
         if card is None or session != self._generation:
             raise CardRemoved()
-        return card.execute(apdu)
+        try:
+            return card.execute(apdu)
+        except CardTorn:
+            # The card left the field mid-APDU: this session is over; the card
+            # stays in the reader and the next connect() powers it up again.
+            with self._lock:
+                self._generation += 1
+                self._session = None
+            raise CardRemoved() from None
