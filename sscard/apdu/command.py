@@ -8,7 +8,7 @@ simulated card. Le is kept as the number of bytes wanted: 256 encodes as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sscard.apdu.errors import ApduFormatError, CardError, error_for_sw, sw_text
 
@@ -78,6 +78,8 @@ class Command:
     data: bytes = b""
     le: int | None = None
     extended: bool = False
+    # The encoding, computed once: a Command is immutable and often re-sent.
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("cla", "ins", "p1", "p2"):
@@ -158,7 +160,11 @@ class Command:
         return bytes([self.le % MAX_SHORT_LE])
 
     def __bytes__(self) -> bytes:
-        return self.header() + self._lc_field() + self.data + self._le_field()
+        encoded = self._encoded
+        if encoded is None:
+            encoded = self.header() + self._lc_field() + self.data + self._le_field()
+            object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     def __repr__(self) -> str:
         parts = [self.name, (self.header() + self._lc_field()).hex().upper()]
@@ -232,7 +238,7 @@ class Response:
                 f"response of {len(raw)} bytes has no status word",
                 f"响应仅{len(raw)}字节，缺少状态字",
             )
-        return cls(bytes(raw[:-2]), int.from_bytes(raw[-2:], "big"))
+        return cls(bytes(raw[:-2]), raw[-2] << 8 | raw[-1])
 
     def __bytes__(self) -> bytes:
         return self.data + self.sw.to_bytes(2, "big")
