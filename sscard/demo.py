@@ -54,8 +54,18 @@ def scene_crypto() -> None:
 
 SCENES: list[Scene] = [scene_codec, scene_crypto]
 
+#: Card scenes, in the order of the tour (modules under sscard.demos, each
+#: with ``run(stage)`` that prints its own title): a card of each province,
+#: metro entry/exit and a bus tap, hotel / museum gate / counterfeit, and a
+#: cross-province clinic settlement.
+CARD_SCENES = ["cards", "transit", "identity", "medical"]
+
 
 def main() -> int:
+    import importlib
+
+    from sscard.demos.stage import open_stage
+
     print("sscard demo: the Yangtze River Delta one-card pass on the simulator")
     failed = 0
     for scene in SCENES:
@@ -64,6 +74,21 @@ def main() -> int:
         except Exception as exc:  # a broken scene is reported, the tour goes on
             failed += 1
             print(f"!! scene {scene.__name__} failed: {exc}", file=sys.stderr)
+    with open_stage() as stage:
+        where = (
+            "through pcscd + vsmartcard-vpcd (PC/SC)"
+            if stage.via == "pcscd"
+            else f"in-process ({stage.reason})"
+        )
+        print(f"\nCards are served {where}.")
+        for name in CARD_SCENES:
+            print()
+            try:
+                importlib.import_module(f"sscard.demos.{name}").run(stage)
+            except Exception as exc:  # a broken scene is reported, the tour goes on
+                failed += 1
+                print(f"!! scene {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print("\ndemo finished" + (f" with {failed} failed scene(s)" if failed else ""))
     return 1 if failed else 0
 
 

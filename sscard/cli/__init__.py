@@ -33,8 +33,11 @@ def _register() -> None:
 
 def _attach_subcommands() -> None:
     """Commands that live in their own module but appear under another group."""
-    from sscard.cli import apdu, apdu_send, ecard, insurance_sim, serve, sim
+    from sscard.cli import apdu, apdu_send, card, ecard, insurance_sim, serve, sim
 
+    main.add_command(card.read_command)
+    main.add_command(card.pin_group)
+    main.add_command(card.auth_command)
     apdu.command.add_command(apdu_send.send_command)
     sim.command.add_command(serve.command)
     sim_ecard = click.Group("ecard", help="Electronic social security card: the simulated issuer.")
@@ -54,5 +57,7 @@ _COMMAND_MODULES: list[str] = [
     "trace",
     "doctor",
     "journal",
+    "medical",
+    "identity",
 ]
 _register()
