@@ -38,6 +38,9 @@ def _attach_subcommands() -> None:
     main.add_command(card.read_command)
     main.add_command(card.pin_group)
     main.add_command(card.auth_command)
+    from sscard.cli import transit
+
+    main.add_command(transit.validator_group)
     apdu.command.add_command(apdu_send.send_command)
     sim.command.add_command(serve.command)
     sim_ecard = click.Group("ecard", help="Electronic social security card: the simulated issuer.")
@@ -59,5 +62,6 @@ _COMMAND_MODULES: list[str] = [
     "journal",
     "medical",
     "identity",
+    "transit",
 ]
 _register()

@@ -297,6 +297,17 @@ class SsseProfile:
 
 
 @dataclass
+class PurseProof:
+    """The last purchase's proof, kept so GET TRANSACTION PROVE (805A) answers after the
+    card image is reloaded (transit-purse.md §5.7): counter N + 1, type, MAC2, TAC."""
+
+    counter: int
+    txn_type: int
+    mac2: bytes = field(repr=False)
+    tac: bytes = field(repr=False)
+
+
+@dataclass
 class PurseProfile:
     """The T-Union EP application (transit-purse.md §1, §5)."""
 
@@ -318,6 +329,12 @@ class PurseProfile:
     trip_records: list[TripRecord] = field(default_factory=list)
     #: EF 1A by record ID (02 bus, 01 metro).
     composite_records: dict[int, CompositeRecord] = field(default_factory=dict)
+    #: Overdraft in use (fen); the balance is then 0 (purse_applet: one signed value).
+    overdraft_used: int = 0
+    #: Use the published §4.5 vector key instead of diversified keys (vector tests).
+    vector_keys: bool = False
+    #: What 805A answers for the last purchase; None before the first purchase.
+    last_proof: PurseProof | None = None
 
 
 @dataclass
@@ -393,6 +410,16 @@ class CardProfile:
                 raise _bad("card.purse.algorithm_id", "must be 0 (3DES) or 4 (SM4)")
             if not 0 <= p.balance <= p.max_balance:
                 raise _bad("card.purse.balance", "must be 0..max_balance")
+            if not 0 <= p.overdraft_used <= p.overdraft_limit or (p.overdraft_used and p.balance):
+                raise _bad("card.purse.overdraft_used", "must be 0..overdraft_limit, balance 0")
+            proof = p.last_proof
+            if proof is not None and (
+                not 0 <= proof.counter <= 0xFFFF
+                or not 0 <= proof.txn_type <= 0xFF
+                or len(proof.mac2) != 4
+                or len(proof.tac) != 4
+            ):
+                raise _bad("card.purse.last_proof", "counter 2 B, type 1 B, MAC2 and TAC 4 B")
             for name in ("online_counter", "offline_counter"):
                 if not 0 <= getattr(p, name) <= 0xFFFF:
                     raise _bad(f"card.purse.{name}", "must fit 2 bytes")

@@ -34,8 +34,8 @@ Project choices where the reference is silent (documented here, not standards):
 * an EF 0018 record carries the counter value the transaction used (the one 8050
   returned, before the increment); loads log the online counter, purchases the offline;
 * GET TRANSACTION PROVE serves the last purchase only (any other counter or type:
-  ``9406``); it survives a power loss of the running card, but not a reload of the
-  card image (the image format has no field for it yet);
+  ``9406``); it survives a power loss and a reload of the card image
+  (``PurseProfile.last_proof``);
 * 80DC records must decode with the :mod:`sscard.cards.purse` layouts and re-encode
   to the same bytes (else ``6A80``), so a terminal writing a malformed record hears
   about it and the card image stays loadable; a 1A record's ID byte must equal P1;
@@ -48,7 +48,6 @@ Project choices where the reference is silent (documented here, not standards):
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -80,7 +79,7 @@ from sscard.simulators.cos import (
     TransparentFile,
 )
 from sscard.simulators.keys import KeySet
-from sscard.simulators.profile import PurseProfile
+from sscard.simulators.profile import PurseProfile, PurseProof
 
 __all__ = [
     "AID",
@@ -153,9 +152,9 @@ def purse_keys(key_set: KeySet, profile: PurseProfile) -> PurseKeys:
 
     One key index (``profile.key_index``) and one version (``profile.key_version``)
     for purchase and load, algorithm ``profile.algorithm_id``. A profile with a true
-    ``vector_keys`` attribute gets :func:`vector_keys` instead (published-vector tests).
+    ``vector_keys`` flag gets :func:`vector_keys` instead (published-vector tests).
     """
-    if getattr(profile, "vector_keys", False):
+    if profile.vector_keys:
         return vector_keys(profile.key_index)
     ef15 = profile.ef0015.encode()
     issuer, asn8 = ef15[0:8], ef15[12:20]
@@ -572,8 +571,8 @@ class PurseApplet(Applet):
         """``profile`` with this card's current balance, counters and records (for saving).
 
         Composite records never written (still the empty pre-allocated form) are left out.
-        An overdraft in use is kept in ``overdraft_used`` when the profile has that
-        field; otherwise the balance is saved as 0.
+        An overdraft in use is kept in ``overdraft_used`` (the balance is then 0); the
+        last purchase proof in ``last_proof``.
         """
         st = self.state
         composite = {
@@ -592,9 +591,11 @@ class PurseApplet(Applet):
             "trip_records": [TripRecord.decode(r) for r in _records(df, SFI_TRIP).records],
             "composite_records": composite,
         }
-        names = {f.name for f in dataclasses.fields(profile)}
-        if "overdraft_used" in names:
-            changes["overdraft_used"] = st.overdraft_used
+        changes["overdraft_used"] = st.overdraft_used
+        p = st.proof
+        changes["last_proof"] = (
+            None if p is None else PurseProof(p.counter, p.txn_type, p.mac2, p.tac)
+        )
         return replace(profile, **changes)  # type: ignore[arg-type]
 
 
@@ -642,13 +643,19 @@ def build_purse_adf(
     Files are read-free and never writable from outside (writes go through 80DC and
     the purse commands). ``profile.blocked`` blocks the ADF (SELECT ``6A81``).
     """
-    overdraft_used = int(getattr(profile, "overdraft_used", 0) or 0)
+    saved = profile.last_proof
+    proof = (
+        None
+        if saved is None
+        else TransactionProof(saved.counter, saved.txn_type, bytes(saved.mac2), bytes(saved.tac))
+    )
     state = PurseState(
-        value=profile.balance - overdraft_used,
+        value=profile.balance - profile.overdraft_used,
         overdraft_limit=profile.overdraft_limit,
         online_counter=profile.online_counter,
         offline_counter=profile.offline_counter,
         max_balance=profile.max_balance,
+        proof=proof,
     )
     composite = [_empty_composite(rid) for rid in COMPOSITE_IDS]
     for rid, rec in profile.composite_records.items():
