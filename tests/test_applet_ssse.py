@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import connect
 
 from sscard.apdu import errors as sw_errors
 from sscard.applets.keyprovider import (
@@ -43,10 +44,6 @@ PROVINCES = ("shanghai", "jiangsu", "zhejiang", "anhui")
 CARDS = [(p, g) for p in PROVINCES for g in (2, 3)]
 TERMINAL = bytes.fromhex("310000000042")
 KEYS = default_key_set()
-
-
-def connect(card: object) -> Connection:
-    return Connection(SimulatorTransport(card)).connect()  # type: ignore[arg-type]
 
 
 def soft() -> SoftwareKeyProvider:

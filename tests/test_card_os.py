@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Callable
 
 import pytest
+from helpers import tx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,10 +95,6 @@ def make_card(*, t0: bool = False, faults: Faults | None = None) -> CardOS:
     app = DedicatedFile(fid=0x1001, name=H("A000000632010105"), applet=Counter())
     mf.add_all(ddf, app)
     return CardOS(mf, atr=H("3B6D0000") + bytes(13), t0=t0, faults=faults, rng=_counter_rng())
-
-
-def tx(card: SimulatedCard, hexstr: str) -> Response:
-    return Response.parse(card.execute(H(hexstr.replace(" ", ""))))
 
 
 SELECT_DDF = "00A404000F" + DDF_NAME.hex()

@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 
 import pytest
+from helpers import ok, run
 
 from sscard.cards.purse import CompositeRecord, TripRecord, TxnRecord
 from sscard.cards.ssse import CardIdCode
@@ -29,19 +30,6 @@ TERMINAL = H("310000000042")
 EF15 = H("01011000FFFFFFFF0201031051700101709079842019080620401231 0000".replace(" ", ""))
 ISSUER, ASN8 = EF15[0:8], EF15[12:20]
 CARD_ID = CardIdCode(region="310100", rid=H("D156000005"), card_specific=H("0102030405060708"))
-
-
-def run(card: CardOS, apdu: str | bytes) -> tuple[bytes, int]:
-    raw = H(apdu.replace(" ", "")) if isinstance(apdu, str) else apdu
-    answer = card.execute(raw)
-    assert len(answer) >= 2
-    return answer[:-2], int.from_bytes(answer[-2:], "big")
-
-
-def ok(card: CardOS, apdu: str | bytes) -> bytes:
-    data, sw = run(card, apdu)
-    assert sw == 0x9000, f"{sw:04X}"
-    return data
 
 
 def t0_call(psam: CardOS, apdu: str) -> bytes:

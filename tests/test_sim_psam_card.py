@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from helpers import ok, run
 
 from sscard.apdu.tlv import simple_tlv_decode
 from sscard.cards.ids import SSSE_DDF_NAME
@@ -23,17 +24,6 @@ H = bytes.fromhex
 KEYS = default_key_set()
 TERMINAL = H("320000000077")
 SELECT_SSSE = "00A404000F" + SSSE_DDF_NAME.hex()
-
-
-def run(card: CardOS, apdu: str) -> tuple[bytes, int]:
-    answer = card.execute(H(apdu.replace(" ", "")))
-    return answer[:-2], int.from_bytes(answer[-2:], "big")
-
-
-def ok(card: CardOS, apdu: str) -> bytes:
-    data, sw = run(card, apdu)
-    assert sw == 0x9000, f"{sw:04X}"
-    return data
 
 
 def make(generation: int, *, counterfeit: bool = False) -> SocialSecurityCard:

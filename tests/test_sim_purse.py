@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
+from helpers import ok, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,19 +33,6 @@ from sscard.simulators.purse_applet import (
 H = bytes.fromhex
 RND = H("11223344")
 TERMINAL = H("001122334455")
-
-
-def run(card: CardOS, apdu: str | bytes) -> tuple[bytes, int]:
-    raw = H(apdu.replace(" ", "")) if isinstance(apdu, str) else apdu
-    answer = card.execute(raw)
-    assert len(answer) >= 2
-    return answer[:-2], int.from_bytes(answer[-2:], "big")
-
-
-def ok(card: CardOS, apdu: str | bytes) -> bytes:
-    data, sw = run(card, apdu)
-    assert sw == 0x9000, f"{sw:04X}"
-    return data
 
 
 def select_ep(card: CardOS) -> bytes:

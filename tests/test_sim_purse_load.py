@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from helpers import ok, run
 
 from sscard.cards.purse import TxnRecord
 from sscard.simulators.cos import CardOS
@@ -22,17 +23,6 @@ TERMINAL = H("310000000042")
 EF15 = sample_profile().ef0015.encode()
 ISSUER, ASN = EF15[0:8], EF15[10:20]
 WHEN = datetime(2025, 3, 1, 9, 30, 5)
-
-
-def run(card: CardOS, apdu: str) -> tuple[bytes, int]:
-    answer = card.execute(H(apdu.replace(" ", "")))
-    return answer[:-2], int.from_bytes(answer[-2:], "big")
-
-
-def ok(card: CardOS, apdu: str) -> bytes:
-    data, sw = run(card, apdu)
-    assert sw == 0x9000, f"{sw:04X}"
-    return data
 
 
 def load_init(card: CardOS, amount: int) -> bytes:

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import tx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,10 +31,6 @@ H = bytes.fromhex
 SELECT_SSSE = "00A404000F" + SSSE_DDF_NAME.hex()
 PROVINCES = ("shanghai", "jiangsu", "zhejiang", "anhui")
 TODAY = date(2025, 6, 1)
-
-
-def tx(card: SocialSecurityCard, hexstr: str) -> Response:
-    return Response.parse(card.execute(H(hexstr.replace(" ", ""))))
 
 
 def make(province: str = "zhejiang", generation: int = 3, state: str = "ok") -> SocialSecurityCard:

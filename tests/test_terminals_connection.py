@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import connect
 from hypothesis import given
 from hypothesis import strategies as st
 from pcsc_harness import INS_ECHO, INS_LOOP, RECORD, SELECT_AID, T0_ATR, TestCard
@@ -33,11 +34,6 @@ from sscard.terminals.tracing import Redaction, format_record
 
 SELECT = Command(0x00, 0xA4, 0x04, 0x00, SELECT_AID, le=256)
 FCI = bytes.fromhex("6F0A8408") + SELECT_AID
-
-
-def connect(card: object, **kwargs: object) -> Connection:
-    transport = SimulatorTransport(card)  # type: ignore[arg-type]
-    return Connection(transport, **kwargs).connect()  # type: ignore[arg-type]
 
 
 class RecordingTransport(SimulatorTransport):

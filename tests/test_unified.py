@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import connect
 
 from sscard.apdu import errors as sw_errors
 from sscard.applets.keyprovider import (
@@ -46,10 +47,6 @@ from sscard.terminals import CardRemoved, Connection, NoCard, SimulatorTransport
 KEYS = default_key_set()
 TERMINAL = bytes.fromhex("410100813475")  # the §4.2 spec example's terminal number
 PROVINCES = ("shanghai", "jiangsu", "zhejiang", "anhui")
-
-
-def connect(card: object) -> Connection:
-    return Connection(SimulatorTransport(card)).connect()  # type: ignore[arg-type]
 
 
 def expected_card_bas(profile: CardProfile, terminal: str, device: str) -> str:

@@ -19,7 +19,6 @@ sscard profile): ``SSC1:`` goes to this verifier, anything else is handed back a
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from sscard.cards.ecard_qr import (
+    ISSUER_SCHEMA,  # an issuer key file is accepted as a trust store
     PREFIX,
     EcardDecodeError,
     EcardToken,
@@ -37,6 +37,8 @@ from sscard.cards.ecard_qr import (
     TokenBadPrefix,
     TokenBadVersion,
     TokenTruncated,
+    hex_field,
+    read_json_file,
     ssn_digest,
 )
 from sscard.crypto import Sm2Backend, default_backend
@@ -44,7 +46,6 @@ from sscard.errors import ConfigError, DependencyMissing
 from sscard.services.replay_cache import ReplayCache
 
 TRUST_SCHEMA = "sscard-ecard-trust/1"
-ISSUER_SCHEMA = "sscard-ecard-issuer/1"  # an issuer key file is accepted as a trust store
 MAX_VALIDITY_S = 60
 DEFAULT_SKEW_S = 5.0
 
@@ -142,19 +143,6 @@ class EcardResult:
         return out
 
 
-def _hex(entry: Mapping[str, Any], name: str, length: int, source: str) -> bytes:
-    try:
-        value = bytes.fromhex(str(entry[name]))
-    except (KeyError, ValueError, TypeError):
-        value = b""
-    if len(value) != length:
-        raise ConfigError(
-            f"{source}: '{name}' must be {2 * length} hex digits",
-            f"{source}：'{name}' 须为 {2 * length} 位十六进制数",
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class TrustStore:
     """Issuer public keys by 4-byte key ID (the payload's issuer key ID field)."""
@@ -187,20 +175,15 @@ class TrustStore:
                 f"{source}: 'issuers' must be a list", f"{source}：'issuers' 须为列表"
             )
         return cls(
-            {_hex(e, "key_id", 4, source): _hex(e, "public_key", 64, source) for e in entries}
+            {
+                hex_field(e, "key_id", 4, source): hex_field(e, "public_key", 64, source)
+                for e in entries
+            }
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrustStore:
-        name = Path(path).name
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(
-                f"cannot read trust store {name}: {type(exc).__name__}",
-                f"无法读取信任列表 {name}",
-            ) from exc
-        return cls.from_json(doc, name)
+        return cls.from_json(read_json_file(path, "trust store", "信任列表"), Path(path).name)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -20,17 +20,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import os
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sscard.cards.ssn import InvalidSsn
 from sscard.crypto import sm3
-from sscard.errors import SscardError
+from sscard.errors import ConfigError, SscardError
 
 PREFIX = "SSC1:"
 VERSION = 0x01
 DEFAULT_VALIDITY = 60  # seconds (byte 3C in the profile)
+#: The issuer's key file (simulator); the verifier accepts one as a trust store too.
+ISSUER_SCHEMA = "sscard-ecard-issuer/1"
 
 _HEADER = struct.Struct(">B4s16s16sIB8s")  # everything the signature covers
 SIGNED_LENGTH = _HEADER.size  # 50
@@ -89,6 +96,38 @@ def ssn_digest(ssn: str) -> bytes:
         return sm3(text.encode("ascii"))[:16]
     except UnicodeEncodeError:
         raise InvalidSsn("SSN must be ASCII", "社会保障号码须为 ASCII 字符") from None
+
+
+def hex_field(doc: Mapping[str, Any], name: str, length: int, source: str) -> bytes:
+    """``doc[name]`` as exactly ``length`` bytes of hex, else :class:`ConfigError`.
+
+    The one reader of the key and key-ID fields of issuer key files and trust
+    stores, so both sides refuse a malformed file with the same message.
+    """
+    try:
+        value = bytes.fromhex(str(doc[name]))
+    except (KeyError, ValueError, TypeError):
+        value = b""
+    if len(value) != length:
+        raise ConfigError(
+            f"{source}: '{name}' must be {2 * length} hex digits",
+            f"{source}：'{name}' 须为 {2 * length} 位十六进制数",
+        )
+    return value
+
+
+def read_json_file(path: str | os.PathLike[str], what_en: str, what_zh: str) -> Any:
+    """The JSON document in an issuer key file or trust store; :class:`ConfigError` if unreadable.
+
+    The error names the file and the kind of failure, never the content (keys).
+    """
+    name = Path(path).name
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {what_en} {name}: {type(exc).__name__}", f"无法读取{what_zh} {name}"
+        ) from exc
 
 
 def _need(name: str, value: bytes, length: int) -> None:

@@ -14,7 +14,7 @@ import click
 
 from sscard.apdu import ApduFormatError, Command
 from sscard.cli.common import common_options, emit, handle_errors, options
-from sscard.terminals.open import open_connection
+from sscard.cli.connect import open_connection
 from sscard.terminals.tracing import Redaction
 
 

@@ -45,7 +45,7 @@ def command(atr_hex: str | None) -> None:
             raise ApduFormatError(f"not hex: {atr_hex!r}", f"不是十六进制：{atr_hex!r}") from None
         reader, protocol = None, None
     else:
-        from sscard.terminals.open import open_connection
+        from sscard.cli.connect import open_connection
 
         conn = open_connection(options())
         try:

@@ -31,10 +31,10 @@ from sscard.applets.keyprovider import (
 from sscard.applets.ssse import CardRead, SsseReader
 from sscard.applets.unified import format_card_bas
 from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
+from sscard.cli.connect import open_connection
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
-from sscard.terminals.open import open_connection
 
 __all__ = ["auth_command", "pin_group", "read_command"]
 

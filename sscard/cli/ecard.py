@@ -9,7 +9,9 @@ accepted, 1 = rejected or error, 3 = not an e-SSC code (relay to EcQuery).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -27,6 +29,32 @@ from sscard.simulators.profile import CardProfile
 
 EXIT_REJECTED = 1
 EXIT_RELAY = 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where a check's audit row goes (``$SSCARD_AUDIT_DB`` via audit.default_path()).
+audit_db_option = click.option(
+    "--audit-db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Privacy audit log (env SSCARD_AUDIT_DB).",
+)
+
+
+def audit_options(func: F) -> F:
+    """``--audit-db``, ``--no-audit``, ``--terminal-id``: the audit row of a check.
+
+    Shared by ``verify`` here and ``sscard identity check``, which write the same row.
+    """
+    func = click.option(
+        "--terminal-id",
+        envvar="SSCARD_TERMINAL_ID",
+        default="local",
+        show_default=True,
+        help="Terminal ID for the audit log (env SSCARD_TERMINAL_ID).",
+    )(func)
+    func = click.option("--no-audit", is_flag=True, help="Do not write an audit row.")(func)
+    return audit_db_option(func)
 
 
 class QrNotFound(SscardError):
@@ -105,20 +133,7 @@ def issue(card: str, png: str | None, issuer_key: str, trust_out: str | None) ->
     help="Replay cache shared by all verifiers (env SSCARD_ECARD_REPLAY_DB).",
 )
 @click.option("--skew", type=float, default=5.0, show_default=True, help="Clock skew tolerance, s.")
-@click.option(
-    "--audit-db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Privacy audit log (env SSCARD_AUDIT_DB).",
-)
-@click.option("--no-audit", is_flag=True, help="Do not write an audit row.")
-@click.option(
-    "--terminal-id",
-    envvar="SSCARD_TERMINAL_ID",
-    default="local",
-    show_default=True,
-    help="Terminal ID for the audit log (env SSCARD_TERMINAL_ID).",
-)
+@audit_options
 @common_options
 @handle_errors
 def verify(

@@ -87,15 +87,7 @@ def _read_pin() -> str:
     help="e-SSC issuer trust store, for --qr (env SSCARD_ECARD_TRUST).",
 )
 @click.option("--replay-db", type=click.Path(dir_okay=False), help="e-SSC replay cache.")
-@click.option("--audit-db", type=click.Path(dir_okay=False), help="Audit log (SSCARD_AUDIT_DB).")
-@click.option("--no-audit", is_flag=True, help="Do not write an audit row.")
-@click.option(
-    "--terminal-id",
-    envvar="SSCARD_TERMINAL_ID",
-    default="local",
-    show_default=True,
-    help="Terminal ID for the audit log (env SSCARD_TERMINAL_ID).",
-)
+@ecard.audit_options
 @common_options
 @handle_errors
 def check(
@@ -144,7 +136,7 @@ def _check_card(
     checker: IdentityCheck, scenario: str, keys: str | None, pin: str | None
 ) -> IdentityResult:
     from sscard.applets.ssse import SsseReader
-    from sscard.terminals.open import open_connection
+    from sscard.cli.connect import open_connection
 
     with open_connection(options()) as conn, conn.transaction():
         reader = SsseReader(conn, _key_provider(keys))
@@ -189,7 +181,7 @@ def _parse_since(value: str | None) -> datetime | None:
 @click.option("--since", help="Only rows at or after this ISO date/time (UTC if no zone).")
 @click.option("--scenario", help="Only this scenario (e.g. hotel.card, gate.ecard).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
-@click.option("--audit-db", type=click.Path(dir_okay=False), help="Audit log (SSCARD_AUDIT_DB).")
+@ecard.audit_db_option
 @common_options
 @handle_errors
 def audit_command(

@@ -30,9 +30,9 @@ from sscard.applets.medical import (
     read_identity,
 )
 from sscard.cli.common import common_options, emit, handle_errors, options
+from sscard.cli.connect import open_connection
 from sscard.services.insurance import InsuranceError, PlatformUnreachable
 from sscard.terminals.connection import Connection
-from sscard.terminals.open import open_connection
 
 EXIT_UNBALANCED = 2
 

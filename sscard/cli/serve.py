@@ -6,7 +6,7 @@ Slot 0 is port 35963 ("Virtual PCD 00 00"), slot 1 is 35964 ("... 00 01");
 ``--port`` overrides for a private pcscd configuration.
 
 The card comes from a factory ``(path) -> SimulatedCard``: by default
-``sscard.terminals.open.load_sim_card`` (``echo`` = the echo card, else a card
+``sscard.cli.connect.load_sim_card`` (``echo`` = the echo card, else a card
 image through ``sscard.simulators.card.load_card``, or whatever loader was
 registered with ``set_sim_loader``).
 """
@@ -40,7 +40,7 @@ def make_serve_command(
     def serve(card_file: str, slot: int, port: int | None, host: str) -> None:
         """Serve CARD_FILE on a vpcd slot of pcscd until Ctrl-C."""
         if factory is None:
-            from sscard.terminals.open import load_sim_card
+            from sscard.cli.connect import load_sim_card
 
             card = load_sim_card(card_file)
         else:

@@ -27,9 +27,9 @@ from sscard.applets.transit.purse import Counters, Purse
 from sscard.applets.transit.results import TapResult
 from sscard.applets.transit.validator import Validator
 from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
+from sscard.cli.connect import open_connection
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
-from sscard.terminals.open import open_connection
 
 _CONFIG = click.option(
     "--config",

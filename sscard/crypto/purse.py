@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from sscard.crypto._common import SM4_PAD8, diversify_once, key16, need
 from sscard.crypto.ciphers import BlockAlgorithm, BlockCipher, xor_bytes
 from sscard.crypto.errors import DataLengthError, KeyLengthError, UnsupportedAlgorithm
 from sscard.crypto.mac import pboc_mac
@@ -30,9 +31,6 @@ __all__ = [
     "purchase_session_key",
     "purchase_tac",
 ]
-
-#: The profile's rule for stretching an 8-byte input to one SM4 block.
-_SM4_PAD8 = b"\x80" + bytes(7)
 
 
 class Algorithm(IntEnum):
@@ -57,15 +55,6 @@ def _algorithm(algorithm: Algorithm | int) -> Algorithm:
     return algorithm if isinstance(algorithm, Algorithm) else Algorithm.from_byte(algorithm)
 
 
-def _need(name: str, value: bytes, length: int) -> bytes:
-    if len(value) != length:
-        raise DataLengthError(
-            f"{name} must be {length} bytes, got {len(value)}",
-            f"{name} 须为 {length} 字节，实际 {len(value)} 字节",
-        )
-    return bytes(value)
-
-
 def _uint(name: str, value: int, size: int) -> bytes:
     if not 0 <= value < 1 << (8 * size):
         raise DataLengthError(
@@ -73,15 +62,6 @@ def _uint(name: str, value: int, size: int) -> bytes:
             f"{name} 超出 {size} 字节无符号整数范围",
         )
     return value.to_bytes(size)
-
-
-def _key16(name: str, key: bytes) -> bytes:
-    if len(key) != 16:
-        raise KeyLengthError(
-            f"{name} must be a 16-byte key, got {len(key)} B",
-            f"{name} 须为 16 字节密钥，实际 {len(key)} 字节",
-        )
-    return bytes(key)
 
 
 def _family(algorithm: Algorithm) -> BlockAlgorithm:
@@ -93,10 +73,7 @@ def diversify(master_key: bytes, factor8: bytes, algorithm: Algorithm | int) -> 
 
     3DES: ``3DES_MK(D) ‖ 3DES_MK(~D)``; SM4: ``SM4_MK(D ‖ ~D)``.
     """
-    algo = _algorithm(algorithm)
-    d = _need("diversification factor", factor8, 8)
-    block = d + bytes(b ^ 0xFF for b in d)
-    return BlockCipher(_key16("master key", master_key), _family(algo)).ecb_encrypt(block)
+    return diversify_once(master_key, factor8, _family(_algorithm(algorithm)))
 
 
 def diversify2(
@@ -113,7 +90,7 @@ def diversify2(
 def _session_key(key: bytes, input8: bytes, algo: Algorithm) -> bytes:
     """3DES: 3DES_K(input8), 8 B (a single-DES key). SM4: SM4_K(input8 ‖ 80 00…), 16 B."""
     if algo is Algorithm.SM4:
-        return BlockCipher(key, BlockAlgorithm.SM4).encrypt_block(input8 + _SM4_PAD8)
+        return BlockCipher(key, BlockAlgorithm.SM4).encrypt_block(input8 + SM4_PAD8)
     return BlockCipher(key, BlockAlgorithm.DES).encrypt_block(input8)
 
 
@@ -131,11 +108,11 @@ def purchase_session_key(
     """
     algo = _algorithm(algorithm)
     data = (
-        _need("card random", card_random, 4)
+        need("card random", card_random, 4)
         + _uint("offline counter", offline_counter, 2)
         + _uint("terminal transaction sequence", terminal_seq, 4)[2:]
     )
-    return _session_key(_key16("DPK", dpk), data, algo)
+    return _session_key(key16("DPK", dpk), data, algo)
 
 
 def load_session_key(
@@ -144,17 +121,17 @@ def load_session_key(
     """Load session key from random4 ‖ online counter2 ‖ ``8000`` (§4.2)."""
     algo = _algorithm(algorithm)
     data = (
-        _need("card random", card_random, 4)
+        need("card random", card_random, 4)
         + _uint("online counter", online_counter, 2)
         + b"\x80\x00"
     )
-    return _session_key(_key16("DLK", dlk), data, algo)
+    return _session_key(key16("DLK", dlk), data, algo)
 
 
 def _mac(key: bytes, data: bytes, algo: Algorithm) -> bytes:
     """Single-DES (8-B key) or SM4 (16-B key) CBC-MAC, ICV 0, pad 80…, leftmost 4 B."""
     if algo is Algorithm.SM4:
-        return pboc_mac(BlockCipher(_key16("SM4 session key", key), BlockAlgorithm.SM4), data)
+        return pboc_mac(BlockCipher(key16("SM4 session key", key), BlockAlgorithm.SM4), data)
     if len(key) != 8:
         raise KeyLengthError(
             f"3DES purse session key must be 8 bytes, got {len(key)}",
@@ -165,7 +142,7 @@ def _mac(key: bytes, data: bytes, algo: Algorithm) -> bytes:
 
 def _tac_key(dtk: bytes, algo: Algorithm) -> bytes:
     """3DES: DTK_left XOR DTK_right (single DES, §4.4); SM4: DTK itself (profile)."""
-    dtk = _key16("DTK", dtk)
+    dtk = key16("DTK", dtk)
     return dtk if algo is Algorithm.SM4 else xor_bytes(dtk[:8], dtk[8:])
 
 
@@ -182,8 +159,8 @@ def purchase_mac1(
     data = (
         _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
-        + _need("terminal ID", terminal_id, 6)
-        + _need("date-time", date_time, 7)
+        + need("terminal ID", terminal_id, 6)
+        + need("date-time", date_time, 7)
     )
     return _mac(sk, data, _algorithm(algorithm))
 
@@ -208,9 +185,9 @@ def purchase_tac(
     data = (
         _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
-        + _need("terminal ID", terminal_id, 6)
+        + need("terminal ID", terminal_id, 6)
         + _uint("terminal transaction sequence", terminal_seq, 4)
-        + _need("date-time", date_time, 7)
+        + need("date-time", date_time, 7)
     )
     return _mac(_tac_key(dtk, algo), data, algo)
 
@@ -229,7 +206,7 @@ def load_mac1(
         _uint("balance", balance_before, 4)
         + _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
-        + _need("terminal ID", terminal_id, 6)
+        + need("terminal ID", terminal_id, 6)
     )
     return _mac(sk, data, _algorithm(algorithm))
 
@@ -247,8 +224,8 @@ def load_mac2(
     data = (
         _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
-        + _need("terminal ID", terminal_id, 6)
-        + _need("date-time", date_time, 7)
+        + need("terminal ID", terminal_id, 6)
+        + need("date-time", date_time, 7)
     )
     return _mac(sk, data, _algorithm(algorithm))
 
@@ -274,7 +251,7 @@ def load_tac(
         + _uint("online counter", online_counter, 2)
         + _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
-        + _need("terminal ID", terminal_id, 6)
-        + _need("date-time", date_time, 7)
+        + need("terminal ID", terminal_id, 6)
+        + need("date-time", date_time, 7)
     )
     return _mac(_tac_key(dtk, algo), data, algo)

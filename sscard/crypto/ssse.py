@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from sscard.crypto._common import SM4_PAD8, diversify_once, key16, need
 from sscard.crypto.ciphers import BlockAlgorithm, BlockCipher
-from sscard.crypto.errors import DataLengthError, KeyLengthError, UnsupportedAlgorithm
+from sscard.crypto.errors import DataLengthError, UnsupportedAlgorithm
 from sscard.crypto.mac import mac_alg3, pboc_mac
 from sscard.crypto.sm3 import sm3
 
@@ -26,9 +27,6 @@ __all__ = [
     "pki_pin_block",
     "sm_mac",
 ]
-
-#: Profile rule: an 8-byte input X becomes the SM4 block X ‖ 80 00 00 00 00 00 00 00.
-_SM4_PAD8 = b"\x80" + bytes(7)
 
 
 class SsseAlgorithm(IntEnum):
@@ -59,30 +57,9 @@ def _family(alg: SsseAlgorithm | int) -> BlockAlgorithm:
     return BlockAlgorithm.SM4 if algo is SsseAlgorithm.SM4 else BlockAlgorithm.DES
 
 
-def _need(name: str, value: bytes, length: int) -> bytes:
-    if len(value) != length:
-        raise DataLengthError(
-            f"{name} must be {length} bytes, got {len(value)}",
-            f"{name} 须为 {length} 字节，实际 {len(value)} 字节",
-        )
-    return bytes(value)
-
-
-def _key16(name: str, key: bytes) -> bytes:
-    if len(key) != 16:
-        raise KeyLengthError(
-            f"{name} must be 16 bytes, got {len(key)}", f"{name} 须为 16 字节，实际 {len(key)} 字节"
-        )
-    return bytes(key)
-
-
 def diversify(master_key: bytes, factor8: bytes, alg: SsseAlgorithm | int) -> bytes:
     """Div(MK, D): 3DES_MK(D) ‖ 3DES_MK(~D) (flag 01) or SM4_MK(D ‖ ~D) (flag 03); 16 B."""
-    family = _family(alg)
-    d = _need("diversification factor", factor8, 8)
-    return BlockCipher(_key16("master key", master_key), family).ecb_encrypt(
-        d + bytes(b ^ 0xFF for b in d)
-    )
+    return diversify_once(master_key, factor8, _family(alg))
 
 
 def card_key(master_key: bytes, card_id_code: bytes, alg: SsseAlgorithm | int) -> bytes:
@@ -91,7 +68,7 @@ def card_key(master_key: bytes, card_id_code: bytes, alg: SsseAlgorithm | int) -
     Profile: L1 = bytes 0-7 (region 3 B ‖ RID 5 B), L2 = bytes 8-15. Applies to
     IRK, PUK, STK, UK*, RK*, RKSSSE.
     """
-    code = _need("card identification code", card_id_code, 16)
+    code = need("card identification code", card_id_code, 16)
     return diversify(diversify(master_key, code[:8], alg), code[8:], alg)
 
 
@@ -103,12 +80,12 @@ def _process_then_encrypt(
     DES family: PK = 3DES_K(P8) (8 B, a single-DES key); result = DES_PK(S8).
     SM4 (profile): PK = SM4_K(P8 ‖ 80 00…); result = leftmost 8 B of SM4_PK(S8 ‖ 80 00…).
     """
-    key = _key16("authentication key", key)
-    p8 = _need("process factor", process8, 8)
-    s8 = _need("source data", source8, 8)
+    key = key16("authentication key", key)
+    p8 = need("process factor", process8, 8)
+    s8 = need("source data", source8, 8)
     if family is BlockAlgorithm.SM4:
-        pk = BlockCipher(key, family).encrypt_block(p8 + _SM4_PAD8)
-        return BlockCipher(pk, family).encrypt_block(s8 + _SM4_PAD8)[:8]
+        pk = BlockCipher(key, family).encrypt_block(p8 + SM4_PAD8)
+        return BlockCipher(pk, family).encrypt_block(s8 + SM4_PAD8)[:8]
     pk = BlockCipher(key, family).encrypt_block(p8)
     return BlockCipher(pk, family).encrypt_block(s8)
 
@@ -131,11 +108,11 @@ def sm_mac(key: bytes, challenge: bytes, header_and_data: bytes, alg: SsseAlgori
     SM4 cards: SM4-CBC-MAC, IV = 16-B challenge. Padding 80 00… always; leftmost 4 B.
     """
     family = _family(alg)
-    key = _key16("secure-messaging key", key)
+    key = key16("secure-messaging key", key)
     if family is BlockAlgorithm.SM4:
-        iv = _need("SM4 challenge", challenge, 16)
+        iv = need("SM4 challenge", challenge, 16)
         return pboc_mac(BlockCipher(key, family), header_and_data, iv)
-    return mac_alg3(key, header_and_data, _need("DES challenge", challenge, 8))[:4]
+    return mac_alg3(key, header_and_data, need("DES challenge", challenge, 8))[:4]
 
 
 def pin_hash(pin_bcd: bytes) -> bytes:
@@ -147,5 +124,5 @@ def pin_hash(pin_bcd: bytes) -> bytes:
 
 def pki_pin_block(pin_bcd: bytes, challenge16: bytes) -> bytes:
     """Data of the PKI VERIFY ``00 20 01 81 10``: SM4-ECB(CTK, RAM), CTK = SM3(PIN)[0:16] (§6)."""
-    ram = _need("PKI challenge", challenge16, 16)
+    ram = need("PKI challenge", challenge16, 16)
     return BlockCipher(pin_hash(pin_bcd)[:16], BlockAlgorithm.SM4).encrypt_block(ram)

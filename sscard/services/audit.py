@@ -28,6 +28,7 @@ from typing import Any
 
 from sscard.cards.privacy import mask_middle, mask_name, mask_ssn
 from sscard.errors import SscardError
+from sscard.sqlite import open_database, state_path, transaction
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,7 @@ class AuditError(SscardError):
 
 def default_path() -> Path:
     """``$SSCARD_AUDIT_DB``, else ``$SSCARD_STATE_DIR`` (default ~/.local/state/sscard)."""
-    explicit = os.environ.get("SSCARD_AUDIT_DB")
-    if explicit:
-        return Path(explicit)
-    state = os.environ.get("SSCARD_STATE_DIR") or Path.home() / ".local" / "state" / "sscard"
-    return Path(state) / "audit.sqlite3"
+    return state_path("SSCARD_AUDIT_DB", "audit.sqlite3")
 
 
 def mask_card_id(card_id_code: bytes | str) -> str:
@@ -137,10 +134,8 @@ class AuditLog:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(path), timeout=5.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # synchronous: SQLite's default, as this log always had.
+            self._db = open_database(path, synchronous=None, busy_timeout=5.0)
             # Deleted rows are overwritten, not left in free pages (minimal retention).
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
@@ -173,33 +168,27 @@ class AuditLog:
             subject_card=mask_card_id(card_id_code) if card_id_code else "",
             reasons=tuple(check_code("reason", r) for r in reasons),
         )
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._purge_locked(rec.at)
-                    cur = self._db.execute(
-                        "INSERT INTO audit (at, terminal_id, scenario, result, subject_name,"
-                        " subject_ssn, subject_card, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            rec.at,
-                            rec.terminal_id,
-                            rec.scenario,
-                            rec.result,
-                            rec.subject_name,
-                            rec.subject_ssn,
-                            rec.subject_card,
-                            json.dumps(rec.reasons),
-                        ),
-                    )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise AuditError(
-                    f"audit write failed: {type(exc).__name__}", "审计日志写入失败"
-                ) from exc
+        try:
+            with transaction(self._db, self._lock) as db:
+                self._purge_locked(rec.at)
+                cur = db.execute(
+                    "INSERT INTO audit (at, terminal_id, scenario, result, subject_name,"
+                    " subject_ssn, subject_card, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        rec.at,
+                        rec.terminal_id,
+                        rec.scenario,
+                        rec.result,
+                        rec.subject_name,
+                        rec.subject_ssn,
+                        rec.subject_card,
+                        json.dumps(rec.reasons),
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise AuditError(
+                f"audit write failed: {type(exc).__name__}", "审计日志写入失败"
+            ) from exc
         rec = replace(rec, id=cur.lastrowid or 0)
         log.debug("audit #%d %s %s %s", rec.id, rec.scenario, rec.result, rec.subject_name)
         return rec

@@ -30,7 +30,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sscard.errors import SscardError
+from sscard.sqlite import open_database, transaction
 
 #: EP purchase and composite (CAPP) purchase, transit-purse.md §5.1.
 TXN_TYPES = frozenset({0x06, 0x09})
@@ -378,10 +379,13 @@ class Journal:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
+            conn = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
         except sqlite3.Error as exc:
+            # OperationalError: cannot open, locked, read-only; another DatabaseError: not SQLite.
+            if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                exc, sqlite3.OperationalError
+            ):
+                raise self._not_sqlite() from exc
             raise JournalOpenError(
                 f"cannot open {self.path.name}: {exc}", "无法打开交易日志文件"
             ) from exc
@@ -396,18 +400,20 @@ class Journal:
 
     # ---------------------------------------------------------------- lifecycle
 
+    def _not_sqlite(self) -> JournalOpenError:
+        return JournalOpenError(
+            f"{self.path.name} is not an SQLite database", f"{self.path.name}不是SQLite数据库"
+        )
+
     def _setup(self, conn: sqlite3.Connection) -> None:
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            conn.execute("PRAGMA synchronous=FULL")
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             conn.execute("PRAGMA foreign_keys=ON")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise JournalOpenError(
-                f"{self.path.name} is not an SQLite database", f"{self.path.name}不是SQLite数据库"
-            ) from exc
+            raise self._not_sqlite() from exc
         if str(mode).lower() != "wal":
             raise JournalOpenError("the journal needs WAL mode", "交易日志需要WAL模式")
         if app_id not in (0, APPLICATION_ID) or (version == 0 and tables):
@@ -460,22 +466,15 @@ class Journal:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: all of it is committed, or none of it."""
-        with self._lock:
-            conn = self._connection()
+        with self._lock:  # re-entrant: held across the closed check and the transaction
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                self._commit(conn)
-            except BaseException as exc:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise JournalWriteError(
-                        f"journal write failed ({type(exc).__name__}); nothing was recorded",
-                        "交易日志写入失败，未记录任何内容",
-                    ) from exc
-                raise
+                with transaction(self._connection(), self._lock, commit=self._commit) as conn:
+                    yield conn
+            except sqlite3.Error as exc:
+                raise JournalWriteError(
+                    f"journal write failed ({type(exc).__name__}); nothing was recorded",
+                    "交易日志写入失败，未记录任何内容",
+                ) from exc
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sscard.errors import SscardError
+from sscard.sqlite import open_database, state_path, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_nonce (
@@ -43,11 +44,7 @@ class ReplayCacheError(SscardError):
 
 def default_path() -> Path:
     """``$SSCARD_ECARD_REPLAY_DB``, else ``$SSCARD_STATE_DIR`` (default ~/.local/state/sscard)."""
-    explicit = os.environ.get("SSCARD_ECARD_REPLAY_DB")
-    if explicit:
-        return Path(explicit)
-    state = os.environ.get("SSCARD_STATE_DIR") or Path.home() / ".local" / "state" / "sscard"
-    return Path(state) / "ecard-replay.sqlite3"
+    return state_path("SSCARD_ECARD_REPLAY_DB", "ecard-replay.sqlite3")
 
 
 class ReplayCache:
@@ -59,12 +56,8 @@ class ReplayCache:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are explicit BEGIN IMMEDIATE ... COMMIT.
-            self._db = sqlite3.connect(
-                str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # a lost nonce on power cut is harmless
+            # synchronous=NORMAL: a nonce lost on a power cut is harmless.
+            self._db = open_database(path, synchronous="NORMAL", busy_timeout=BUSY_TIMEOUT_S)
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise ReplayCacheError(
@@ -74,28 +67,21 @@ class ReplayCache:
 
     def consume(self, key_id: bytes, nonce: bytes, expires_at: float, now: float) -> bool:
         """Record ``(key_id, nonce)``; False if it is already there and not yet expired."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")  # take the write lock before reading
-                try:
-                    self._db.execute("DELETE FROM seen_nonce WHERE expires_at < ?", (now,))
-                    self._db.execute(
-                        "INSERT INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
-                        (key_id, nonce, expires_at),
-                    )
-                except sqlite3.IntegrityError:
-                    self._db.execute("ROLLBACK")
-                    return False
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return True
-            except sqlite3.Error as exc:
-                raise ReplayCacheError(
-                    f"replay cache write failed: {type(exc).__name__}",
-                    "防重放缓存写入失败",
-                ) from exc
+        try:
+            with transaction(self._db, self._lock) as db:
+                db.execute("DELETE FROM seen_nonce WHERE expires_at < ?", (now,))
+                db.execute(
+                    "INSERT INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
+                    (key_id, nonce, expires_at),
+                )
+        except sqlite3.IntegrityError:  # the PRIMARY KEY is taken: seen before
+            return False
+        except sqlite3.Error as exc:
+            raise ReplayCacheError(
+                f"replay cache write failed: {type(exc).__name__}",
+                "防重放缓存写入失败",
+            ) from exc
+        return True
 
     def purge(self, now: float | None = None) -> int:
         """Delete expired entries; return how many."""

@@ -20,31 +20,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sscard.cards.ecard_qr import DEFAULT_VALIDITY, EcardToken, ssn_digest
+from sscard.cards.ecard_qr import (
+    DEFAULT_VALIDITY,
+    ISSUER_SCHEMA,
+    EcardToken,
+    hex_field,
+    read_json_file,
+    ssn_digest,
+)
 from sscard.crypto import Sm2Backend, Sm2KeyError, default_backend, sm3
 from sscard.crypto.sm2 import public_key_from_private
 from sscard.errors import ConfigError, DependencyMissing
 from sscard.simulators.profile import CardProfile, atomic_write_text
 
-ISSUER_SCHEMA = "sscard-ecard-issuer/1"
 TEST_KEY_WARNING = (
     "TEST KEY - sscard simulator only, never use in production / "
     "测试密钥，仅供 sscard 模拟器使用，切勿用于生产"
 )
 QR_ENCODER_HINT = "pip install 'segno>=1.6,<2'"
-
-
-def _field(doc: dict[str, Any], name: str, length: int, source: str) -> bytes:
-    try:
-        value = bytes.fromhex(str(doc[name]))
-    except (KeyError, ValueError, TypeError):
-        value = b""
-    if len(value) != length:
-        raise ConfigError(
-            f"{source}: '{name}' must be {2 * length} hex digits",
-            f"{source}：'{name}' 须为 {2 * length} 位十六进制数",
-        )
-    return value
 
 
 @dataclass(frozen=True)
@@ -67,9 +60,9 @@ class IssuerKey:
                 f"{source}: not an {ISSUER_SCHEMA} file", f"{source}：不是 {ISSUER_SCHEMA} 文件"
             )
         key = cls(
-            _field(doc, "key_id", 4, source),
-            _field(doc, "private_key", 32, source),
-            _field(doc, "public_key", 64, source),
+            hex_field(doc, "key_id", 4, source),
+            hex_field(doc, "private_key", 32, source),
+            hex_field(doc, "public_key", 64, source),
         )
         try:
             matches = public_key_from_private(key.private_key) == key.public_key
@@ -84,15 +77,7 @@ class IssuerKey:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> IssuerKey:
-        name = Path(path).name
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(
-                f"cannot read issuer key {name}: {type(exc).__name__}",
-                f"无法读取签发密钥 {name}",
-            ) from exc
-        return cls.from_json(doc, name)
+        return cls.from_json(read_json_file(path, "issuer key", "签发密钥"), Path(path).name)
 
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str]) -> tuple[IssuerKey, bool]:

@@ -23,18 +23,22 @@ class Transport(ABC):
     #: Human-readable name (the reader name for PC/SC).
     name: str = "transport"
 
-    def __init__(self) -> None:
+    def __init__(self, *, supports_extended: bool | None = None) -> None:
         self._txn_lock = threading.RLock()
+        self._supports_extended = supports_extended
+        # The session as the backend set it up: connect() fills both, disconnect() clears them.
+        self._atr = b""
+        self._protocol: ProtocolName | None = None
 
     @property
-    @abstractmethod
     def atr(self) -> bytes:
         """ATR of the connected card (b"" when not connected)."""
+        return self._atr
 
     @property
-    @abstractmethod
     def protocol(self) -> ProtocolName | None:
         """Active protocol after ``connect``: "T=0" or "T=1"."""
+        return self._protocol
 
     @property
     @abstractmethod
@@ -45,8 +49,11 @@ class Transport(ABC):
         """Whether extended-length APDUs can be sent as such.
 
         T=0 cannot carry them (ISO 7816-3 §12.1: ENVELOPE or chaining instead);
-        on T=1 we assume the reader can. Backends override when they know better.
+        on T=1 we assume the reader can. ``supports_extended`` given to the
+        constructor overrides that guess (a reader known to lack or to have them).
         """
+        if self._supports_extended is not None:
+            return self._supports_extended
         return self.protocol == "T=1"
 
     @abstractmethod

@@ -297,41 +297,24 @@ class PcscTransport(Transport):
         wait: float = 0.0,
         extended: bool | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(supports_extended=extended)
         self._sc = scard()
         self._choice = reader
         self._ignore = ignore
         self.share: ShareMode = share
         self._protocols = tuple(protocols)
         self._wait = wait
-        self._extended = extended
         self.name = reader if isinstance(reader, str) else "PC/SC"
         self._ctx: PcscContext | None = None
         self._hcard: int | None = None
         self._pci: int = 0
-        self._protocol: ProtocolName | None = None
-        self._atr = b""
         self._txn_depth = 0
 
     # -- properties -----------------------------------------------------------------
 
     @property
-    def atr(self) -> bytes:
-        return self._atr
-
-    @property
-    def protocol(self) -> ProtocolName | None:
-        return self._protocol
-
-    @property
     def connected(self) -> bool:
         return self._hcard is not None
-
-    @property
-    def supports_extended(self) -> bool:
-        if self._extended is not None:
-            return self._extended
-        return super().supports_extended
 
     def _share_flag(self) -> int:
         sc = self._sc

@@ -31,15 +31,12 @@ class SimulatorTransport(Transport):
         protocol: ProtocolName | None = None,
         supports_extended: bool | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(supports_extended=supports_extended)
         self.name = name
         self._card = card
         self._generation = 0  # bumps on every insert/eject
         self._session: int | None = None  # generation we connected to
         self._forced_protocol = protocol
-        self._protocol: ProtocolName | None = None
-        self._atr = b""
-        self._supports_extended = supports_extended
         self._lock = threading.Lock()
 
     # -- the slot -------------------------------------------------------------------
@@ -68,22 +65,8 @@ class SimulatorTransport(Transport):
     # -- Transport ------------------------------------------------------------------
 
     @property
-    def atr(self) -> bytes:
-        return self._atr
-
-    @property
-    def protocol(self) -> ProtocolName | None:
-        return self._protocol
-
-    @property
     def connected(self) -> bool:
         return self._session is not None
-
-    @property
-    def supports_extended(self) -> bool:
-        if self._supports_extended is not None:
-            return self._supports_extended
-        return super().supports_extended
 
     def connect(self) -> None:
         with self._lock:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 from sscard.services.insurance.errors import InvalidRequest, OutboxError
 from sscard.services.insurance.models import SetlInfo, Totals
 from sscard.services.insurance.money import dumps, from_cents, loads, to_cents
+from sscard.sqlite import open_database, transaction
 
 STATES = ("pending", "done", "failed", "unknown", "reversed")
 
@@ -123,11 +124,7 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise OutboxError(
@@ -146,16 +143,8 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     # -- writing -----------------------------------------------------------
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -37,6 +37,7 @@ from sscard.simulators.insurance_platform.policies import (
     policy_for,
 )
 from sscard.simulators.insurance_platform.wire import dumps, from_cents, loads, to_cents
+from sscard.sqlite import open_database, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS persons (
@@ -152,11 +153,7 @@ class Ledger:
         policies: dict[str, AreaPolicy] = POLICIES,
         require_sign_in: bool = True,
     ) -> None:
-        self._db = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=False, timeout=10.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_database(path, synchronous="NORMAL", busy_timeout=10.0)
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self.clock = clock
@@ -183,16 +180,8 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     def _next(self, db: sqlite3.Connection, name: str) -> int:
         db.execute(

@@ -3,9 +3,9 @@
 ``--sim card.json`` -> in-process ``SimulatorTransport`` over the card the
 simulated-card loader builds; otherwise ``PcscTransport`` with ``-r/--reader``
 (or ``SSCARD_READER``). ``--trace FILE`` attaches a ``Tracer`` (redacted unless
-``--no-redact``). The loader is a hook so the card-profile/card-OS code can plug
-in without this module importing it (architecture.md: terminals sit below
-simulators' users).
+``--no-redact``). It lives in the CLI layer, the only place that knows both the
+terminals and the simulators; the card loader stays a hook so tests can plug in
+another simulated card.
 """
 
 from __future__ import annotations

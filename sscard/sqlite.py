@@ -1,0 +1,86 @@
+"""The one way sscard opens its SQLite state files and runs a transaction in them.
+
+Why one module: the audit log, the e-SSC replay cache, the validator journal, the
+insurance outbox and the simulated platform's ledger all keep state that several
+threads and processes may write at once. Each opens the file the same way (WAL so
+readers never block the writer, a busy timeout so a second process waits instead
+of failing, autocommit so every transaction is an explicit ``BEGIN IMMEDIATE``) and
+differs only in how much durability it buys (``synchronous``; see each module's
+docstring). It lives at the top level because services and simulators both use it
+and simulators must not import services.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from pathlib import Path
+from typing import Literal
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def open_database(
+    path: str | os.PathLike[str],
+    *,
+    synchronous: Synchronous | None = "FULL",
+    busy_timeout: float = 5.0,
+) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode, autocommit, shareable across threads (callers hold a lock).
+
+    ``synchronous=None`` keeps SQLite's compiled-in default. The caller checks the
+    journal mode if it depends on WAL (``:memory:`` answers ``memory``). SQLite
+    errors propagate: the caller wraps them in its own bilingual error.
+    """
+    db = sqlite3.connect(
+        str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        if synchronous is not None:
+            db.execute(f"PRAGMA synchronous={synchronous}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _commit(db: sqlite3.Connection) -> None:
+    db.execute("COMMIT")
+
+
+@contextmanager
+def transaction(
+    db: sqlite3.Connection,
+    lock: AbstractContextManager[object],
+    *,
+    commit: Callable[[sqlite3.Connection], None] = _commit,
+) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction under ``lock``: all of it is committed, or none.
+
+    IMMEDIATE takes the write lock before the first read, so a read-then-write
+    cannot race another process. On any exception (in the body or in ``commit``,
+    a seam for fault-injection tests) the transaction is rolled back, if SQLite
+    has not already done so, and the original exception propagates.
+    """
+    with lock:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            commit(db)
+        except BaseException:
+            if db.in_transaction:
+                with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back
+                    db.execute("ROLLBACK")
+            raise
+
+
+def state_path(env_var: str, filename: str) -> Path:
+    """``$env_var`` if set, else ``filename`` in ``$SSCARD_STATE_DIR`` (default ~/.local/state/sscard)."""
+    explicit = os.environ.get(env_var)
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get("SSCARD_STATE_DIR") or Path.home() / ".local" / "state" / "sscard"
+    return Path(state) / filename
