@@ -15,8 +15,10 @@ from pathlib import Path
 
 import click
 
+from sscard.cards.privacy import mask_ssn
 from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.simulators.insurance_platform import InsurancePlatform
+from sscard.simulators.profile import CardProfile
 
 #: Test identities (not real people): certno, name, sex, birth, insured area, filed?
 DEMO_PEOPLE = (
@@ -24,10 +26,6 @@ DEMO_PEOPLE = (
     ("340104199202020033", "测试乙", "2", "1992-02-02", "340100", False),
     ("310104198505050022", "测试丙", "1", "1985-05-05", "310000", False),
 )
-
-
-def _mask(certno: str) -> str:
-    return certno[:4] + "*" * (len(certno) - 8) + certno[-4:]
 
 
 def load_demo_data(
@@ -55,11 +53,21 @@ def load_demo_data(
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="Ledger SQLite file (default: a new temporary file).")  # fmt: skip
 @click.option("--demo-data", is_flag=True, help="Load the demo insured people and filing.")
+@click.option("--enrol", "enrol", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Insure the holder of this simulated card image (repeatable).")  # fmt: skip
+@click.option("--filing-to", default=None, metavar="AREA",
+              help="File the enrolled holders for treatment in AREA (e.g. 310000).")  # fmt: skip
 @click.option("--url-file", type=click.Path(dir_okay=False), default=None,
               help="Write the service URL to this file once listening.")  # fmt: skip
 @handle_errors
 def command(
-    host: str, port: int, db_path: str | None, demo_data: bool, url_file: str | None
+    host: str,
+    port: int,
+    db_path: str | None,
+    demo_data: bool,
+    enrol: tuple[str, ...],
+    filing_to: str | None,
+    url_file: str | None,
 ) -> None:
     """Serve the simulated national medical-insurance platform over HTTP."""
     if db_path is None:
@@ -67,8 +75,13 @@ def command(
     platform = InsurancePlatform(db_path, host=host, port=port).start()
     try:
         people = load_demo_data(platform) if demo_data else []
+        for path in enrol:
+            profile = CardProfile.load(path)
+            psn_no = platform.enrol_card(profile, filing_to=filing_to)
+            people.append({"certno": profile.ssse.ef06.ssn, "psn_no": psn_no,
+                           "insuplc_admdvs": psn_no[:6], "filing": filing_to or "no"})  # fmt: skip
         if options().redact:
-            people = [{**p, "certno": _mask(p["certno"])} for p in people]
+            people = [{**p, "certno": mask_ssn(p["certno"])} for p in people]
         if url_file:
             Path(url_file).write_text(platform.url + "\n", encoding="utf-8")
         lines = [f"insurance platform listening on {platform.url}", f"ledger: {db_path}"]

@@ -11,7 +11,6 @@ front-desk flow of sscard.applets.medical (medical-insurance.md §1.2, §1.6).
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from pathlib import Path
 
 from sscard.applets.keyprovider import PsamKeyProvider
@@ -54,15 +53,7 @@ def _write_visit(path: Path) -> Path:
 
 
 def _enrol(platform: InsurancePlatform, profile: CardProfile, *, filed: bool) -> str:
-    ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
-    psn_no = platform.add_person_from_card(
-        ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
-        card_no=ef05.card_number,
-    )  # fmt: skip
-    if filed:
-        today = date.today()
-        platform.add_filing(psn_no, psn_no[:6], SHANGHAI, today, date(today.year, 12, 31))
-    return psn_no
+    return platform.enrol_card(profile, filing_to=SHANGHAI if filed else None)
 
 
 def _read(stage: Stage, profile: CardProfile, keys: PsamKeyProvider) -> CardIdentity:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any
 from sscard.simulators.insurance_platform.ledger import Ledger
 from sscard.simulators.insurance_platform.policies import POLICIES, AreaPolicy
 from sscard.simulators.insurance_platform.wire import dumps, loads
+from sscard.simulators.profile import CardProfile
 
 FAULT_KINDS = ("drop", "lose", "delay", "http500")
 
@@ -156,6 +157,23 @@ class InsurancePlatform:
         self.usage = self.ledger.usage
 
     # -- lifecycle ---------------------------------------------------------
+
+    def enrol_card(self, profile: CardProfile, *, filing_to: str | None = None) -> str:
+        """Insure the holder of a simulated card (EF05/EF06); optionally file them for
+        cross-area treatment in ``filing_to`` until the end of the year. Returns psn_no."""
+        ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
+        psn_no = self.ledger.add_person_from_card(
+            ef06.ssn,
+            ef06.full_name,
+            ef06.sex,
+            ef06.birth_date,
+            ef05.card_id.region,
+            card_no=ef05.card_number,
+        )
+        if filing_to:
+            today = date.today()
+            self.ledger.add_filing(psn_no, psn_no[:6], filing_to, today, date(today.year, 12, 31))
+        return psn_no
 
     def start(self) -> InsurancePlatform:
         server = _Server((self._host, self._port), _Handler)
