@@ -131,6 +131,10 @@ def test_response_basics():
         (0x6A86, None, errors.WrongParameters, -27270),
         (0x6110, None, errors.MoreData, -(0x6110)),
         (0x6C08, None, errors.WrongLe, -(0x6C08)),
+        (0x6901, None, errors.InvalidState, -26881),
+        (0x6981, None, errors.FileStructureIncompatible, -27009),
+        (0x6A80, None, errors.WrongData, -27264),
+        (0x6A81, None, errors.FunctionNotSupported, -27265),
         (0x6F42, None, errors.UnknownStatus, -(0x6F42)),
     ],
 )
@@ -143,6 +147,25 @@ def test_status_words_map_to_typed_errors(sw: int, ins: int | None, cls: type, c
     assert err.code == code
     assert err.message_en and err.message_zh
     assert f"{sw:04X}" in err.bilingual() or isinstance(err, errors.VerificationFailed)
+
+
+# Every word of ssse-card.md §2.1 and transit-purse.md §2.1 (families by one member).
+REFERENCE_SWS = [
+    0x6110, 0x6C10, 0x6700, 0x6A86, 0x6E00, 0x6901, 0x6981, 0x6982, 0x6983, 0x6984, 0x6985,
+    0x6988, 0x6A80, 0x6A81, 0x6A82, 0x6A83, 0x6A88, 0x63C0, 0x63C1, 0x63C2, 0x63C5, 0x9302,
+    0x9303, 0x9401, 0x9403, 0x9406,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("sw", REFERENCE_SWS, ids=lambda sw: f"{sw:04X}")
+def test_every_reference_status_word_has_a_typed_bilingual_error(sw: int):
+    err = errors.error_for_sw(sw)
+    assert type(err) is not errors.UnknownStatus
+    assert err.sw == sw and err.code == -sw
+    en, zh = sw_text(sw)
+    assert en != "unknown status word" and en.isascii()
+    assert any("\u4e00" <= c <= "\u9fff" for c in zh)  # Chinese text, not a copy of the English
+    assert err.message_en.endswith(en) and err.message_zh.endswith(zh)
 
 
 def test_pin_incorrect_message_matches_issue():

@@ -10,11 +10,15 @@ from pathlib import Path
 
 from sscard.services.insurance import ClientConfig, InsuranceClient, PersonInfoRequest
 
+# Ctrl-C must reach the child even when pytest itself runs with SIGINT ignored (a
+# background job without job control): an ignored signal is inherited across exec.
+SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
 
 def test_serve_with_demo_data_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     url_file = tmp_path / "url.txt"
     code = (
-        "from sscard.cli.insurance_sim import command; "
+        SIGINT_DEFAULT + "from sscard.cli.insurance_sim import command; "
         f"command(['--demo-data', '--db', {str(tmp_path / 'l.db')!r}, '--url-file', {str(url_file)!r}])"
     )
     proc = subprocess.Popen(
@@ -49,7 +53,7 @@ def test_serve_enrols_a_simulated_card_with_a_filing(tmp_path: Path) -> None:
         "--enrol", str(tmp_path / "card.json"), "--filing-to", "310000",
         "--db", str(tmp_path / "l.db"), "--url-file", str(url_file),
     ]  # fmt: skip
-    code = f"from sscard.cli.insurance_sim import command; command({args!r})"
+    code = SIGINT_DEFAULT + f"from sscard.cli.insurance_sim import command; command({args!r})"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -331,7 +331,7 @@ class IdentityPolicy:
                 doc = tomllib.load(fh)
         except OSError as exc:
             raise _policy_error(f"cannot read {name}", f"无法读取 {name}") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise _policy_error(f"{name} is not valid TOML", f"{name} 不是有效的 TOML") from exc
         return cls.from_toml(doc)
 

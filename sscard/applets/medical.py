@@ -888,6 +888,8 @@ class DeskConfig:
                 ) from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{name}: {exc}", f"{name} 不是有效的 TOML") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"{name} is not UTF-8 text", f"{name} 不是 UTF-8 文本") from None
             values = _flatten(data, name)
         if env.get("SSCARD_INSURANCE_URL"):
             values["url"] = env["SSCARD_INSURANCE_URL"]

@@ -9,7 +9,8 @@ accepted, 1 = rejected or error, 3 = not an e-SSC code (relay to EcQuery).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ import click
 
 from sscard.applets.ecard import EcardVerifier, TrustStore, read_qr_image, route_qr
 from sscard.cli.common import common_options, emit, handle_errors
-from sscard.errors import SscardError
+from sscard.errors import ConfigError, SscardError
 from sscard.services import audit, replay_cache
 from sscard.simulators.ecard_issuer import (
     EcardIssuer,
@@ -70,6 +71,18 @@ def command() -> None:
     """Electronic social security card (e-SSC) QR codes (sscard offline profile)."""
 
 
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """An OSError while writing ``path`` becomes one bilingual line (no traceback)."""
+    try:
+        yield
+    except OSError as exc:
+        name = Path(path).name
+        raise ConfigError(
+            f"cannot write {name}: {exc.strerror or exc}", f"无法写入 {name}"
+        ) from None
+
+
 @command.command()
 @click.argument("card", type=click.Path(dir_okay=False, exists=True))
 @click.option("--png", type=click.Path(dir_okay=False), help="Also write the QR code as a PNG.")
@@ -91,7 +104,8 @@ def command() -> None:
 def issue(card: str, png: str | None, issuer_key: str, trust_out: str | None) -> None:
     """Print a fresh e-SSC QR payload for the simulated CARD (card image JSON)."""
     profile = CardProfile.load(card)  # a bad card file must not leave a new key behind
-    key, created = IssuerKey.load_or_create(issuer_key)
+    with _writing(issuer_key):
+        key, created = IssuerKey.load_or_create(issuer_key)
     if created:
         click.echo(
             f"created TEST issuer key {Path(issuer_key).name} / 已创建测试签发密钥", err=True
@@ -101,7 +115,8 @@ def issue(card: str, png: str | None, issuer_key: str, trust_out: str | None) ->
     if png:
         write_qr_png(payload, png)
     if trust_out:
-        write_trust_store(trust_out, [key])
+        with _writing(trust_out):
+            write_trust_store(trust_out, [key])
     emit(
         {
             "payload": payload,

@@ -48,7 +48,11 @@ def load_demo_data(
 @common_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback).")
 @click.option(
-    "--port", type=int, default=0, show_default=True, help="TCP port; 0 = pick a free one."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port; 0 = pick a free one.",
 )
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="Ledger SQLite file (default: a new temporary file).")  # fmt: skip

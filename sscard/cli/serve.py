@@ -33,7 +33,12 @@ def make_serve_command(
     @click.command(name="serve")
     @click.argument("card_file")
     @click.option("--slot", type=click.IntRange(0, 1), default=0, show_default=True)
-    @click.option("--port", type=int, default=None, help="vpcd port (default 35963 + slot).")
+    @click.option(
+        "--port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        help="vpcd port (default 35963 + slot).",
+    )
     @click.option("--host", default="127.0.0.1", show_default=True)
     @common_options
     @handle_errors

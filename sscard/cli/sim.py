@@ -16,7 +16,7 @@ from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId
 from sscard.cards.privacy import mask_name, mask_secret, mask_ssn
 from sscard.cards.regions import DELTA_PROVINCES, UnknownRegion, region_of
 from sscard.cli.common import common_options, emit, handle_errors, options
-from sscard.simulators.profile import CARD_STATES, CardProfile, new_card
+from sscard.simulators.profile import CARD_STATES, CardProfile, ProfileError, new_card
 
 
 @click.group(name="sim")
@@ -49,7 +49,13 @@ def new(
 ) -> None:
     """Generate a realistic card image for one of the four delta provinces."""
     card = new_card(province.lower(), int(generation), balance, state, seed)
-    card.save(output)
+    try:
+        card.save(output)
+    except OSError as exc:
+        name = Path(output).name
+        raise ProfileError(
+            f"cannot write {name}: {exc.strerror or exc}", f"无法写入 {name}"
+        ) from None
     summary = _summary(card, redact=options().redact)
     summary["file"] = str(Path(output))
     emit(summary, f"wrote {output}\n" + _text(summary))

@@ -326,6 +326,9 @@ def _run_pcsc(
     with CardMonitor(readers=[opts.reader] if opts.reader else None) as monitor:
         while not stop[0]:
             event = monitor.get(0.5)
+            if event is not None and event.kind in ("error", "recovered"):
+                # e.g. pcscd not running: say so, keep waiting (the monitor re-establishes)
+                click.echo(f"{event.kind}: {event.message}", err=True)
             if event is None or event.kind != "inserted" or event.reader is None:
                 continue
             if psam_reader and psam_reader in event.reader:

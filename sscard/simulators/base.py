@@ -1,59 +1,15 @@
-"""The small card-OS interface every simulated card implements.
+"""The small card-OS interface every simulated card implements, and a trivial card.
 
-Modelled on vsmartcard's ``SmartcardOS`` (power on/off/reset, ATR,
-``execute(apdu) -> rapdu``): the transport that carries the bytes (in-process,
-vpcd socket) is a separate object, so the same card serves every path.
+The interface itself (:class:`SimulatedCard`, :class:`CardTorn`) lives in
+:mod:`sscard.card_interface` so the terminal layer can use it without importing
+simulators; it is re-exported here for the simulators and their users.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from sscard.card_interface import CardTorn, SimulatedCard
 
-from sscard.errors import SscardError
-
-
-class CardTorn(SscardError):
-    """The simulated card lost power during (or after) an APDU: no response.
-
-    Part of the card interface because every transport must handle it: the
-    in-process transport turns it into ``CardRemoved``, the vpcd bridge drops
-    its socket so pcscd sees the card leave. Code -4 = "no response from card"
-    (ssse-card.md §4.5).
-    """
-
-    code = -4
-    message_en = "card lost power (torn); no response"
-    message_zh = "卡片掉电（拔卡），无响应"
-
-
-@runtime_checkable
-class SimulatedCard(Protocol):
-    """What a transport needs from a simulated card (or PSAM)."""
-
-    @property
-    def atr(self) -> bytes:
-        """The answer to reset."""
-        ...
-
-    def power_on(self) -> bytes:
-        """Cold reset: volatile state (selection, challenge, PIN status) is lost; returns ATR."""
-        ...
-
-    def power_off(self) -> None:
-        """Remove power; an uncommitted transaction is lost."""
-        ...
-
-    def reset(self) -> bytes:
-        """Warm reset; same effect on volatile state as power_on; returns ATR."""
-        ...
-
-    def execute(self, apdu: bytes) -> bytes:
-        """Process one command APDU; returns data ‖ SW1 SW2.
-
-        Never raises for bad input; raises :class:`CardTorn` only when a fault
-        injection cut the power (the response is lost).
-        """
-        ...
+__all__ = ["CardTorn", "EchoCard", "SimulatedCard"]
 
 
 class EchoCard:

@@ -72,11 +72,12 @@ class SchemaMismatch(ProfileError):
     message_zh = "不支持的文件格式版本"
 
     def __init__(self, found: object, expected: str) -> None:
-        shown = found if isinstance(found, str) and len(found) <= 40 else type(found).__name__
-        super().__init__(
-            f"file schema is {shown!r}, expected {expected!r}",
-            f"文件格式版本为{shown!r}，应为{expected!r}",
-        )
+        if found is None:
+            en, zh = "the file has no schema", "文件没有格式版本（schema）"
+        else:
+            shown = found if isinstance(found, str) and len(found) <= 40 else type(found).__name__
+            en, zh = f"file schema is {shown!r}", f"文件格式版本为{shown!r}"
+        super().__init__(f"{en}, expected {expected!r}", f"{zh}，应为{expected!r}")
         self.found = found
         self.expected = expected
 
@@ -117,6 +118,11 @@ def read_json_file(path: str | os.PathLike[str], schema: str) -> dict[str, Any]:
     except OSError as exc:
         raise ProfileError(
             f"cannot read {Path(path).name}: {exc.strerror}", f"无法读取{Path(path).name}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"{Path(path).name} is not UTF-8 text (byte {exc.start})",
+            f"{Path(path).name}不是UTF-8文本（第{exc.start}字节）",
         ) from None
     return parse_json_text(text, schema)
 

@@ -22,6 +22,7 @@ from sscard.terminals.errors import (
     TerminalError,
     TerminalTimeout,
     TraceFormatError,
+    TraceWriteError,
 )
 from sscard.terminals.replay import ReplayTransport
 from sscard.terminals.simulator import SimulatorTransport
@@ -48,6 +49,7 @@ __all__ = [
     "TerminalError",
     "TerminalTimeout",
     "TraceFormatError",
+    "TraceWriteError",
     "Tracer",
     "Transport",
     "read_trace",

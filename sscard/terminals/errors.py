@@ -155,3 +155,11 @@ class TraceFormatError(TerminalError):
     code = -14
     message_en = "not a valid sscard trace file"
     message_zh = "不是有效的 sscard 跟踪文件"
+
+
+class TraceWriteError(TerminalError):
+    """The ``--trace`` file cannot be opened for writing (missing directory, permissions)."""
+
+    code = -14
+    message_en = "cannot write the trace file"
+    message_zh = "无法写入跟踪文件"

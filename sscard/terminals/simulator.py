@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from sscard.simulators.base import CardTorn, SimulatedCard
+from sscard.card_interface import CardTorn, SimulatedCard
 from sscard.terminals.atr import protocols_of
 from sscard.terminals.base import ProtocolName, Transport
 from sscard.terminals.errors import CardRemoved, NoCard, NotConnected

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sscard.apdu import ApduFormatError, Command, Response
-from sscard.terminals.errors import TraceFormatError
+from sscard.terminals.errors import TraceFormatError, TraceWriteError
 
 TRACE_VERSION = 1
 
@@ -130,7 +130,14 @@ class Tracer:
         self._own = isinstance(sink, str | Path)
         self._stream: IO[str] | None
         if isinstance(sink, str | Path):
-            self._stream = Path(sink).open("a", encoding="utf-8")  # noqa: SIM115 (closed in close)
+            try:
+                self._stream = Path(sink).open("a", encoding="utf-8")  # noqa: SIM115 (see close)
+            except OSError as exc:
+                name = Path(sink).name
+                raise TraceWriteError(
+                    f"cannot write trace file {name}: {exc.strerror}",
+                    f"无法写入跟踪文件 {name}：{exc.strerror}",
+                ) from None
         else:
             self._stream = sink
 
@@ -190,6 +197,11 @@ def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
         raise TraceFormatError(
             f"cannot read trace file: {exc.strerror}", f"无法读取跟踪文件：{exc.strerror}"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(
+            f"trace file is not UTF-8 text (byte {exc.start})",
+            f"跟踪文件不是 UTF-8 文本（第 {exc.start} 字节）",
+        ) from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -78,8 +78,10 @@ def load(
     Errors: the card's SW (``6985`` above the maximum balance, profile), the host's
     refusal (its own typed error), :class:`LoadInterrupted` when 8052 got no answer.
     """
-    if not 0 < amount <= 0xFFFFFFFF:
+    if amount <= 0:
         raise TransitError("load amount must be positive", "圈存金额应为正数")
+    if amount > 0xFFFFFFFF:  # the 4-byte amount of INITIALIZE FOR LOAD (transit-purse.md §2)
+        raise TransitError("load amount is too large", "圈存金额过大")
     if len(terminal_id) != 6:
         raise TransitError("terminal ID must be 6 bytes", "终端编号应为6字节")
     purse = Purse(conn)

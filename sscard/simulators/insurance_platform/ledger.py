@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from sscard.errors import ConfigError
 from sscard.simulators.insurance_platform.policies import (
     POLICIES,
     AreaPolicy,
@@ -153,8 +154,14 @@ class Ledger:
         policies: dict[str, AreaPolicy] = POLICIES,
         require_sign_in: bool = True,
     ) -> None:
-        self._db = open_database(path, synchronous="NORMAL", busy_timeout=10.0)
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = open_database(path, synchronous="NORMAL", busy_timeout=10.0)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            name = Path(path).name
+            raise ConfigError(
+                f"cannot open ledger {name}: {exc}", f"无法打开医保平台账本 {name}"
+            ) from None
         self._lock = threading.Lock()
         self.clock = clock
         self.policies = policies

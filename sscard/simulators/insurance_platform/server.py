@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sscard.errors import ConfigError
 from sscard.simulators.insurance_platform.ledger import Ledger
 from sscard.simulators.insurance_platform.policies import POLICIES, AreaPolicy
 from sscard.simulators.insurance_platform.wire import dumps, loads
@@ -175,9 +176,20 @@ class InsurancePlatform:
             self.ledger.add_filing(psn_no, psn_no[:6], filing_to, today, date(today.year, 12, 31))
         return psn_no
 
-    def start(self) -> InsurancePlatform:
-        server = _Server((self._host, self._port), _Handler)
+    def _bind(self) -> _Server:
+        """The listening server; a port in use or a bad address is a one-line ConfigError."""
+        try:
+            server = _Server((self._host, self._port), _Handler)
+        except OSError as exc:
+            where = f"{self._host}:{self._port}"
+            raise ConfigError(
+                f"cannot listen on {where}: {exc.strerror or exc}", f"无法在 {where} 上监听"
+            ) from None
         server.platform = self
+        return server
+
+    def start(self) -> InsurancePlatform:
+        server = self._bind()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
@@ -187,8 +199,7 @@ class InsurancePlatform:
 
     def serve_forever(self) -> None:
         """Blocking variant for the CLI."""
-        server = _Server((self._host, self._port), _Handler)
-        server.platform = self
+        server = self._bind()
         self._server = server
         try:
             server.serve_forever()
