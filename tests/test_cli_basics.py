@@ -41,3 +41,31 @@ def test_apdu_decode_json_and_bad_input():
     code, out = run("apdu", "decode", "00A4040008A0")
     assert code == 1
     assert "Lc=8" in out and "Traceback" not in out
+
+
+def test_os_and_database_errors_are_one_bilingual_line():
+    import sqlite3
+
+    import click
+
+    from sscard.cli.common import common_options, handle_errors
+
+    @click.command()
+    @common_options
+    @click.argument("kind")
+    @handle_errors
+    def boom(kind: str) -> None:
+        if kind == "os":
+            raise PermissionError(13, "Permission denied", "/readonly/card.json")
+        raise sqlite3.OperationalError("database is locked")
+
+    result = CliRunner().invoke(boom, ["os"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: system error: Permission denied (/readonly/card.json)"
+        " / 系统错误：Permission denied (/readonly/card.json)"
+    )
+    result = CliRunner().invoke(boom, ["db", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["error"] == "SystemFailure"
+    assert "database is locked" in json.loads(result.output)["message_en"]

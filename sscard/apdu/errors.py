@@ -118,7 +118,7 @@ class AuthenticationFailed(VerificationFailed):
     def __init__(self, tries_left: int | None = None, sw: int | None = None) -> None:
         super().__init__(tries_left, sw)
         n = self.tries_left
-        self.message_en = f"external authentication failed, {n} tries left"
+        self.message_en = f"external authentication failed, {n} {'try' if n == 1 else 'tries'} left"
         self.message_zh = f"外部认证失败，还可尝试{n}次"
         self.args = (self.message_en,)
 
@@ -139,6 +139,24 @@ class PinBlocked(AuthMethodBlocked):
         super().__init__(sw)
         self.message_en, self.message_zh = "6983 PIN locked", "6983 密码已锁定"
         self.args = (self.message_en,)
+
+
+class CardWarning(CardError):
+    """62xx: the command completed with a warning (state unchanged, data may be corrupt)."""
+
+    sw = 0x6200
+
+
+class ExecutionError(CardError):
+    """64xx / 65xx: execution error (state unchanged, or memory failure)."""
+
+    sw = 0x6400
+
+
+class SecureMessagingNotSupported(CardError):
+    """6882: secure messaging not supported."""
+
+    sw = 0x6882
 
 
 class InvalidState(CardError):
@@ -296,13 +314,13 @@ def _sw(sw: int, en: str, zh: str, error: type[CardError] | None, mask: int = 0x
 #: Exact words first, then the families with a variable low byte.
 STATUS_WORDS: tuple[StatusWord, ...] = (
     _sw(0x9000, "OK", "成功", None),
-    _sw(0x6200, "warning: state unchanged", "警告：状态未改变", UnknownStatus),
-    _sw(0x6281, "warning: returned data may be corrupted", "警告：返回数据可能有误", UnknownStatus),
-    _sw(0x6283, "warning: selected file invalidated", "警告：所选文件已失效", UnknownStatus),
-    _sw(0x6400, "execution error, state unchanged", "执行出错，状态未改变", UnknownStatus),
-    _sw(0x6581, "memory failure", "存储器故障", UnknownStatus),
+    _sw(0x6200, "warning: state unchanged", "警告：状态未改变", CardWarning),
+    _sw(0x6281, "warning: returned data may be corrupted", "警告：返回数据可能有误", CardWarning),
+    _sw(0x6283, "warning: selected file invalidated", "警告：所选文件已失效", CardWarning),
+    _sw(0x6400, "execution error, state unchanged", "执行出错，状态未改变", ExecutionError),
+    _sw(0x6581, "memory failure", "存储器故障", ExecutionError),
     _sw(0x6700, "wrong length", "长度错误", WrongLength),
-    _sw(0x6882, "secure messaging not supported", "不支持安全报文", UnknownStatus),
+    _sw(0x6882, "secure messaging not supported", "不支持安全报文", SecureMessagingNotSupported),
     _sw(0x6901, "invalid state", "状态无效", InvalidState),
     _sw(0x6981, "wrong file structure", "文件结构不相容", FileStructureIncompatible),
     _sw(0x6982, "security status not satisfied", "安全状态不满足", SecurityNotSatisfied),
@@ -377,7 +395,10 @@ def sw_text(sw: int) -> tuple[str, str]:
         return "unknown status word", "未知状态字"
     if entry.mask == 0xFFF0:
         n = sw & 0x0F
-        return f"verification failed, {n} tries left", f"校验失败，还可尝试{n}次"
+        return (
+            f"verification failed, {n} {'try' if n == 1 else 'tries'} left",
+            f"校验失败，还可尝试{n}次",
+        )
     if entry.mask == 0xFF00:
         return f"{entry.en} ({sw & 0xFF:02X})", f"{entry.zh}（{sw & 0xFF:02X}）"
     return entry.en, entry.zh

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,13 +117,35 @@ def emit(obj: Any, text: str | None = None) -> None:
         click.echo(text if text is not None else str(obj))
 
 
+class SystemFailure(SscardError):
+    """The operating system or a local database refused (disk full, read-only, locked)."""
+
+    code = -999
+
+    def __init__(self, exc: OSError | sqlite3.Error) -> None:
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if exc.filename else ""
+            what = f"{exc.strerror or type(exc).__name__}{where}"
+            super().__init__(f"system error: {what}", f"系统错误：{what}")
+        else:
+            super().__init__(f"local database error: {exc}", f"本地数据库错误：{exc}")
+
+
 def handle_errors(func: F) -> F:
-    """Turn an SscardError into one bilingual line and exit status 1 (no traceback)."""
+    """Turn an error into one bilingual line and exit status 1 (no traceback).
+
+    SscardError carries its own text; an OSError or sqlite3.Error that escaped a
+    module (a read-only directory, a full disk, a locked database) is reported as
+    a SystemFailure rather than a traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except (OSError, sqlite3.Error) as exc:
+                raise SystemFailure(exc) from exc
         except SscardError as exc:
             if click.get_current_context().find_object(CliOptions) and options().json:
                 click.echo(
