@@ -580,25 +580,30 @@ class SsseReader:
         Without a key provider the parts needing keys are skipped and listed in
         ``skipped``; with one, their failures raise. An expired card is read and
         reported (``expired=True``), not refused.
+
+        Runs inside one PC/SC transaction, so no other application on a shared
+        reader can slip a command between a GET CHALLENGE and the authentication
+        that consumes it.
         """
         start, count = time.perf_counter(), self.apdu_count
-        app = self.select()
-        issuer = self.read_issuer()
-        skipped: list[str] = []
-        holder = None
-        if app.generation >= 3 and self.keys is None:
-            skipped.append("holder")
-        else:
-            holder = self.read_holder()
-        if verify_pin is not None:
-            self.verify_pin(verify_pin)
-        genuine: bool | None = None
-        if authenticate:
-            if self.keys is None:
-                skipped.append("authentication")
+        with self.conn.transaction():
+            app = self.select()
+            issuer = self.read_issuer()
+            skipped: list[str] = []
+            holder = None
+            if app.generation >= 3 and self.keys is None:
+                skipped.append("holder")
             else:
-                self.authenticate()
-                genuine = True
+                holder = self.read_holder()
+            if verify_pin is not None:
+                self.verify_pin(verify_pin)
+            genuine: bool | None = None
+            if authenticate:
+                if self.keys is None:
+                    skipped.append("authentication")
+                else:
+                    self.authenticate()
+                    genuine = True
         return self._result(app, issuer, holder, genuine, verify_pin is not None, skipped,
                             start, count)  # fmt: skip
 
