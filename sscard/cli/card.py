@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from sscard.cli.connect import open_connection
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
+from sscard.text import display_width, pad
 
 __all__ = ["auth_command", "pin_group", "read_command"]
 
@@ -129,13 +129,9 @@ def _read_pin(prompt: str, pin_stdin: bool) -> str:
     return str(click.prompt(prompt, hide_input=True, err=True))
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
 def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(_width(label) for label, _ in rows)
-    return "\n".join(f"  {label}{' ' * (width - _width(label))}  {value}" for label, value in rows)
+    width = max(display_width(label) for label, _ in rows)
+    return "\n".join(f"  {pad(label, width)}  {value}" for label, value in rows)
 
 
 def _render(read: CardRead, redact: bool) -> str:

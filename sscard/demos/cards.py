@@ -9,8 +9,6 @@ last card, masked too.
 
 from __future__ import annotations
 
-import unicodedata
-
 from sscard.applets.keyprovider import PsamKeyProvider
 from sscard.applets.ssse import SsseReader
 from sscard.applets.unified import format_card_bas
@@ -21,16 +19,11 @@ from sscard.simulators.card import build_card
 from sscard.simulators.keys import default_key_set
 from sscard.simulators.profile import new_card
 from sscard.simulators.psam import new_psam, psam_card
+from sscard.text import pad
 
 PROVINCES = ("shanghai", "jiangsu", "zhejiang", "anhui")
 PLACE_WIDTH = 32
 DESK_TERMINAL = bytes.fromhex("310000000042")  # PSAM terminal number of the desk
-
-
-def _pad(text: str, width: int) -> str:
-    """Pad to a display width (CJK characters take two columns)."""
-    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(0, width - used)
 
 
 def run(stage: Stage) -> None:
@@ -60,7 +53,7 @@ def run(stage: Stage) -> None:
             genuine = "genuine ✓ 真卡" if read.genuine else "not checked 未验证"
             alg = "SM4 " if read.application.algorithm == 0x03 else "3DES"
             expiry = f"{read.issuer.expiry_date:%Y-%m-%d}" + (" EXPIRED" if read.expired else "")
-            print(f"   {_pad(place, PLACE_WIDTH)} gen {read.generation} {alg}  {who}  {genuine}  "
+            print(f"   {pad(place, PLACE_WIDTH)} gen {read.generation} {alg}  {who}  {genuine}  "
                   f"valid to / 有效期 {expiry}  ({read.apdu_count} APDUs)")  # fmt: skip
             last = format_card_bas(read, redact=True)
     psam.close()
