@@ -27,8 +27,13 @@ from typing import Protocol
 from sscard.apdu import CardError, Command
 from sscard.apdu import errors as sw_errors
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_TERMINAL, SsseKeyId
-from sscard.crypto.ciphers import BlockAlgorithm, BlockCipher
-from sscard.crypto.ssse import SsseAlgorithm, card_key, external_auth, internal_auth
+from sscard.crypto.ssse import (
+    SsseAlgorithm,
+    card_key,
+    external_auth,
+    internal_auth,
+    internal_auth_block,
+)
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
@@ -46,8 +51,6 @@ __all__ = [
     "SoftwareKeyProvider",
     "family_of",
 ]
-
-_SM4_PAD8 = b"\x80" + bytes(7)
 
 
 # =========================================================================== errors
@@ -312,11 +315,7 @@ class HsmSimulator:
         if len(card_id) != 16 or {len(int_p), len(int_s), len(ext_p), len(ext_s)} != {8}:
             raise HsmInputError()
         irk = self._soft.card_key("IRK", card_id, algorithm)
-        if algorithm == SsseAlgorithm.SM4:
-            pk = BlockCipher(irk, BlockAlgorithm.SM4).encrypt_block(int_p + _SM4_PAD8)
-            int_block = BlockCipher(pk, BlockAlgorithm.SM4).encrypt_block(int_s + _SM4_PAD8)
-        else:
-            int_block = internal_auth(irk, int_p, int_s, algorithm) + bytes(8)
+        int_block = internal_auth_block(irk, int_p, int_s, algorithm)
         e8 = self._soft.external_cryptogram(card_id, algorithm, ext_p, ext_s)
         return f"{int_block.hex().upper()}|{(e8 + ext_s).hex().upper()}|"
 

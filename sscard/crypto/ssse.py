@@ -23,6 +23,7 @@ __all__ = [
     "diversify",
     "external_auth",
     "internal_auth",
+    "internal_auth_block",
     "pin_hash",
     "pki_pin_block",
     "sm_mac",
@@ -93,6 +94,23 @@ def _process_then_encrypt(
 def internal_auth(irk: bytes, process8: bytes, source8: bytes, alg: SsseAlgorithm | int) -> bytes:
     """Expected 8-B response to ``00 88 00 kid 10 P8‖S8`` (§3.4; SM4 per profile)."""
     return _process_then_encrypt(irk, process8, source8, _family(alg))
+
+
+def internal_auth_block(
+    irk: bytes, process8: bytes, source8: bytes, alg: SsseAlgorithm | int
+) -> bytes:
+    """The HSM's INT field of ``iReadCardBas_HSM_Step2`` (§3.6), 16 B.
+
+    SM4 (profile): the whole block SM4_PK(S8 ‖ 80 00…), whose first 8 B are the
+    card's answer. DES family: the 8-B answer followed by 8 zero bytes (sscard
+    choice). The reader compares only the first 8 B either way.
+    """
+    family = _family(alg)
+    if family is BlockAlgorithm.SM4:
+        key = key16("authentication key", irk)
+        pk = BlockCipher(key, family).encrypt_block(need("process factor", process8, 8) + SM4_PAD8)
+        return BlockCipher(pk, family).encrypt_block(need("source data", source8, 8) + SM4_PAD8)
+    return _process_then_encrypt(irk, process8, source8, family) + bytes(8)
 
 
 def external_auth(key: bytes, challenge8: bytes, source8: bytes, alg: SsseAlgorithm | int) -> bytes:

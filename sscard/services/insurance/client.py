@@ -35,6 +35,7 @@ from sscard.services.insurance.errors import (
     SettlementNotMade,
 )
 from sscard.services.insurance.models import (
+    AreaCase,
     CancelRegistrationRequest,
     CancelSettlementRequest,
     DailyTotalsRequest,
@@ -322,7 +323,20 @@ class InsuranceClient:
         return self._call(request, lambda _m, out: _checked(PersonInfo.from_output(out), "psn_no"))
 
     def register(self, request: RegisterRequest) -> RegisterResult:
-        """2201 outpatient registration; returns the platform's ``mdtrt_id``."""
+        """2201 outpatient registration; returns the platform's ``mdtrt_id``.
+
+        Cross-province (first 2 digits of ``insuplc_admdvs`` differ from ours) a
+        registration with the SSC (``mdtrt_cert_type`` 03) must carry ``card_sn``, the
+        card identification code ("跨省异地必传", medical-insurance.md §1.6): refused
+        before anything is journalled or sent.
+        """
+        cross = AreaCase.of(request.insuplc_admdvs, self.config.mdtrtarea_admvs)
+        ssc = request.mdtrt_cert_type == "03"
+        if cross is AreaCase.CROSS_PROVINCE and ssc and not request.card_sn:
+            raise InvalidRequest(
+                "cross-province registration (2201) with the SSC needs card_sn",
+                "跨省异地社保卡挂号（2201）必须提供 card_sn（卡识别码）",
+            )
         return self._call(request, RegisterResult.from_output)
 
     def cancel_registration(self, request: CancelRegistrationRequest) -> None:
