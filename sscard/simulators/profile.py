@@ -3,7 +3,7 @@
 A card image (``"schema": "sscard-card/1"``, never pickle: see shared/design/
 lessons-from-anchors.md, "patterns to avoid" 3) carries the SSSE data (EF05/EF06
 records, generation, algorithm flag, PIN and try counters, state, ATR historical
-bytes), the T-Union purse (EF 0015/0016/0017, balance, counters, records 18/1E/1A),
+bytes), the T-Union purse (EF 0015/0016/0017, balance, counters, records 18/1E/1A/19),
 opaque DF01 records and a ``counterfeit`` flag. It holds the *same* typed records
 the terminal decodes (:mod:`sscard.cards`), so both sides share one model.
 
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from sscard.cards.ids import (
+    INTEROP_NO,
+    INTEROP_YES,
     SPEC_VERSION,
     AlgorithmFlag,
     CardCategory,
@@ -335,6 +337,9 @@ class PurseProfile:
     trip_records: list[TripRecord] = field(default_factory=list)
     #: EF 1A by record ID (02 bus, 01 metro).
     composite_records: dict[int, CompositeRecord] = field(default_factory=dict)
+    #: EF 19 by record ID: the same records on a local (non-interoperable) card
+    #: (transit-purse.md §5.4). Empty by default, so older card images still load.
+    local_composite_records: dict[int, CompositeRecord] = field(default_factory=dict)
     #: Overdraft in use (fen); the balance is then 0 (purse_applet: one signed value).
     overdraft_used: int = 0
     #: Use the published §4.5 vector key instead of diversified keys (vector tests).
@@ -438,11 +443,13 @@ class CardProfile:
                     *p.txn_records,
                     *p.trip_records,
                     *p.composite_records.values(),
+                    *p.local_composite_records.values(),
                 ],
             )
-            for rid, rec in p.composite_records.items():
-                if rec.record_id != rid:
-                    raise _bad("card.purse.composite_records", "key differs from record_id")
+            for name in ("composite_records", "local_composite_records"):
+                records: dict[int, CompositeRecord] = getattr(p, name)
+                if any(rec.record_id != rid for rid, rec in records.items()):
+                    raise _bad(f"card.purse.{name}", "key differs from record_id")
 
 
 def _check_encodes(where: str, layouts: list[Layout]) -> None:
@@ -494,6 +501,7 @@ def new_card(
     *,
     today: date | None = None,
     purse_algorithm: int | None = None,
+    interoperable: bool = True,
 ) -> CardProfile:
     """A realistic, internally consistent card of one delta province.
 
@@ -502,6 +510,11 @@ def new_card(
     (expiry in the past), ``blocked`` (card and purse blocked) or ``pin-locked``
     (no PIN tries left). The purse uses SM4 on 3rd-gen cards and 3DES on 2nd-gen
     cards unless ``purse_algorithm`` says otherwise.
+
+    ``interoperable=False`` gives a local card: EF 0017 interoperability flag ``0000``,
+    its issuer ID carrying the province's own T-Union city code (as always), so it is
+    accepted only by that city's validators and keeps its composite records in SFI 19
+    (transit-purse.md §1.3, §5.4).
     """
     if generation not in (2, 3):
         raise ProfileError("generation must be 2 or 3", "卡代数应为2或3")
@@ -597,7 +610,7 @@ def new_card(
             country_code="00000156",
             province_code=region[:2] + "00",
             city_code=region[:4],
-            interop_flag=0x0001,
+            interop_flag=INTEROP_YES if interoperable else INTEROP_NO,
             category=int(category),
         ),
         balance=balance,
@@ -627,7 +640,7 @@ def new_card(
         ssse=ssse,
         purse=purse,
         df01=df01,
-        label=f"{prov.key} gen{generation} {state}",
+        label=f"{prov.key} gen{generation} {state}" + ("" if interoperable else " local"),
     )
     profile.validate()
     return profile

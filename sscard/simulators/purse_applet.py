@@ -8,7 +8,8 @@ shared/reference/transit-purse.md line by line:
   directory entry with label ``MOT_T_EP`` (:func:`build_ppse_ddf`);
 * files (§1.3), served by the card OS's READ BINARY / READ RECORD: EF 0015/0016/0017
   (SFI 15/16/17), EF 0018 (cyclic, 23-B records, newest first), EF 001A (composite
-  records; record number = record ID), EF 001E (cyclic, 48-B trip records);
+  records; record number = record ID), EF 0019 (the same composite records of a local,
+  non-interoperable card, §5.4), EF 001E (cyclic, 48-B trip records);
 * commands (§2): GET BALANCE, INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD (P2 01
   ED or 02 EP), UPDATE CAPP DATA CACHE, DEBIT FOR (CAPP) PURCHASE, CREDIT FOR LOAD,
   GET TRANSACTION PROVE;
@@ -17,7 +18,7 @@ shared/reference/transit-purse.md line by line:
   MPK/MLK/MTK, issuer ID first, then ASN (profile "PSAM diversification").
 
 **All or nothing.** 8054 and 8052 compute every new value first (balance, counter,
-EF 0018, and for 8054 the cached EF 001A/001E records and the transaction proof)
+EF 0018, and for 8054 the cached EF 001A/0019/001E records and the transaction proof)
 and install them in one ``cos.commit``: a tear before it leaves the card untouched,
 a tear after it leaves the whole transaction on the card with the answer lost.
 
@@ -38,7 +39,9 @@ Project choices where the reference is silent (documented here, not standards):
   (``PurseProfile.last_proof``);
 * 80DC records must decode with the :mod:`sscard.cards.purse` layouts and re-encode
   to the same bytes (else ``6A80``), so a terminal writing a malformed record hears
-  about it and the card image stays loadable; a 1A record's ID byte must equal P1;
+  about it and the card image stays loadable; a 1A/19 record's ID byte must equal P1;
+* both composite files exist on every card; which one a terminal uses is its choice
+  (by EF 0017's interoperability flag, see ``applets.transit.purse.composite_sfi``);
 * the date-time of 8054/8052 must be a valid BCD date-time (else ``6A80``, nothing
   changed);
 * the purchase/load session (8050 ... 8054/8052) ends with its completing command
@@ -56,7 +59,7 @@ from dataclasses import dataclass, field, replace
 from sscard.apdu import Command, errors
 from sscard.apdu.codec import parse_bcd_datetime
 from sscard.apdu.tlv import Tlv
-from sscard.cards.ids import PPSE_NAME, TUNION_EP_AID, TUNION_EP_LABEL
+from sscard.cards.ids import PPSE_NAME, SFI_LOCAL_COMPOSITE, TUNION_EP_AID, TUNION_EP_LABEL
 from sscard.cards.layout import Layout, LayoutError
 from sscard.cards.purse import (
     CompositeRecord,
@@ -104,8 +107,10 @@ SFI_EF15, SFI_EF16, SFI_EF17 = 0x15, 0x16, 0x17
 SFI_LOG, SFI_COMPOSITE, SFI_TRIP = 0x18, 0x1A, 0x1E
 LOG_RECORD_SIZE, TRIP_RECORD_SIZE, COMPOSITE_RECORD_SIZE = 23, 48, 128
 LOG_RECORDS, TRIP_RECORDS = 10, 30
-#: EF 001A records pre-allocated by the issuer: metro 01 (profile), bus 02 (§5.4).
+#: EF 001A (and 0019) records pre-allocated by the issuer: metro 01 (profile), bus 02 (§5.4).
 COMPOSITE_IDS = (0x01, 0x02)
+#: The composite files: interoperable 1A, local 19 (§1.3, §5.4), same record structure.
+COMPOSITE_SFIS = (SFI_COMPOSITE, SFI_LOCAL_COMPOSITE)
 
 # Transaction types (transit-purse.md §5.1).
 TYPE_ED_LOAD, TYPE_EP_LOAD, TYPE_ED_PURCHASE, TYPE_EP_PURCHASE, TYPE_CAPP = 1, 2, 5, 6, 9
@@ -238,7 +243,7 @@ class _Session:
 
 @dataclass(frozen=True)
 class _CacheEntry:
-    """One accepted 80DC: EF 001A record ``record_id`` or a new EF 001E record."""
+    """One accepted 80DC: EF 001A/0019 record ``record_id`` or a new EF 001E record."""
 
     sfi: int
     record_id: int
@@ -385,8 +390,9 @@ class PurseApplet(Applet):
         """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (§2, §5.3, §5.4).
 
         Only inside a composite purchase (else ``6901``). The record is cached; it
-        reaches EF 001A/001E only with a successful 8054 (profile "Composite cache
-        and MAC"). SFI 1A: P1 = record ID of a pre-allocated record; SFI 1E: appended.
+        reaches EF 001A/0019/001E only with a successful 8054 (profile "Composite cache
+        and MAC"). SFI 1A or 19 (P2 ``D0``/``C8``): P1 = record ID of a pre-allocated
+        record; SFI 1E: appended.
         """
         s = self._session
         if s is None or s.txn_type != TYPE_CAPP:
@@ -399,10 +405,10 @@ class PurseApplet(Applet):
                 raise errors.WrongLength()
             if not _roundtrips(TripRecord, data):
                 raise errors.WrongData()
-        elif sfi == SFI_COMPOSITE:
+        elif sfi in COMPOSITE_SFIS:
             if len(data) != COMPOSITE_RECORD_SIZE:
                 raise errors.WrongLength()
-            ef = _records(cos.current_df, SFI_COMPOSITE)
+            ef = _records(cos.current_df, sfi)
             if not 1 <= rid <= len(ef.records):
                 raise errors.RecordNotFound()
             if data[1] != rid or not _roundtrips(CompositeRecord, data):
@@ -418,7 +424,7 @@ class PurseApplet(Applet):
         """DEBIT FOR (CAPP) PURCHASE ``80 54 01 00 0F seq4 date4 time3 MAC1`` -> TAC ‖ MAC2.
 
         MAC1 wrong: ``9302``, nothing changed, cache dropped. Otherwise one commit:
-        value - amount, offline counter + 1, EF 0018 record, cached 1A/1E records,
+        value - amount, offline counter + 1, EF 0018 record, cached 1A/19/1E records,
         the proof for 805A.
         """
         s, cache = self._session, self._cache
@@ -470,21 +476,23 @@ class PurseApplet(Applet):
             proof=TransactionProof(counter, s.txn_type, mac2, tac),
         )
         df = cos.current_df
-        log_ef, trip_ef, comp_ef = (_records(df, sfi) for sfi in (SFI_LOG, SFI_TRIP, SFI_COMPOSITE))
+        log_ef, trip_ef = _records(df, SFI_LOG), _records(df, SFI_TRIP)
+        comp_efs = {sfi: _records(df, sfi) for sfi in COMPOSITE_SFIS}
         log = _pushed(log_ef, _log_record(s, st.overdraft_limit, date_time))
         trips = list(trip_ef.records)
-        composite = list(comp_ef.records)
+        composite = {sfi: list(ef.records) for sfi, ef in comp_efs.items()}
         for entry in cache:
             if entry.sfi == SFI_TRIP:
                 trips = _pushed(trip_ef, entry.data, trips)
             else:
-                composite[entry.record_id - 1] = entry.data
+                composite[entry.sfi][entry.record_id - 1] = entry.data
 
         def apply() -> None:
             self.state = new_state
             log_ef.records = log
             trip_ef.records = trips
-            comp_ef.records = composite
+            for sfi, ef in comp_efs.items():
+                ef.records = composite[sfi]
 
         cos.commit(apply)
         return tac + mac2
@@ -575,11 +583,7 @@ class PurseApplet(Applet):
         last purchase proof in ``last_proof``.
         """
         st = self.state
-        composite = {
-            i + 1: CompositeRecord.decode(rec)
-            for i, rec in enumerate(_records(df, SFI_COMPOSITE).records)
-            if rec != _empty_composite(i + 1)
-        }
+        composite, local = (_written(_records(df, sfi)) for sfi in COMPOSITE_SFIS)
         changes: dict[str, object] = {
             "balance": st.balance,
             "online_counter": st.online_counter,
@@ -590,6 +594,7 @@ class PurseApplet(Applet):
             "txn_records": [TxnRecord.decode(r) for r in _records(df, SFI_LOG).records],
             "trip_records": [TripRecord.decode(r) for r in _records(df, SFI_TRIP).records],
             "composite_records": composite,
+            "local_composite_records": local,
         }
         changes["overdraft_used"] = st.overdraft_used
         p = st.proof
@@ -616,6 +621,27 @@ def _records(df: DedicatedFile, sfi: int) -> RecordFile:
     return ef
 
 
+def _written(ef: RecordFile) -> dict[int, CompositeRecord]:
+    """The composite records of ``ef`` by record ID, leaving out never-written ones."""
+    return {
+        i + 1: CompositeRecord.decode(rec)
+        for i, rec in enumerate(ef.records)
+        if rec != _empty_composite(i + 1)
+    }
+
+
+def _composite_file(sfi: int, records: Mapping[int, CompositeRecord]) -> RecordFile:
+    """EF 001A or 0019: the pre-allocated records, those of the card image filled in."""
+    composite = [_empty_composite(rid) for rid in COMPOSITE_IDS]
+    for rid, rec in records.items():
+        if 1 <= rid <= len(composite):
+            composite[rid - 1] = rec.encode()
+    return RecordFile(
+        fid=sfi, sfi=sfi, read=FREE, write=NEVER, structure=RecordStructure.LINEAR_VARIABLE,
+        record_size=COMPOSITE_RECORD_SIZE, records=composite,
+    )  # fmt: skip
+
+
 def _pushed(ef: RecordFile, record: bytes, records: list[bytes] | None = None) -> list[bytes]:
     """The records of cyclic ``ef`` after appending ``record`` (it becomes record 1)."""
     current = ef.records if records is None else records
@@ -638,7 +664,7 @@ def _log_record(s: _Session, overdraft_limit: int, date_time: bytes) -> bytes:
 def build_purse_adf(
     profile: PurseProfile, keys: PurseKeys, *, fid: int | None = EP_ADF_FID
 ) -> DedicatedFile:
-    """The EP ADF for ``profile``: EF 0015/16/17, 18, 1A, 1E and the applet.
+    """The EP ADF for ``profile``: EF 0015/16/17, 18, 19, 1A, 1E and the applet.
 
     Files are read-free and never writable from outside (writes go through 80DC and
     the purse commands). ``profile.blocked`` blocks the ADF (SELECT ``6A81``).
@@ -657,10 +683,6 @@ def build_purse_adf(
         max_balance=profile.max_balance,
         proof=proof,
     )
-    composite = [_empty_composite(rid) for rid in COMPOSITE_IDS]
-    for rid, rec in profile.composite_records.items():
-        if 1 <= rid <= len(composite):
-            composite[rid - 1] = rec.encode()
     adf = DedicatedFile(
         fid=fid,
         name=AID,
@@ -682,9 +704,8 @@ def build_purse_adf(
         RecordFile(fid=SFI_LOG, sfi=SFI_LOG, structure=RecordStructure.CYCLIC, read=FREE,
                    write=NEVER, record_size=LOG_RECORD_SIZE, max_records=LOG_RECORDS,
                    records=[r.encode() for r in profile.txn_records][:LOG_RECORDS]),
-        RecordFile(fid=SFI_COMPOSITE, sfi=SFI_COMPOSITE, read=FREE, write=NEVER,
-                   structure=RecordStructure.LINEAR_VARIABLE,
-                   record_size=COMPOSITE_RECORD_SIZE, records=composite),
+        _composite_file(SFI_LOCAL_COMPOSITE, profile.local_composite_records),
+        _composite_file(SFI_COMPOSITE, profile.composite_records),
         RecordFile(fid=SFI_TRIP, sfi=SFI_TRIP, structure=RecordStructure.CYCLIC, read=FREE,
                    write=NEVER, record_size=TRIP_RECORD_SIZE, max_records=TRIP_RECORDS,
                    records=[r.encode() for r in profile.trip_records][:TRIP_RECORDS]),

@@ -19,7 +19,7 @@ from sscard.applets.transit.errors import (
 from sscard.applets.transit.fares import Fare, FarePolicy, FareTable, Station, compute_fare
 from sscard.applets.transit.load import LoadHostClient, LoadResult, load
 from sscard.applets.transit.psam import Mac2Check, Psam
-from sscard.applets.transit.purse import Balances, Counters, Purse
+from sscard.applets.transit.purse import Balances, Counters, Purse, composite_sfi
 from sscard.applets.transit.results import (
     Refusal,
     TapAccepted,
@@ -54,6 +54,7 @@ __all__ = [
     "TransitError",
     "Validator",
     "ValidatorConfig",
+    "composite_sfi",
     "compute_fare",
     "load",
 ]

@@ -15,9 +15,11 @@ from typing import TypeVar
 from sscard.apdu import Command
 from sscard.applets.transit.errors import NoPurse, PurseBlocked, TransitError
 from sscard.cards.ids import (
+    INTEROP_YES,
     PPSE_NAME,
     SFI_COMPOSITE,
     SFI_HOLDER,
+    SFI_LOCAL_COMPOSITE,
     SFI_MANAGEMENT,
     SFI_PUBLIC,
     SFI_TRIP,
@@ -72,6 +74,15 @@ class Counters:
 
 
 C = TypeVar("C", bound=Coded)
+
+
+def composite_sfi(ef17: Ef0017) -> int:
+    """Where this card keeps its composite (entry/exit) records: SFI 1A when EF 0017
+    says interoperable (flag ``0001``), else the local file SFI 19 (transit-purse.md
+    §1.3, §5.4 "Non-interoperable (local) cards ... SFI 19"; profile "Metro composite
+    record"). Only the flag counts: the category is checked elsewhere.
+    """
+    return SFI_COMPOSITE if ef17.interop_flag == INTEROP_YES else SFI_LOCAL_COMPOSITE
 
 
 def _decode(layout: type[C], data: bytes, what: str) -> C:
@@ -155,13 +166,14 @@ class Purse:
         """EF 001E trip records, newest first (§5.3)."""
         return self._records(TripRecord, SFI_TRIP, limit, "EF 001E record")
 
-    def composite(self, record_id: int) -> CompositeRecord | None:
-        """EF 001A record ``record_id`` (01 metro, profile; 02 bus, §5.4); None if never
-        written (an all-zero body after the ``27 id 7D`` header)."""
-        data = self.read_record(SFI_COMPOSITE, record_id)
+    def composite(self, record_id: int, sfi: int = SFI_COMPOSITE) -> CompositeRecord | None:
+        """Composite record ``record_id`` (01 metro, profile; 02 bus, §5.4) of EF 001A,
+        or of EF 0019 on a local card (``sfi``, see :func:`composite_sfi`); None if
+        never written (an all-zero body after the ``27 id 7D`` header)."""
+        data = self.read_record(sfi, record_id)
         if data is None or not any(data[3:]):
             return None
-        return _decode(CompositeRecord, data, "EF 001A record")
+        return _decode(CompositeRecord, data, f"EF 00{sfi:02X} record")
 
     # -- balance and counters -------------------------------------------------------
 

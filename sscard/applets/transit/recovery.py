@@ -17,13 +17,20 @@ terminal txn seq, date-time). When the same card (same ASN) comes back:
 
 A MAC2 that the PSAM rejects means a tampered card: the row is failed (it is never
 exported) and the tap refused.
+
+A recovered entry/exit re-reads its composite record for the answer from the file the
+torn tap wrote (journal ``composite_sfi``/``composite_record``: SFI 1A, or 19 on a
+local card, §5.4 and profile "Metro composite record"). That read comes after the row
+is completed, so losing the card there costs only the record in the answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from sscard.apdu.errors import CardError
+from sscard.apdu.errors import ApduFormatError, CardError
+from sscard.applets.transit.errors import TransitError
 from sscard.applets.transit.psam import Mac2Check, Psam
 from sscard.applets.transit.purse import Purse
 from sscard.applets.transit.results import (
@@ -33,7 +40,9 @@ from sscard.applets.transit.results import (
     TapRefused,
     TapResult,
 )
+from sscard.cards.purse import CompositeRecord
 from sscard.services.journal import Journal, TapRecord
+from sscard.terminals.errors import TerminalError
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,18 @@ def _in_log(purse: Purse, row: TapRecord) -> bool:
     )
 
 
+def _composite_of(purse: Purse, row: TapRecord) -> CompositeRecord | None:
+    """The composite record the torn tap wrote, from the same SFI and record ID; None
+    for a tap that wrote none, or when the card does not answer (the debit stands)."""
+    sfi, rid = row.fare.get("composite_sfi"), row.fare.get("composite_record")
+    if not isinstance(sfi, int) or not isinstance(rid, int):
+        return None
+    try:
+        return purse.composite(rid, sfi)
+    except (CardError, TerminalError, TransitError, ApduFormatError):
+        return None
+
+
 def recover(purse: Purse, psam: Psam, journal: Journal, row: TapRecord) -> RecoveryOutcome:
     """Decide an unfinished debit of the selected card; transport errors propagate
     (the row stays ``unknown`` for the next tap)."""
@@ -100,6 +121,5 @@ def recover(purse: Purse, psam: Psam, journal: Journal, row: TapRecord) -> Recov
         refused = TapRefused(reason=Refusal.MAC2_INVALID, asn=row.asn.hex().upper())
         return RecoveryOutcome(False, refused)
     journal.complete(row.id, proof.tac, proof.mac2, row.balance_before - row.amount)
-    return RecoveryOutcome(
-        True, accepted_from(journal.get(row.id), verified=check is Mac2Check.VALID)
-    )
+    result = accepted_from(journal.get(row.id), verified=check is Mac2Check.VALID)
+    return RecoveryOutcome(True, dataclasses.replace(result, composite=_composite_of(purse, row)))

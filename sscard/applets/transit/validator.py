@@ -9,14 +9,17 @@ A tap (transit-purse.md §1.2, §2, §3, §5.5, §5.7 and the sscard profile):
 3. Checks, before any 8050: validity dates (EF 0015), blacklist (ASN), EF 0017
    category, interoperability flag for a card of another city, issuer trust list.
 4. Fare: flat; or metro / bus-segment entry-exit from the composite record (1A record
-   01 metro, profile; 02 bus, §5.4) and the fare table (:mod:`.fares`).
+   01 metro, profile; 02 bus, §5.4) and the fare table (:mod:`.fares`). A local card
+   (EF 0017 interoperability flag ``0000``) keeps that record in SFI 19 instead of 1A
+   (§5.4, profile "Metro composite record"): read, written and re-read after a tear
+   from the same file (:func:`.purse.composite_sfi`).
 5. Purchase: 8050 (03 composite / 01 simple) -> algorithm policy (00 3DES, 04 SM4;
-   anything else refused before 8070) -> 80DC 1A, 80DC 1E -> PSAM 8070 -> journal
+   anything else refused before 8070) -> 80DC 1A/19, 80DC 1E -> PSAM 8070 -> journal
    ``begin`` (durable) -> 8054 -> PSAM 8072 -> journal ``complete`` with TAC and MAC2.
 
 Entry/exit rules (project choices where §5.5 leaves room, documented here):
 
-* entry writes 1A state 01 with the highest fare from this station flagged in bytes
+* entry writes 1A (19) state 01 with the highest fare from this station flagged in bytes
   54-57 (``max_amount``) and a 1E record type 03, for a zero-amount composite purchase;
 * a second entry while an entry in this network (same city code) is open and younger
   than ``max_trip_minutes`` is refused (``ALREADY_ENTERED``);
@@ -27,7 +30,7 @@ Entry/exit rules (project choices where §5.5 leaves room, documented here):
   table, entry station -> this station (a station missing from the table: the flagged
   fare); category discount, then a transfer discount when the last charged leg
   (1E type 04/06, another line or mode) ended within the transfer window before the
-  trip began; 1A state 02, 1E type 04;
+  trip began; 1A (19) state 02, 1E type 04;
 * bus-segment with ``gate = "auto"``: an open, fresh boarding on this line means
   alighting, anything else boarding.
 
@@ -48,7 +51,7 @@ from sscard.applets.transit.config import ValidatorConfig
 from sscard.applets.transit.errors import NoPurse, PsamError, PurseBlocked, TransitError
 from sscard.applets.transit.fares import Fare, Station, compute_fare, penalty_fare
 from sscard.applets.transit.psam import Mac2Check, Psam
-from sscard.applets.transit.purse import Purse
+from sscard.applets.transit.purse import Purse, composite_sfi
 from sscard.applets.transit.recovery import recover
 from sscard.applets.transit.results import (
     Refusal,
@@ -58,7 +61,6 @@ from sscard.applets.transit.results import (
     TapResult,
 )
 from sscard.cards.ids import (
-    SFI_COMPOSITE,
     SFI_TRIP,
     CompositeRecordId,
     CompositeState,
@@ -254,7 +256,8 @@ class Validator:
         table = cfg.fare_table
         assert table is not None
         rid = CompositeRecordId.METRO if cfg.industry == Industry.METRO else CompositeRecordId.BUS
-        rec = purse.composite(rid)
+        sfi = composite_sfi(ef17)  # 1A interoperable, 19 local (§5.4)
+        rec = purse.composite(rid, sfi)
         open_here = (
             rec is not None
             and rec.state == CompositeState.ENTERED
@@ -307,7 +310,7 @@ class Validator:
 
         def records(init: PurchaseInitResponse, balance: int) -> Records:
             trip = self._trip(trip_type, fare, balance, now)
-            return [(SFI_COMPOSITE, int(rid), new), (SFI_TRIP, 0, trip)]
+            return [(sfi, int(rid), new), (SFI_TRIP, 0, trip)]
 
         return self._pay(
             purse, ef15, ef17, fare, kind, records, now, composite=True, transfer=transfer,
@@ -373,6 +376,9 @@ class Validator:
             "entry_station": str(entry_station) if entry_station else None,
             **fare.as_dict(),
         }
+        written = next(((s, rid) for s, rid, _ in built if s != SFI_TRIP), None)
+        if written is not None:  # where recovery re-reads it after a tear (§5.7)
+            details["composite_sfi"], details["composite_record"] = written
         tap_id = journal.begin(
             PendingTap(
                 terminal_id=cfg.terminal_id,
@@ -418,7 +424,7 @@ class Validator:
                 return TapRefused(reason=Refusal.MAC2_INVALID, asn=asn, detail="SW 9302")
         journal.complete(tap_id, debit.tac, mac2, balance_after)
         trip = next((r for s, _, r in built if s == SFI_TRIP), None)
-        comp = next((r for s, _, r in built if s == SFI_COMPOSITE), None)
+        comp = next((r for s, _, r in built if s != SFI_TRIP), None)
         return TapAccepted(
             kind=kind,
             fare=amount,
