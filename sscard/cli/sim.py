@@ -123,7 +123,9 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
             "blocked": p.blocked,
             "txn_records": len(p.txn_records),
             "trip_records": len(p.trip_records),
+            "interoperable": p.ef0017.interoperable,
             "composite_records": sorted(p.composite_records),
+            "local_composite_records": sorted(p.local_composite_records),
         }
     return out
 
@@ -147,9 +149,11 @@ def _text(d: dict[str, Any]) -> str:
             f"purse       {p['algorithm']}  ASN {p['asn']}  balance {p['balance_fen'] / 100:.2f} CNY"
             f"  counters online {p['online_counter']} offline {p['offline_counter']}"
             + ("  BLOCKED" if p["blocked"] else "")
+            + ("" if p["interoperable"] else "  LOCAL (not interoperable)")
         )
         lines.append(
             f"records     18: {p['txn_records']}  1E: {p['trip_records']}"
             f"  1A: {p['composite_records'] or '-'}"
+            f"  19: {p['local_composite_records'] or '-'}"
         )
     return "\n".join(lines)
