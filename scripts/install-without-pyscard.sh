@@ -5,12 +5,15 @@
 set -eu
 py=$1
 echo "sscard: pyscard could not be built; installing without it (PC/SC tests will skip)" >&2
-deps=$("$py" - <<'PY'
+reqs=$(mktemp)
+trap 'rm -f "$reqs"' EXIT
+# One requirement per line (markers contain spaces), pyscard left out.
+"$py" - > "$reqs" <<'PY'
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print(" ".join(d for d in p["dependencies"] + p["optional-dependencies"]["dev"]
-               if not d.startswith("pyscard")))
+for d in p["dependencies"] + p["optional-dependencies"]["dev"]:
+    if not d.startswith("pyscard"):
+        print(d)
 PY
-)
-"$py" -m pip install -q $deps
+"$py" -m pip install -q -r "$reqs"
 "$py" -m pip install -q --no-deps -e .
