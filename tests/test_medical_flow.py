@@ -8,6 +8,7 @@ sscard profile), not by the simulator's split code.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sscard.applets.medical import (
     VisitPlan,
     read_identity,
 )
+from sscard.cards.privacy import mask_card_number
 from sscard.errors import ConfigError
 from sscard.services.insurance import (
     AreaCase,
@@ -173,11 +175,21 @@ def test_anhui_cardholder_with_filing_settles_in_shanghai_with_the_policy_split(
     assert receipt.patient.filing is FilingStatus.FILED
     assert platform.balance(holder.psn_no) == want["balc"]
     assert info.medins_setl_id == receipt.settlement.msgid
-    # 1101 went out with the SSC as medium and the card identification code as card_sn.
-    sent = desk.client.outbox.rows(infno="1101")[0].request_input["data"]
+    # 2201 went out with the SSC as medium and the card identification code as card_sn
+    # (kept byte-exact in the outbox for an idempotent resend) ...
+    sent = desk.client.outbox.rows(infno="2201")[0].request_input["data"]
     ef05 = holder.profile.ssse.ef05
     assert (sent["mdtrt_cert_type"], sent["mdtrt_cert_no"]) == ("03", ef05.card_number)
     assert sent["card_sn"] == ef05.card_id.hex
+    # ... while the person query 1101 and every reply are kept masked at rest.
+    query = desk.client.outbox.rows(infno="1101")[0]
+    asked = query.request_input["data"]
+    assert asked["mdtrt_cert_type"] == "03"
+    assert asked["mdtrt_cert_no"] == mask_card_number(ef05.card_number) != ef05.card_number
+    assert asked["card_sn"] != ef05.card_id.hex and asked["card_sn"][:6] == ef05.card_id.hex[:6]
+    stored = json.dumps(query.response, ensure_ascii=False, default=str)
+    assert holder.profile.ssse.ef06.ssn not in stored
+    assert holder.profile.ssse.ef06.full_name not in stored
     # The receipt masks the holder by default and tells everything on request.
     ef06 = holder.profile.ssse.ef06
     text, data = receipt.text(), str(receipt.to_dict())

@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sscard.cards.privacy import mask_card_number, mask_middle, mask_name, mask_ssn
 from sscard.services.insurance.errors import InvalidRequest, OutboxError
 from sscard.services.insurance.models import SetlInfo, Totals
 from sscard.services.insurance.money import dumps, from_cents, loads, to_cents
@@ -68,6 +69,39 @@ CREATE INDEX IF NOT EXISTS outbox_setl ON outbox (setl_id);
 CREATE TABLE IF NOT EXISTS reconciliations (
     day TEXT PRIMARY KEY, msgid TEXT NOT NULL, at TEXT NOT NULL, balanced INTEGER NOT NULL);
 """
+
+
+#: Personal fields of the national interface that the outbox keeps masked
+#: (personal data at rest, regulation Art. 18): in every reply, and in the
+#: requests of person queries (1101), which are asked again rather than resent.
+#: Requests of the other transactions are kept byte-exact, because an identical
+#: resend under the same msgid is how a lost reply is recovered idempotently;
+#: they carry psn_no and the card number, not names or ID numbers.
+_PERSONAL: dict[str, Callable[[str], str]] = {
+    "certno": mask_ssn,
+    "psn_cert_no": mask_ssn,
+    "psn_name": mask_name,
+    "mdtrt_cert_no": mask_card_number,
+    "card_sn": lambda v: mask_middle(v, 6, 4),
+    "brdy": lambda v: v[:4] + "-**-**" if len(v) >= 4 else "**",
+    "hcard_basinfo": lambda v: "*" * min(len(v), 8),
+    "hcard_chkinfo": lambda v: "*" * min(len(v), 8),
+}
+
+
+_MINIMISED_REQUESTS = frozenset({"1101"})
+
+
+def minimise(value: Any) -> Any:
+    """A copy of a request or reply with the personal fields masked (see _PERSONAL)."""
+    if isinstance(value, dict):
+        return {
+            k: _PERSONAL[k](v) if k in _PERSONAL and isinstance(v, str) and v else minimise(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [minimise(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -191,7 +225,7 @@ class Outbox:
                     _now_text(now),
                     psn_no,
                     insuplc_admdvs,
-                    dumps(envelope),
+                    dumps(minimise(envelope) if infno in _MINIMISED_REQUESTS else envelope),
                     ref_msgid,
                 ),
             )
@@ -230,7 +264,7 @@ class Outbox:
         self._update(
             msgid,
             state=state,
-            response=dumps(response) if response is not None else None,
+            response=dumps(minimise(response)) if response is not None else None,
             infcode=int(infcode) if infcode is not None else None,
             error=error,
         )
