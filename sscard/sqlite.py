@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -84,3 +85,28 @@ def state_path(env_var: str, filename: str) -> Path:
         return Path(explicit)
     state = os.environ.get("SSCARD_STATE_DIR") or Path.home() / ".local" / "state" / "sscard"
     return Path(state) / filename
+
+
+class Store:
+    """Base of a durable SQLite-backed object: one connection, one lock.
+
+    Subclasses set ``self._db`` (from :func:`open_database`) and ``self._lock``
+    in their ``__init__``; this class gives them the transaction helper,
+    ``close()`` and the context-manager protocol, written once.
+    """
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

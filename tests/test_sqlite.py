@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sscard.sqlite import open_database, state_path, transaction
+from sscard.sqlite import Store, open_database, state_path, transaction
 
 Opener = Callable[..., sqlite3.Connection]
 
@@ -102,3 +102,24 @@ def test_state_path_prefers_its_own_variable_then_the_state_dir(
     assert state_path("SSCARD_TEST_DB", "x.sqlite3") == tmp_path / "state" / "x.sqlite3"
     monkeypatch.setenv("SSCARD_TEST_DB", str(tmp_path / "own.db"))
     assert state_path("SSCARD_TEST_DB", "x.sqlite3") == tmp_path / "own.db"
+
+
+def test_store_base_gives_close_and_context_manager(tmp_path: Path) -> None:
+
+    class Counter(Store):
+        def __init__(self, path: Path) -> None:
+            self._lock = threading.Lock()
+            self._db = open_database(path)
+            with self._tx() as db:
+                db.execute("CREATE TABLE IF NOT EXISTS n (v INTEGER)")
+
+        def add(self) -> None:
+            with self._tx() as db:
+                db.execute("INSERT INTO n VALUES (1)")
+
+    with Counter(tmp_path / "c.db") as counter:
+        counter.add()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed on leaving the block
+        counter.add()
+    with Counter(tmp_path / "c.db") as again:
+        assert again._db.execute("SELECT count(*) FROM n").fetchone()[0] == 1

@@ -23,12 +23,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from sscard.cards.privacy import mask_middle, mask_name, mask_ssn
 from sscard.errors import SscardError
-from sscard.sqlite import open_database, state_path, transaction
+from sscard.sqlite import Store, open_database, state_path
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ def _timestamp(value: float | datetime) -> float:
     return float(value)
 
 
-class AuditLog:
+class AuditLog(Store):
     """Append-only identity-check log in one SQLite file (WAL; several processes may write)."""
 
     def __init__(
@@ -169,7 +168,7 @@ class AuditLog:
             reasons=tuple(check_code("reason", r) for r in reasons),
         )
         try:
-            with transaction(self._db, self._lock) as db:
+            with self._tx() as db:
                 self._purge_locked(rec.at)
                 cur = db.execute(
                     "INSERT INTO audit (at, terminal_id, scenario, result, subject_name,"
@@ -259,18 +258,3 @@ class AuditLog:
             )
             for r in rows
         ]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

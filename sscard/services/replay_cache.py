@@ -16,10 +16,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
 from sscard.errors import SscardError
-from sscard.sqlite import open_database, state_path, transaction
+from sscard.sqlite import Store, open_database, state_path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_nonce (
@@ -47,7 +46,7 @@ def default_path() -> Path:
     return state_path("SSCARD_ECARD_REPLAY_DB", "ecard-replay.sqlite3")
 
 
-class ReplayCache:
+class ReplayCache(Store):
     """``consume()`` a nonce: True the first time, False on every later call until expiry."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -68,7 +67,7 @@ class ReplayCache:
     def consume(self, key_id: bytes, nonce: bytes, expires_at: float, now: float) -> bool:
         """Record ``(key_id, nonce)``; False if it is already there and not yet expired."""
         try:
-            with transaction(self._db, self._lock) as db:
+            with self._tx() as db:
                 db.execute("DELETE FROM seen_nonce WHERE expires_at < ?", (now,))
                 db.execute(
                     "INSERT INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
@@ -96,18 +95,3 @@ class ReplayCache:
         with self._lock:
             row = self._db.execute("SELECT count(*) FROM seen_nonce").fetchone()
             return int(row[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> ReplayCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from sscard.cards.privacy import mask_card_number, mask_middle, mask_name, mask_
 from sscard.services.insurance.errors import InvalidRequest, OutboxError
 from sscard.services.insurance.models import SetlInfo, Totals
 from sscard.services.insurance.money import dumps, from_cents, loads, to_cents
-from sscard.sqlite import open_database, transaction
+from sscard.sqlite import Store, open_database
 
 STATES = ("pending", "done", "failed", "unknown", "reversed")
 
@@ -136,7 +135,7 @@ def _now_text(now: datetime) -> str:
     return now.strftime("%Y-%m-%d %H:%M:%S")
 
 
-class Outbox:
+class Outbox(Store):
     """SQLite journal of one institution (``fixmedins_code``, 12 characters).
 
     Thread-safe: one connection guarded by a lock; ``BEGIN IMMEDIATE`` and a
@@ -172,13 +171,6 @@ class Outbox:
                 raise OutboxError(
                     "outbox belongs to another institution", "交易日志属于另一家定点机构"
                 )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._db, self._lock)
 
     # -- writing -----------------------------------------------------------
 

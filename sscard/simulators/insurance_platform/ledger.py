@@ -20,7 +20,6 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -38,7 +37,7 @@ from sscard.simulators.insurance_platform.policies import (
     policy_for,
 )
 from sscard.simulators.insurance_platform.wire import dumps, from_cents, loads, to_cents
-from sscard.sqlite import open_database, transaction
+from sscard.sqlite import Store, open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS persons (
@@ -143,7 +142,7 @@ def _normalise_date(value: date | str) -> str:
     return date.fromisoformat(text).isoformat()
 
 
-class Ledger:
+class Ledger(Store):
     """The platform's state; :meth:`handle` is the whole protocol."""
 
     def __init__(
@@ -182,13 +181,6 @@ class Ledger:
             "5261": self._settlement_query,
             "2599": self._filing_check,
         }
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._db, self._lock)
 
     def _next(self, db: sqlite3.Connection, name: str) -> int:
         db.execute(
