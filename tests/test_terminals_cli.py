@@ -135,4 +135,4 @@ def test_sim_serve_puts_the_card_in_a_pcsc_reader(pcscd: PrivatePcscd) -> None:
         stop.set()
         worker.join(5)
         wait_for_card(pcscd.reader_names[1], present=False, timeout=5)
-    assert "serving card.json on vpcd 127.0.0.1:40001" in result[0].output  # type: ignore[attr-defined]
+    assert f"serving card.json on vpcd 127.0.0.1:{pcscd.ports[1]}" in result[0].output  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -78,6 +79,30 @@ def vpcd_ports(channel_id: int) -> tuple[int, int]:
     return channel_id, channel_id + 1
 
 
+def ports_free(channel_id: int) -> bool:
+    """Can vpcd bind both of this channel's ports? (A port in TIME-WAIT after a
+    previous run cannot be bound by the driver, which does not set SO_REUSEADDR.)"""
+    for port in vpcd_ports(channel_id):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_channel(preferred: int, tries: int = 32) -> int:
+    """``preferred`` if its two ports are free, else the next free pair above it."""
+    for step in range(tries):
+        candidate = preferred + 2 * step
+        if ports_free(candidate):
+            return candidate
+    raise PcscdError(
+        f"no free vpcd port pair from {preferred} to {preferred + 2 * tries - 1}",
+        "找不到空闲的 vpcd 端口",
+    )
+
+
 @dataclass
 class PrivatePcscd:
     """One pcscd process with a private vpcd reader configuration.
@@ -91,6 +116,7 @@ class PrivatePcscd:
     workdir: Path | None = None
     extra_args: tuple[str, ...] = ()
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _ports_chosen: bool = field(default=False, init=False, repr=False)
     _own_workdir: tempfile.TemporaryDirectory[str] | None = field(
         default=None, init=False, repr=False
     )
@@ -156,6 +182,9 @@ class PrivatePcscd:
                 "已有另一个 pcscd 在运行；每台主机只能运行一个，请先停止它",
             )
         self._clean_stale_files()
+        if not self._ports_chosen:  # a restart keeps its ports: bridges reconnect to them
+            self.channel_id = free_channel(self.channel_id)
+            self._ports_chosen = True
         conf_dir = self.write_config()
         log = self.log_path.open("wb")
         try:
@@ -181,7 +210,15 @@ class PrivatePcscd:
                 tail = self.log_tail()
                 self._proc = None
                 raise PcscdError(f"pcscd exited at start: {tail}", "pcscd 启动时退出")
-            if b"daemon ready" in self.log_path.read_bytes():
+            log_text = self.log_path.read_bytes()
+            if b"daemon ready" in log_text:
+                if b"init failed" in log_text:  # the vpcd reader did not come up
+                    tail = self.log_tail(8)
+                    self.stop()
+                    raise PcscdError(
+                        f"pcscd started without its vpcd readers: {tail}",
+                        "pcscd 已启动但 vpcd 读卡器初始化失败",
+                    )
                 return
             time.sleep(0.02)
         self.stop()
