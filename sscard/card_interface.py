@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 
 class CardTorn(SscardError):
@@ -22,6 +22,8 @@ class CardTorn(SscardError):
     its socket so pcscd sees the card leave. Code -4 = "no response from card"
     (ssse-card.md §4.5).
     """
+
+    exit_status = ExitStatus.READER
 
     code = -4
     message_en = "card lost power (torn); no response"

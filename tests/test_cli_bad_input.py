@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from sscard.cli import main
+from sscard.errors import ExitStatus
 from sscard.simulators.profile import new_card
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -31,14 +32,14 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def one_error_line(*args: str) -> str:
-    """Run ``sscard ARGS``: it must fail with exit 1 and one ``error: en / zh`` line.
+def one_error_line(*args: str, status: ExitStatus = ExitStatus.USAGE) -> str:
+    """Run ``sscard ARGS``: it must fail with ``status`` and one ``error: en / zh`` line.
 
     (Other stderr lines may precede it, e.g. ``created TEST issuer key``.)
     """
     result = CliRunner().invoke(main, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == status, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and " / " in lines[0], result.stderr
     assert "Traceback" not in result.output
@@ -112,5 +113,7 @@ def test_insurance_platform_on_a_file_that_is_not_a_ledger(work: Path) -> None:
 
 
 def test_a_load_too_large_for_the_purse_command_is_not_called_negative(work: Path) -> None:
-    line = one_error_line("transit", "load", "99999999", "--sim", str(work / "card.json"))
+    line = one_error_line(
+        "transit", "load", "99999999", "--sim", str(work / "card.json"), status=ExitStatus.REFUSED
+    )
     assert "too large" in line and "positive" not in line

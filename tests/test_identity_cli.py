@@ -91,7 +91,7 @@ def test_blacklist_and_policy_files(env: Path, profile: CardProfile) -> None:
 
 def test_unknown_scenario_is_a_bilingual_error(env: Path, profile: CardProfile) -> None:
     result = run("check", "--scenario", "spa", "--sim", save(profile, env / "c.json"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no scenario" in result.output and "无场景" in result.output
 
 

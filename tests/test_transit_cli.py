@@ -52,12 +52,12 @@ def test_tap_balance_history_and_load(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "amount in CNY" in r.output
 
 
-def test_refused_tap_exits_2_with_a_bilingual_reason(tmp_path: Path) -> None:
+def test_refused_tap_exits_1_with_a_bilingual_reason(tmp_path: Path) -> None:
     card, psam, config = _setup(tmp_path, balance=100)
     r = CliRunner().invoke(
         transit_group, ["tap", "--config", config, "--psam-sim", psam, "--sim", card, "--json"]
     )
-    assert r.exit_code == 2
+    assert r.exit_code == 1
     data = json.loads(r.output)
     assert (data["accepted"], data["code"], data["message_zh"]) == (
         False, "INSUFFICIENT_BALANCE", "余额不足",
@@ -74,7 +74,7 @@ def test_tap_needs_a_psam_and_a_good_config(tmp_path: Path) -> None:
         transit_group, ["tap", "--config", str(bad), "--psam-sim", str(tmp_path / "p.json"),
                         "--sim", card],
     )  # fmt: skip
-    assert r.exit_code == 1 and "fare_table" in r.output and "配置" in r.output
+    assert r.exit_code == 2 and "fare_table" in r.output and "配置" in r.output
 
 
 def test_validator_run_sim_loop(tmp_path: Path) -> None:

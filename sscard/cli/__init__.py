@@ -6,9 +6,10 @@ import click
 
 from sscard import __version__
 from sscard.cli.common import common_options, emit
+from sscard.errors import EXIT_STATUS_HELP
 
 
-@click.group()
+@click.group(epilog="\b\n" + EXIT_STATUS_HELP)
 @common_options
 def main() -> None:
     """sscard: social security card terminal SDK (Yangtze River Delta one-card pass)."""

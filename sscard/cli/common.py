@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,6 +120,8 @@ def emit(obj: Any, text: str | None = None) -> None:
 class SystemFailure(SscardError):
     """The operating system or a local database refused (disk full, read-only, locked)."""
 
+    exit_status = ExitStatus.SYSTEM
+
     code = -999
 
     def __init__(self, exc: OSError | sqlite3.Error) -> None:
@@ -132,7 +134,7 @@ class SystemFailure(SscardError):
 
 
 def handle_errors(func: F) -> F:
-    """Turn an error into one bilingual line and exit status 1 (no traceback).
+    """Turn an error into one bilingual line and its ExitStatus (no traceback).
 
     SscardError carries its own text; an OSError or sqlite3.Error that escaped a
     module (a read-only directory, a full disk, a locked database) is reported as
@@ -161,6 +163,6 @@ def handle_errors(func: F) -> F:
                 )
             else:
                 click.echo(f"error: {exc.bilingual()}", err=True)
-            sys.exit(1)
+            sys.exit(int(exc.exit_status))
 
     return wrapper  # type: ignore[return-value]

@@ -3,7 +3,7 @@
 Attached as ``sscard sim ecard issue`` and ``sscard identity qr verify``. The payload
 is the sscard profile's (ssse-card.md, "sscard profile", e-SSC row). ``verify`` routes
 the code first (multi-code fusion, medical-insurance.md profile): exit status 0 =
-accepted, 1 = rejected or error, 3 = not an e-SSC code (relay to EcQuery).
+accepted, 1 = rejected or not an e-SSC code (outcome "relay": pass it to EcQuery).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import click
 
 from sscard.applets.ecard import EcardVerifier, TrustStore, read_qr_image, route_qr
 from sscard.cli.common import common_options, emit, handle_errors
-from sscard.errors import ConfigError, SscardError
+from sscard.errors import ConfigError, ExitStatus, SscardError
 from sscard.services import audit, replay_cache
 from sscard.simulators.ecard_issuer import (
     EcardIssuer,
@@ -27,9 +27,6 @@ from sscard.simulators.ecard_issuer import (
     write_trust_store,
 )
 from sscard.simulators.profile import CardProfile
-
-EXIT_REJECTED = 1
-EXIT_RELAY = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,7 +192,5 @@ def verify(
         if key in info:
             lines.append(f"  {label}: {info[key]}")
     emit(info, "\n".join(lines))
-    if result.outcome == "relay":
-        sys.exit(EXIT_RELAY)
-    if not result.accepted:
-        sys.exit(EXIT_REJECTED)
+    if not result.accepted:  # rejected, or "relay": not an e-SSC code
+        sys.exit(ExitStatus.REFUSED)

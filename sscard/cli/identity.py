@@ -6,7 +6,7 @@ and applies the scenario policy (``--policy FILE``, TOML; see
 examples/identity-policy.toml); ``--qr PAYLOAD`` checks an e-SSC QR code instead
 (Art. 2: physical or electronic card). ``qr verify`` is the e-SSC verifier of
 ``sscard.cli.ecard``. ``audit`` prints the masked audit rows. Output is masked unless
-``--no-redact`` (regulation.md Art. 18). Exit status: 0 accepted, 1 refused or error.
+``--no-redact`` (regulation.md Art. 18). Exit status: 0 accepted, 1 refused, others as in sscard.errors.ExitStatus.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import click
 from sscard.applets.identity import IdentityCheck, IdentityPolicy, IdentityResult
 from sscard.cli import ecard
 from sscard.cli.common import common_options, emit, handle_errors, options
-from sscard.errors import ConfigError
+from sscard.errors import ConfigError, ExitStatus
 from sscard.services import audit as audit_mod
 from sscard.services.lists import Blacklist, TrustList
-
-EXIT_REFUSED = 1
 
 
 @click.group(name="identity")
@@ -129,7 +127,7 @@ def check(
     redact = options().redact
     emit(result.to_dict(redact=redact), result.text(redact=redact))
     if not result.accepted:
-        sys.exit(EXIT_REFUSED)
+        sys.exit(ExitStatus.REFUSED)
 
 
 def _check_card(

@@ -5,7 +5,7 @@
 receipt (``--json``: the receipt as JSON). ``cancel SETL_ID`` runs 2208 → 2205
 → 2202; ``cancel --visit MDTRT_ID`` cancels a registered, unsettled visit.
 ``reconcile --date`` compares the day's outbox with the platform's 3201 totals
-(exit status 2 when they differ). See shared/reference/medical-insurance.md §1.
+(exit status 5 when they differ). See shared/reference/medical-insurance.md §1.
 
 The desk configuration comes from ``--config FILE`` (env ``SSCARD_MEDICAL_CONFIG``,
 e.g. examples/medical.toml); env ``SSCARD_INSURANCE_URL`` overrides its platform URL.
@@ -31,14 +31,15 @@ from sscard.applets.medical import (
 )
 from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
+from sscard.errors import ExitStatus
 from sscard.services.insurance import InsuranceError, PlatformUnreachable
 from sscard.terminals.connection import Connection
-
-EXIT_UNBALANCED = 2
 
 
 class PlatformDown(InsuranceError):
     """The platform could not be reached before anything was registered."""
+
+    exit_status = ExitStatus.BACKEND
 
     def __init__(self, url: str, cause: PlatformUnreachable) -> None:
         super().__init__(
@@ -205,7 +206,7 @@ def cancel(config_path: str | None, outbox: str | None, ident: str, visit: bool)
               help="Day to reconcile (YYYY-MM-DD, default today).")  # fmt: skip
 @handle_errors
 def reconcile(config_path: str | None, outbox: str | None, day: datetime | None) -> None:
-    """Compare the day's outbox with the platform's totals (3201); exit 2 if they differ."""
+    """Compare the day's outbox with the platform's totals (3201); exit 5 if they differ."""
     config = _load(config_path, outbox)
     when = day.date() if day else date.today()
     with config.open_client() as client:
@@ -229,4 +230,4 @@ def reconcile(config_path: str | None, outbox: str | None, day: datetime | None)
     lines += [f"  split does not add up: msgid {m}" for m in report.unbalanced]
     emit(report.as_dict(), "\n".join(lines))
     if not report.balanced:
-        sys.exit(EXIT_UNBALANCED)
+        sys.exit(ExitStatus.UNKNOWN)

@@ -28,6 +28,7 @@ from sscard.applets.transit.results import TapResult
 from sscard.applets.transit.validator import Validator
 from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
+from sscard.errors import ExitStatus
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
 
@@ -202,7 +203,7 @@ def history() -> None:
 @common_options
 @handle_errors
 def tap(config: str, psam_reader: str | None, psam_sim: str | None) -> None:
-    """One validator tap with the card (exit status 2 when refused)."""
+    """One validator tap with the card (exit status 1 when refused)."""
     opts = options()
     psam = _open_psam(psam_reader, psam_sim)
     try:
@@ -212,7 +213,7 @@ def tap(config: str, psam_reader: str | None, psam_sim: str | None) -> None:
         psam.close()
     _emit_result(result, opts)
     if not result.accepted:
-        raise SystemExit(2)
+        raise SystemExit(ExitStatus.REFUSED)
 
 
 @transit_group.command(name="load")

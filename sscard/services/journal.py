@@ -37,7 +37,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 from sscard.sqlite import open_database, transaction
 
 #: EP purchase and composite (CAPP) purchase, transit-purse.md §5.1.
@@ -52,6 +52,8 @@ ExportFormat = Literal["csv", "jsonl"]
 
 class JournalError(SscardError):
     """Base class of journal errors."""
+
+    exit_status = ExitStatus.SYSTEM
 
     message_en = "validator journal error"
     message_zh = "验票机交易日志错误"
@@ -80,6 +82,8 @@ class JournalStateError(JournalError):
 
 class JournalInputError(JournalError):
     """A field of a tap is malformed (wrong length, out of range)."""
+
+    exit_status = ExitStatus.USAGE
 
     message_en = "malformed journal entry"
     message_zh = "交易日志条目格式错误"

@@ -51,13 +51,15 @@ from enum import Enum
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 # --------------------------------------------------------------------------- errors
 
 
 class ListError(SscardError):
     """Base class of list errors."""
+
+    exit_status = ExitStatus.USAGE
 
     code = -14  # a configuration input is bad (sscard.errors.ConfigError uses the same)
     message_en = "bad card list"

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 PCSCD_BINARY = Path("/usr/sbin/pcscd")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
@@ -38,6 +38,8 @@ PID_PATH = RUN_DIR / "pcscd.pid"
 
 class PcscdError(SscardError):
     """The private pcscd could not be started or stopped."""
+
+    exit_status = ExitStatus.READER
 
     code = -11
     message_en = "could not run pcscd"

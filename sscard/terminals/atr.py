@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 
 class AtrFormatError(SscardError):
     """The bytes are not a well-formed ATR."""
+
+    exit_status = ExitStatus.USAGE
 
     code = -13
     message_en = "malformed ATR"

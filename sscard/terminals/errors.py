@@ -8,7 +8,7 @@ Card status words are *not* here: they are ``sscard.apdu.errors``.
 
 from __future__ import annotations
 
-from sscard.errors import DependencyMissing, SscardError
+from sscard.errors import DependencyMissing, ExitStatus, SscardError
 
 __all__ = [
     "CardRemoved",
@@ -32,6 +32,8 @@ __all__ = [
 
 class TerminalError(SscardError):
     """Anything between the application and the card went wrong."""
+
+    exit_status = ExitStatus.READER
 
     code = -11
     message_en = "reader error"
@@ -152,6 +154,8 @@ class ReplayMismatch(TerminalError):
 class TraceFormatError(TerminalError):
     """A trace file is not the JSON-lines format the tracer writes."""
 
+    exit_status = ExitStatus.USAGE
+
     code = -14
     message_en = "not a valid sscard trace file"
     message_zh = "不是有效的 sscard 跟踪文件"
@@ -159,6 +163,8 @@ class TraceFormatError(TerminalError):
 
 class TraceWriteError(TerminalError):
     """The ``--trace`` file cannot be opened for writing (missing directory, permissions)."""
+
+    exit_status = ExitStatus.USAGE
 
     code = -14
     message_en = "cannot write the trace file"

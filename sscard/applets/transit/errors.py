@@ -7,7 +7,7 @@ configuration, an interrupted load.
 
 from __future__ import annotations
 
-from sscard.errors import ConfigError, SscardError
+from sscard.errors import ConfigError, ExitStatus, SscardError
 
 
 class TransitError(SscardError):
@@ -53,6 +53,8 @@ class LoadInterrupted(TransitError):
 
     Read the balance and the transaction log (EF 0018) before loading again.
     """
+
+    exit_status = ExitStatus.UNKNOWN
 
     code = -4
     message_en = "load interrupted: check the balance before loading again"

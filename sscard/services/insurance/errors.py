@@ -9,7 +9,7 @@ reconciliation and 2601 reversal). Everything else is caught before sending.
 
 from __future__ import annotations
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 
 class InsuranceError(SscardError):
@@ -21,6 +21,8 @@ class InsuranceError(SscardError):
 
 class InvalidRequest(InsuranceError):
     """A request failed validation before it was written or sent."""
+
+    exit_status = ExitStatus.USAGE
 
     message_en = "invalid medical-insurance request"
     message_zh = "医保请求参数无效"
@@ -63,6 +65,8 @@ class OutcomeUnknown(InsuranceError):
     (medical-insurance.md §1.5).
     """
 
+    exit_status = ExitStatus.UNKNOWN
+
     def __init__(self, msgid: str, infno: str, reason: str) -> None:
         self.msgid = msgid
         self.infno = infno
@@ -81,6 +85,8 @@ class PlatformUnreachable(OutcomeUnknown):
     failed before one byte left, so there is nothing to reverse.
     """
 
+    exit_status = ExitStatus.BACKEND
+
     def __init__(self, msgid: str, infno: str, reason: str) -> None:
         super().__init__(msgid, infno, reason)
         self.message_en = (
@@ -95,6 +101,8 @@ class ManualReconciliationRequired(OutcomeUnknown):
 
     The outbox row is flagged ``manual``: a person must compare both sides.
     """
+
+    exit_status = ExitStatus.UNKNOWN
 
     def __init__(self, msgid: str, infno: str, reason: str) -> None:
         super().__init__(msgid, infno, reason)
