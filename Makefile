@@ -12,7 +12,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 # Reinstall only when the project metadata changes (idempotent, quick 2nd run).
-$(STAMP): pyproject.toml scripts/install-debian-deps.sh | $(PY)
+$(STAMP): pyproject.toml scripts/install-debian-deps.sh scripts/debian-packages.tsv | $(PY)
 	@scripts/install-debian-deps.sh
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]' || scripts/install-without-pyscard.sh $(PY)

@@ -24,7 +24,6 @@ class CardTorn(SscardError):
     """
 
     exit_status = ExitStatus.READER
-
     code = -4
     message_en = "card lost power (torn); no response"
     message_zh = "卡片掉电（拔卡），无响应"

@@ -1,3 +1,42 @@
-"""Shared pytest set-up: the private pcscd + vpcd harness lives in tests/pcsc_harness.py."""
+"""Shared pytest set-up: the private pcscd + vpcd harness lives in tests/pcsc_harness.py.
+
+Also a session guard (issue 11): a test must never leave a file in the checkout
+(a key, a journal beside an example config, an outbox in the current directory).
+The top level of the checkout and ``examples/`` are listed before and after the
+run; anything new fails the session, naming the files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["pcsc_harness"]
+
+ROOT = Path(__file__).resolve().parent.parent
+_WATCHED = (ROOT, ROOT / "examples")
+_IGNORED = {".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", "benchmarks"}
+
+
+def _listing() -> set[Path]:
+    return {
+        path
+        for folder in _WATCHED
+        for path in folder.iterdir()
+        if path.name not in _IGNORED and not path.name.endswith(".egg-info")
+    }
+
+
+_BEFORE: set[Path] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _BEFORE.update(_listing())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    new = sorted(str(p.relative_to(ROOT)) for p in _listing() - _BEFORE)
+    if new:
+        print(f"\nTESTS LEFT FILES IN THE CHECKOUT (write to tmp_path instead): {new}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -60,12 +60,12 @@ def test_os_and_database_errors_are_one_bilingual_line():
         raise sqlite3.OperationalError("database is locked")
 
     result = CliRunner().invoke(boom, ["os"])
-    assert result.exit_code == 1
+    assert result.exit_code == 6
     assert result.output.strip() == (
         "error: system error: Permission denied (/readonly/card.json)"
         " / 系统错误：Permission denied (/readonly/card.json)"
     )
     result = CliRunner().invoke(boom, ["db", "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 6
     assert json.loads(result.output)["error"] == "SystemFailure"
     assert "database is locked" in json.loads(result.output)["message_en"]

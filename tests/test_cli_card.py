@@ -151,7 +151,7 @@ def test_blocked_card_and_missing_file(tmp_path: Path) -> None:
     code, out = run("read", "--sim", str(path))
     assert code == 1 and "[-27265]" in out and "社会保障应用已锁定" in out
     code, out = run("read", "--sim", str(tmp_path / "none.json"))
-    assert code == 1 and out.startswith("error: [") and "Traceback" not in out
+    assert code == 2 and out.startswith("error: [") and "Traceback" not in out
 
 
 def test_trace_redacted(card3: tuple[str, CardProfile], tmp_path: Path) -> None:

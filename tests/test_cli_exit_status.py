@@ -27,6 +27,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.fixture
 def card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SSCARD_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)  # whatever a command writes by default stays out of the checkout
     for name in ("SSCARD_AUDIT_DB", "SSCARD_MEDICAL_CONFIG", "SSCARD_INSURANCE_URL"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "card.json"

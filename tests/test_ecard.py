@@ -451,7 +451,7 @@ def test_cli_issue_and_verify(tmp_path: Path) -> None:
     code, out = _cli("verify", payload, "--trust", str(trust), "--json", *common)
     assert code == 1 and json.loads(out)["reason"] == "replayed"
     code, out = _cli("verify", "otherqr", "--trust", str(trust), *common)
-    assert code == 3 and "not_ecard" in out
+    assert code == 1 and "not_ecard" in out
     code, out = _cli("verify", "SSC1:abcde", "--trust", str(key_file), *common)
     assert code == 1 and "[bad_encoding]" in out  # 4n+1 base64 characters cannot be decoded
     if _decoder_installed():
@@ -486,7 +486,7 @@ def test_cli_bad_card_file_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "card.json"
     bad.write_text("{}")
     code, out = _cli("issue", str(bad), "--issuer-key", str(tmp_path / "k.json"))
-    assert code == 1 and out.startswith("error: ") and "Traceback" not in out
+    assert code == 2 and out.startswith("error: ") and "Traceback" not in out
     assert not (tmp_path / "k.json").exists()
 
 
@@ -524,4 +524,23 @@ def test_cli_missing_decoder_and_stdin(
     assert not (tmp_path / "a.db").exists()
     monkeypatch.setitem(sys.modules, "zxingcpp", None)
     code, out = _cli("verify", "--image", str(png), *common)
-    assert code == 1 and "pip install 'zxing-cpp" in out and "Traceback" not in out
+    assert code == 6 and "pip install 'zxing-cpp" in out and "Traceback" not in out
+
+
+def test_cli_issue_keeps_its_private_key_out_of_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: no TEST private key dropped into a checkout; the key file is 0600."""
+    new_card("anhui", seed=3).save(tmp_path / "card.json")
+    cwd, state = tmp_path / "checkout", tmp_path / "state"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("SSCARD_STATE_DIR", str(state))
+    monkeypatch.delenv("SSCARD_ECARD_ISSUER_KEY", raising=False)
+    code, out = _cli("issue", str(tmp_path / "card.json"))
+    assert code == 0, out
+    assert list(cwd.iterdir()) == []
+    key = state / "ecard-issuer.json"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert state.stat().st_mode & 0o077 == 0
+    assert json.loads(key.read_text())["test_key"] is True

@@ -375,8 +375,8 @@ def test_cli_export_and_ack(tmp_path: Path):
     res = runner.invoke(journal_cli, ["export", "--db", str(db), "-o", str(tmp_path / "e.csv")])
     assert res.exit_code == 0 and ": 0 taps" in res.output
     res = runner.invoke(journal_cli, ["ack", "--db", str(db), "nope"])
-    assert res.exit_code == 1 and "unknown clearing batch" in res.output
+    assert res.exit_code == 2 and "unknown clearing batch" in res.output
     assert "Traceback" not in res.output
     res = runner.invoke(journal_cli, ["ack", "--db", str(tmp_path / "missing.db"), "x"])
-    assert res.exit_code == 1 and "no journal" in res.output
+    assert res.exit_code == 2 and "no journal" in res.output
     assert not (tmp_path / "missing.db").exists()

@@ -124,7 +124,7 @@ def test_platform_down_is_one_clear_line(tmp_path: Path, platform: InsurancePlat
     config = str(write_config(tmp_path, platform.url))
     code, out = run("settle", "--sim", str(card), "--items", str(EXAMPLES / "visit.csv"), "--yes",
                     "--config", config, env={"SSCARD_INSURANCE_URL": dead})  # fmt: skip
-    assert code == 1
+    assert code == 4
     assert "unreachable" in out and dead in out and "nothing was registered or charged" in out
     assert len(out.strip().splitlines()) == 1
 
@@ -141,7 +141,7 @@ def test_malformed_fee_file_names_line_and_column(
     config = str(write_config(tmp_path, platform.url))
     code, out = run("settle", "--sim", str(card), "--items", str(items), "--yes", "--json",
                     "--config", config)  # fmt: skip
-    assert code == 1
+    assert code == 2
     error = json.loads(out)
     assert error["error"] == "FeeFileError"
     assert "visit.csv line 3, column 5 (pric)" in error["message_en"]
@@ -150,4 +150,4 @@ def test_malformed_fee_file_names_line_and_column(
 
 def test_no_config_and_no_url_says_how_to_configure(tmp_path: Path) -> None:
     code, out = run("reconcile")
-    assert code == 1 and "SSCARD_INSURANCE_URL" in out
+    assert code == 2 and "SSCARD_INSURANCE_URL" in out

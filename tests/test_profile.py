@@ -292,14 +292,14 @@ def test_cli_new_and_show(tmp_path: Path) -> None:
     assert shown["region"]["code"] == card.ssse.ef05.card_id.region
 
     res = runner.invoke(sim_command, ["show", str(tmp_path / "nope.json")])
-    assert res.exit_code == 1 and "cannot read" in res.output
+    assert res.exit_code == 2 and "cannot read" in res.output
 
 
 def test_cli_show_reports_schema_mismatch(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     path.write_text(json.dumps({"schema": "sscard-card/0"}), encoding="utf-8")
     res = CliRunner().invoke(sim_command, ["show", str(path)])
-    assert res.exit_code == 1 and "schema" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "schema" in res.output and "Traceback" not in res.output
 
 
 def test_trip_record_type_enum_matches_layout() -> None:

@@ -57,7 +57,7 @@ def test_atr_offline_decodes_the_ssc_pattern() -> None:
     code, out = run("atr", "--json", "3B80800101")
     assert code == 0 and json.loads(out)["protocols"] == ["T=0", "T=1"]
     code, out = run("atr", "3B6D")
-    assert code == 1 and "ATR" in out
+    assert code == 2 and "ATR" in out
 
 
 def test_atr_and_apdu_send_on_the_in_process_simulator(tmp_path: Path) -> None:
@@ -81,11 +81,11 @@ def test_atr_and_apdu_send_on_the_in_process_simulator(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_bilingual_line() -> None:
     code, out = run("apdu", "send", "--sim", "echo", "00ZZ")
-    assert code == 1 and out.startswith("error:") and " / " in out
+    assert code == 2 and out.startswith("error:") and " / " in out
     code, out = run("apdu", "send", "--sim", "missing.json", "00A40000")
-    assert code == 1 and "missing.json" in out
+    assert code == 2 and "missing.json" in out
     code, out = run("trace", "show", "/nonexistent/trace.jsonl")
-    assert code == 1 and "trace" in out
+    assert code == 2 and "trace" in out
 
 
 @pytest.mark.pcsc
@@ -112,7 +112,7 @@ def test_doctor_and_pcscd_down(pcscd_control: PcscdControl) -> None:
     code, out = run("doctor")
     assert code == 1 and "[fail] pcscd running" in out and "fix: start it as root: `pcscd`" in out
     code, out = run("readers")
-    assert code == 1 and "sscard doctor" in out
+    assert code == 3 and "sscard doctor" in out
 
 
 @pytest.mark.pcsc

@@ -16,6 +16,7 @@ from pcsc_harness import (
     TestCard,
     VirtualReader,
 )
+from setup_table import require_program
 
 from sscard.apdu import Command
 from sscard.simulators.pcscd import PrivatePcscd
@@ -153,10 +154,11 @@ def test_pcscd_not_running_is_pcsc_unavailable(pcscd_control: PcscdControl) -> N
 
 def test_scriptor_from_pcsc_tools_drives_the_simulated_card(vreader: VirtualReader) -> None:
     """A client no one here wrote (Debian pcsc-tools) talks to our card through pcscd."""
+    scriptor = require_program("scriptor")
     vreader.insert(TestCard(t0=True))
     script = "00 A4 04 00 08 A0 00 00 06 32 01 01 05 00\n00 C0 00 00 0C\n00 B2 01 04 12\n"
     run = subprocess.run(
-        ["scriptor", "-r", vreader.name],
+        [scriptor, "-r", vreader.name],
         input=script,
         capture_output=True,
         text=True,
@@ -173,9 +175,10 @@ def test_scriptor_from_pcsc_tools_drives_the_simulated_card(vreader: VirtualRead
 
 
 def test_opensc_tool_send_apdu(vreader: VirtualReader) -> None:
+    opensc_tool = require_program("opensc-tool")
     vreader.insert(TestCard(t0=False))
     run = subprocess.run(
-        ["opensc-tool", "--reader", vreader.name, "--send-apdu", "00A4040008A00000063201010500"],
+        [opensc_tool, "--reader", vreader.name, "--send-apdu", "00A4040008A00000063201010500"],
         capture_output=True,
         text=True,
         timeout=20,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sscard.errors import SscardError
+from sscard.errors import ExitStatus, SscardError
 
 INS_VERIFY = 0x20
 INS_CHANGE_PIN = 0x5E
@@ -24,6 +24,7 @@ _PIN_INS = frozenset({INS_VERIFY, 0x24, INS_CHANGE_PIN, 0xC4})
 class ApduFormatError(SscardError):
     """Bytes that are not a well-formed command or response APDU."""
 
+    exit_status = ExitStatus.USAGE
     code = -13
     message_en = "malformed APDU"
     message_zh = "APDU 格式错误"

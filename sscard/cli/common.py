@@ -121,7 +121,6 @@ class SystemFailure(SscardError):
     """The operating system or a local database refused (disk full, read-only, locked)."""
 
     exit_status = ExitStatus.SYSTEM
-
     code = -999
 
     def __init__(self, exc: OSError | sqlite3.Error) -> None:

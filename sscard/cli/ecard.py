@@ -27,6 +27,7 @@ from sscard.simulators.ecard_issuer import (
     write_trust_store,
 )
 from sscard.simulators.profile import CardProfile
+from sscard.sqlite import state_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,10 +87,11 @@ def _writing(path: str) -> Iterator[None]:
 @click.option(
     "--issuer-key",
     type=click.Path(dir_okay=False),
-    default="ecard-issuer.json",
-    show_default=True,
-    envvar="SSCARD_ECARD_ISSUER_KEY",
-    help="Issuer TEST key file; created if missing (env SSCARD_ECARD_ISSUER_KEY).",
+    default=None,
+    help=(
+        "Issuer TEST key file, created 0600 if missing (env SSCARD_ECARD_ISSUER_KEY; "
+        "default ecard-issuer.json in $SSCARD_STATE_DIR, ~/.local/state/sscard)."
+    ),
 )
 @click.option(
     "--trust-out",
@@ -98,9 +100,18 @@ def _writing(path: str) -> Iterator[None]:
 )
 @common_options
 @handle_errors
-def issue(card: str, png: str | None, issuer_key: str, trust_out: str | None) -> None:
-    """Print a fresh e-SSC QR payload for the simulated CARD (card image JSON)."""
+def issue(card: str, png: str | None, issuer_key: str | None, trust_out: str | None) -> None:
+    """Print a fresh e-SSC QR payload for the simulated CARD (card image JSON).
+
+    The TEST issuer key is a private key: by default it lives in the state
+    directory, never in the current directory (a checkout, a shared folder).
+    """
     profile = CardProfile.load(card)  # a bad card file must not leave a new key behind
+    if issuer_key is None:
+        default = state_path("SSCARD_ECARD_ISSUER_KEY", "ecard-issuer.json")
+        with _writing(str(default)):
+            default.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        issuer_key = str(default)
     with _writing(issuer_key):
         key, created = IssuerKey.load_or_create(issuer_key)
     if created:

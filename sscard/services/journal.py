@@ -54,7 +54,6 @@ class JournalError(SscardError):
     """Base class of journal errors."""
 
     exit_status = ExitStatus.SYSTEM
-
     message_en = "validator journal error"
     message_zh = "验票机交易日志错误"
 
@@ -62,6 +61,7 @@ class JournalError(SscardError):
 class JournalOpenError(JournalError):
     """The file is not an sscard journal, was written by a newer sscard, or cannot do WAL."""
 
+    exit_status = ExitStatus.USAGE
     message_en = "cannot open the validator journal"
     message_zh = "无法打开验票机交易日志"
 
@@ -84,7 +84,6 @@ class JournalInputError(JournalError):
     """A field of a tap is malformed (wrong length, out of range)."""
 
     exit_status = ExitStatus.USAGE
-
     message_en = "malformed journal entry"
     message_zh = "交易日志条目格式错误"
 
@@ -92,6 +91,7 @@ class JournalInputError(JournalError):
 class UnknownBatch(JournalError):
     """``ack`` was given a batch id that no export produced."""
 
+    exit_status = ExitStatus.USAGE
     message_en = "unknown clearing batch"
     message_zh = "未知的清算批次"
 

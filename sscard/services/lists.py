@@ -60,7 +60,6 @@ class ListError(SscardError):
     """Base class of list errors."""
 
     exit_status = ExitStatus.USAGE
-
     code = -14  # a configuration input is bad (sscard.errors.ConfigError uses the same)
     message_en = "bad card list"
     message_zh = "名单文件错误"

@@ -40,7 +40,6 @@ class PcscdError(SscardError):
     """The private pcscd could not be started or stopped."""
 
     exit_status = ExitStatus.READER
-
     code = -11
     message_en = "could not run pcscd"
     message_zh = "无法运行 pcscd"

@@ -18,7 +18,6 @@ class AtrFormatError(SscardError):
     """The bytes are not a well-formed ATR."""
 
     exit_status = ExitStatus.USAGE
-
     code = -13
     message_en = "malformed ATR"
     message_zh = "ATR 格式错误"

@@ -34,7 +34,6 @@ class TerminalError(SscardError):
     """Anything between the application and the card went wrong."""
 
     exit_status = ExitStatus.READER
-
     code = -11
     message_en = "reader error"
     message_zh = "读卡器错误"
@@ -155,7 +154,6 @@ class TraceFormatError(TerminalError):
     """A trace file is not the JSON-lines format the tracer writes."""
 
     exit_status = ExitStatus.USAGE
-
     code = -14
     message_en = "not a valid sscard trace file"
     message_zh = "不是有效的 sscard 跟踪文件"
@@ -165,7 +163,6 @@ class TraceWriteError(TerminalError):
     """The ``--trace`` file cannot be opened for writing (missing directory, permissions)."""
 
     exit_status = ExitStatus.USAGE
-
     code = -14
     message_en = "cannot write the trace file"
     message_zh = "无法写入跟踪文件"

@@ -55,7 +55,6 @@ class LoadInterrupted(TransitError):
     """
 
     exit_status = ExitStatus.UNKNOWN
-
     code = -4
     message_en = "load interrupted: check the balance before loading again"
     message_zh = "圈存中断：请先查询余额再重新圈存"

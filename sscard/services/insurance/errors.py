@@ -23,7 +23,6 @@ class InvalidRequest(InsuranceError):
     """A request failed validation before it was written or sent."""
 
     exit_status = ExitStatus.USAGE
-
     message_en = "invalid medical-insurance request"
     message_zh = "医保请求参数无效"
 
