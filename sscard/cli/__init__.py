@@ -34,7 +34,7 @@ def _register() -> None:
 
 def _attach_subcommands() -> None:
     """Commands that live in their own module but appear under another group."""
-    from sscard.cli import apdu, apdu_send, card, ecard, insurance_sim, serve, sim
+    from sscard.cli import apdu, apdu_send, card, ecard, insurance_sim, serve, sim, sim_set
 
     main.add_command(card.read_command)
     main.add_command(card.pin_group)
@@ -44,6 +44,7 @@ def _attach_subcommands() -> None:
     main.add_command(transit.validator_group)
     apdu.command.add_command(apdu_send.send_command)
     sim.command.add_command(serve.command)
+    sim.command.add_command(sim_set.command)
     sim_ecard = click.Group("ecard", help="Electronic social security card: the simulated issuer.")
     sim_ecard.add_command(ecard.command.commands["issue"])
     sim.command.add_command(sim_ecard)
