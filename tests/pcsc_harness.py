@@ -1,6 +1,8 @@
 """pytest plugin: a private pcscd with the vsmartcard-vpcd driver, and virtual readers.
 
-Loaded from tests/conftest.py with ``pytest_plugins = ["tests.pcsc_harness"]``.
+Loaded from tests/conftest.py with ``pytest_plugins = ["pcsc_harness"]``. The
+daemon and the slots come from the shipped plugin (``sscard.pytest_plugin``:
+``sscard_pcscd``, ``sscard_reader``, ``sscard_reader2``); here they keep their names:
 
 - ``pcscd`` (session): ``sscard.simulators.pcscd.PrivatePcscd`` with its own
   reader.conf.d (readers "sscard test VPCD 00 00"/"00 01", ports 40000/40001),
@@ -24,13 +26,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sscard.simulators.base import SimulatedCard
-from sscard.simulators.pcscd import PcscdError, PrivatePcscd, running_pcscd_pids
-from sscard.simulators.vpcd import VpcdBridge
+from sscard.pytest_plugin import CHANNEL_ID, FRIENDLY_NAME, INSERT_TIMEOUT, VirtualReader
+from sscard.simulators.pcscd import PrivatePcscd
 
-FRIENDLY_NAME = "sscard test VPCD"
-CHANNEL_ID = 0x9C40  # vpcd ports 40000 / 40001
-INSERT_TIMEOUT = 5.0
+__all__ = ["CHANNEL_ID", "FRIENDLY_NAME", "INSERT_TIMEOUT", "VirtualReader"]
 
 SELECT_AID = bytes.fromhex("A000000632010105")
 T0_ATR = bytes.fromhex("3B6D0000" + "0081" + "543101" + "8660" + "331100000048")  # ssse-card.md §5
@@ -124,79 +123,26 @@ class TestCard:
         return b"\x6d\x00"
 
 
+# The private pcscd and its vpcd slots are the sscard pytest plugin's
+# (sscard/pytest_plugin.py, shipped for users); the project's tests use them
+# under their historical names.
+
+
 @pytest.fixture(scope="session")
-def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePcscd]:
-    problems = PrivatePcscd.missing_prerequisites()
-    try:
-        import smartcard.scard  # noqa: F401
-    except ImportError as exc:
-        problems.append(f"pyscard not importable ({exc}): pip install pyscard")
-    if problems:
-        pytest.skip("PC/SC END-TO-END TESTS SKIPPED: " + "; ".join(problems))
-    others = running_pcscd_pids()
-    if others:
-        pytest.skip(
-            f"PC/SC END-TO-END TESTS SKIPPED: another pcscd is running (pid {others}); "
-            "there is one pcscd per host: stop it to run these tests"
-        )
-    daemon = PrivatePcscd(
-        friendly_name=FRIENDLY_NAME,
-        channel_id=CHANNEL_ID,
-        workdir=tmp_path_factory.mktemp("pcscd"),
-    )
-    try:
-        daemon.start()
-    except PcscdError as exc:
-        pytest.skip(f"PC/SC END-TO-END TESTS SKIPPED: {exc}")
-    yield daemon
-    daemon.close()
-
-
-class VirtualReader:
-    """One vpcd slot of the private pcscd, with waits on what pcscd sees."""
-
-    def __init__(self, daemon: PrivatePcscd, slot: int) -> None:
-        self.daemon = daemon
-        self.name = daemon.reader_names[slot]
-        self.bridge = VpcdBridge(port=daemon.ports[slot]).start()
-
-    def insert(self, card: SimulatedCard, *, wait: bool = True) -> None:
-        from sscard.terminals.pcsc import wait_for_card
-
-        self.bridge.insert(card)
-        if wait and not wait_for_card(self.name, present=True, timeout=INSERT_TIMEOUT):
-            raise AssertionError(f"pcscd did not see the card in {self.name}")
-
-    def eject(self, *, wait: bool = True) -> None:
-        from sscard.terminals.pcsc import wait_for_card
-
-        self.bridge.eject()
-        if wait and not wait_for_card(self.name, present=False, timeout=INSERT_TIMEOUT):
-            raise AssertionError(f"pcscd did not see the removal from {self.name}")
-
-    def close(self) -> None:
-        card_was_in = self.bridge.card is not None
-        self.bridge.stop()
-        if card_was_in and self.daemon.is_running():
-            from sscard.terminals.pcsc import wait_for_card
-
-            wait_for_card(self.name, present=False, timeout=INSERT_TIMEOUT)
+def pcscd(sscard_pcscd: PrivatePcscd) -> PrivatePcscd:
+    return sscard_pcscd
 
 
 @pytest.fixture
-def vreader(pcscd: PrivatePcscd) -> Iterator[VirtualReader]:
+def vreader(sscard_reader: VirtualReader) -> VirtualReader:
     """Slot 0 ("sscard test VPCD 00 00"), empty at start and at the end."""
-    reader = VirtualReader(pcscd, 0)
-    yield reader
-    reader.close()
+    return sscard_reader
 
 
 @pytest.fixture
-def vreader2(pcscd: PrivatePcscd) -> Iterator[VirtualReader]:
+def vreader2(sscard_reader2: VirtualReader) -> VirtualReader:
     """Slot 1 ("sscard test VPCD 00 01"), e.g. for a PSAM."""
-    reader = VirtualReader(pcscd, 1)
-    yield reader
-    reader.close()
+    return sscard_reader2
 
 
 @dataclass
