@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml scripts/install-debian-deps.sh scripts/debian-packages.
 	@touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sscard tests benchmarks
-	$(VENV)/bin/ruff format --check sscard tests benchmarks
+	$(VENV)/bin/ruff check sscard tests benchmarks examples
+	$(VENV)/bin/ruff format --check sscard tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -76,7 +76,7 @@ from sscard.simulators.cos import (
     TransparentFile,
 )
 from sscard.simulators.faults import Faults
-from sscard.simulators.keys import TEST_KEYS_WARNING, Family, KeySet
+from sscard.simulators.keys import TEST_KEYS_WARNING, Family, KeySet, default_key_set
 from sscard.simulators.profile import (
     ProfileError,
     atomic_write_text,
@@ -246,18 +246,29 @@ def _int(value: Any, where: str) -> int:
 
 
 def new_psam(
-    terminal_id: bytes,
+    terminal_id: bytes | str,
     key_index: int = 1,
     *,
-    keys: KeySet,
+    keys: KeySet | None = None,
     has_rkssse: bool = True,
     sm4: bool = True,
     t0: bool = True,
 ) -> PsamImage:
     """A fresh PSAM image loaded with ``keys``' MPK, IRK and (optionally) RKSSSE masters.
 
-    ``has_rkssse=False`` builds the PSAM of error −2203, ``sm4=False`` the one of −2202.
+    ``terminal_id`` is the 6-byte terminal number, as bytes or as the 12 hex digits a
+    validator configuration uses. ``keys`` defaults to the TEST key set, as for
+    ``build_card``. ``has_rkssse=False`` builds the PSAM of error −2203, ``sm4=False``
+    the one of −2202.
     """
+    if isinstance(terminal_id, str):
+        try:
+            terminal_id = bytes.fromhex(terminal_id)
+        except ValueError:
+            terminal_id = b""
+    if len(terminal_id) != 6:
+        raise ProfileError("PSAM terminal number must be 6 bytes", "PSAM终端机编号须为6字节")
+    keys = keys if keys is not None else default_key_set()
     families: tuple[Family, ...] = ("3des", "sm4") if sm4 else ("3des",)
     names = ("IRK", "RKSSSE") if has_rkssse else ("IRK",)
     purse: dict[str, bytes] = {
