@@ -1,1 +1,45 @@
-"""Back ends a terminal talks to: medical-insurance platform client, journals, trust lists."""
+"""Back ends a terminal talks to: medical-insurance platform client, journals, trust lists.
+
+The main entry points, importable from here; ``sscard.services.insurance`` has the
+whole insurance client."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it. Imported on first use (PEP 562), so
+#: importing one module of this package stays as light as before.
+_WHERE: dict[str, str] = {
+    "Journal": "sscard.services.journal",
+    "TapState": "sscard.services.journal",
+    "Blacklist": "sscard.services.lists",
+    "TrustList": "sscard.services.lists",
+    "AuditLog": "sscard.services.audit",
+    "ReplayCache": "sscard.services.replay_cache",
+    "ClientConfig": "sscard.services.insurance",
+    "InsuranceClient": "sscard.services.insurance",
+}
+
+__all__ = [
+    "AuditLog",
+    "Blacklist",
+    "ClientConfig",
+    "InsuranceClient",
+    "Journal",
+    "ReplayCache",
+    "TapState",
+    "TrustList",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

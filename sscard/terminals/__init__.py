@@ -1,7 +1,7 @@
 """How bytes reach a card: transports, the robust ``Connection``, tracing, monitoring.
 
-pyscard is only imported when a PC/SC object is created (``sscard.terminals.pcsc``),
-so everything else here works where pyscard is not built.
+pyscard is only imported when a PC/SC object is used (``PcscTransport``,
+``list_readers``), so everything else here works where pyscard is not built.
 """
 
 from sscard.terminals.base import ProtocolName, Transport
@@ -24,6 +24,7 @@ from sscard.terminals.errors import (
     TraceFormatError,
     TraceWriteError,
 )
+from sscard.terminals.pcsc import PcscTransport, list_readers
 from sscard.terminals.replay import ReplayTransport
 from sscard.terminals.simulator import SimulatorTransport
 from sscard.terminals.tracing import Redaction, Tracer, read_trace
@@ -37,6 +38,7 @@ __all__ = [
     "NoReader",
     "NotConnected",
     "PcscError",
+    "PcscTransport",
     "PcscUnavailable",
     "ProtocolName",
     "ReaderAmbiguous",
@@ -52,5 +54,6 @@ __all__ = [
     "TraceWriteError",
     "Tracer",
     "Transport",
+    "list_readers",
     "read_trace",
 ]
