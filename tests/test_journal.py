@@ -124,7 +124,13 @@ def test_durable_across_reopen(tmp_path: Path):
         assert rec.txn_datetime == datetime(2025, 3, 1, 9, 0, 1)
         assert rec.fare == {"rule": "metro-exit", "base": 300, "discount": 0}
         assert j.get(pending).state is TapState.PENDING
-        assert j.stats().by_state == {"pending": 1, "completed": 1, "failed": 0, "unknown": 0}
+        assert j.stats().by_state == {
+            "pending": 1,
+            "completed": 1,
+            "failed": 0,
+            "unknown": 0,
+            "uncertain": 0,
+        }
 
 
 def test_tearing_context_by_card(journal: Journal):

@@ -36,6 +36,7 @@ from sscard.applets.transit import (
     load,
 )
 from sscard.cards.ids import CompositeState, Industry, TripRecordType, TxnType
+from sscard.services.grey import MasterTacChecker
 from sscard.services.journal import TapState
 from sscard.services.lists import Blacklist, TrustList
 from sscard.simulators.card import build_card, load_card
@@ -337,7 +338,10 @@ def test_tear_before_commit_fails_the_row_and_taps_again(rig: Rig) -> None:
     r = accepted(v.tap(conn))
     assert not r.recovered and r.balance == 9_800
     states = [(row.state, row.fail_reason) for row in rig.rows()]
-    assert states == [(TapState.FAILED, "805A SW 9406: not debited"), (TapState.COMPLETED, None)]
+    assert states == [
+        (TapState.FAILED, "805A SW 9406; card counter still 0: not debited"),
+        (TapState.COMPLETED, None),
+    ]
 
 
 def test_another_card_while_a_recovery_is_pending(rig: Rig) -> None:
@@ -350,10 +354,30 @@ def test_another_card_while_a_recovery_is_pending(rig: Rig) -> None:
     assert rig.journal.pending_for_card(rig.rows()[0].asn) is not None
     conn_a.connect()
     r = accepted(v.tap(conn_a))
-    # The PSAM's 8070 context now belongs to card B: MAC2 cannot be checked; TAC kept.
-    assert (r.recovered, r.mac2_verified, r.balance) == (True, False, 9_800)
-    assert [row.state for row in rig.rows()] == [TapState.COMPLETED] * 2
+    # The PSAM's 8070 context now belongs to card B: MAC2 cannot be checked here and
+    # no TAC key is at hand. The card's EF 0018 shows this debit, so the trip counts,
+    # but the row is grey (uncertain), its 805A answer kept unverified for clearing.
+    assert (r.recovered, r.mac2_verified, r.uncertain, r.balance) == (True, False, True, 9_800)
+    rows = rig.rows()
+    assert [row.state for row in rows] == [TapState.UNCERTAIN, TapState.COMPLETED]
+    assert rows[0].tac is None and rows[0].proof_tac is not None
+    assert rows[0].grey_reason == "EF 0018 shows this debit; 805A proof unverified"
     assert purse_state(conn_a)[0] == 9_800
+
+
+def test_recovery_with_the_tac_key_at_hand_completes(rig: Rig) -> None:
+    """Same as above with the TEST key set's TAC masters: the TAC over the row's own
+    data proves the debit, the row completes (MAC2 still unverified)."""
+    a, conn_a = rig.card(rig.profile(seed=1))
+    _, conn_b = rig.card(rig.profile(seed=2))
+    v = rig.validator(bus(), tac_checker=MasterTacChecker.from_key_set(rig.keys))
+    a.faults.tear_on(ins_is(0x54, 0x80), TearPoint.AFTER_COMMIT)
+    refused(v.tap(conn_a), Refusal.DEBIT_UNCERTAIN)
+    accepted(v.tap(conn_b))
+    conn_a.connect()
+    r = accepted(v.tap(conn_a))
+    assert (r.recovered, r.mac2_verified, r.uncertain) == (True, False, False)
+    assert [row.state for row in rig.rows()] == [TapState.COMPLETED] * 2
 
 
 def test_tear_during_recovery_keeps_the_row_unknown(rig: Rig) -> None:
@@ -386,6 +410,7 @@ def test_recovery_after_restart_with_a_reloaded_card_image(rig: Rig, tmp_path: P
     r = accepted(fresh.tap(conn2))
     assert (r.recovered, r.mac2_verified, r.balance) == (True, False, 9_800)
     assert purse_state(conn2)[0] == 9_800
+    assert rig.rows()[0].state == TapState.UNCERTAIN  # no session, no key: clearing settles
 
 
 def test_pending_rows_become_unknown_at_start(rig: Rig) -> None:

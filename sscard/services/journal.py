@@ -8,15 +8,22 @@ verified the row becomes ``completed`` with the TAC and MAC2. A torn debit is
 ``unknown`` until GET TRANSACTION PROVE (805A with N + 1, profile row "Tearing
 recovery counter") proves it was or was not taken: then ``completed`` or
 ``failed``. The validator finds that context again by ASN with
-:meth:`Journal.pending_for_card`.
+:meth:`Journal.pending_for_card`. A torn debit the validator cannot decide (the
+card's proof is another terminal's, the debit rotated out of EF 0018, no key to
+check the TAC) becomes ``uncertain`` (灰交易, a grey record, clearing.md §6): it keeps
+the whole debit context, the reason and any unverified 805A answer, and clearing
+settles it from the card's following transactions (:mod:`sscard.services.grey`;
+docs/transit-recovery.md). Every row also keeps the card's newest EF 0018 entry as
+read before the debit (``previous``): the evidence a *later* tap gives clearing
+about the transaction before it.
 
 Durability: SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced at
 every commit), one transaction per state change, so a crash leaves either the
 old row or the new one, never half of it; CHECK constraints make a
-``completed`` row without TAC/MAC2 impossible. Only ``completed`` rows are
-exported to clearing (:meth:`Journal.export_unsent`, an atomic file write), and
-they are marked sent only by :meth:`Journal.ack`, after the clearing host has
-confirmed the upload.
+``completed`` row without TAC/MAC2 impossible. ``completed`` and ``uncertain``
+(grey, flagged) rows are exported to clearing (:meth:`Journal.export_unsent`, an
+atomic file write), and they are marked sent only by :meth:`Journal.ack`, after the
+clearing host has confirmed the upload.
 """
 
 from __future__ import annotations
@@ -101,9 +108,10 @@ class UnknownBatch(JournalError):
 
 class TapState(StrEnum):
     PENDING = "pending"  # written before DEBIT (8054) is sent
-    COMPLETED = "completed"  # MAC2 verified; TAC and MAC2 recorded
-    FAILED = "failed"  # proven not debited (805A answered only an SW, or a refusal SW)
+    COMPLETED = "completed"  # proven: the card's answer, MAC2 or TAC of this very debit
+    FAILED = "failed"  # proven not debited (refusal SW, counter still N, counter N used by another)
     UNKNOWN = "unknown"  # torn: awaiting GET TRANSACTION PROVE
+    UNCERTAIN = "uncertain"  # 灰交易: not provable either way here; clearing settles it
 
 
 def _check_bytes(value: object, size: int, name: str) -> None:
@@ -114,6 +122,26 @@ def _check_bytes(value: object, size: int, name: str) -> None:
 def _check_range(value: object, lo: int, hi: int, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise JournalInputError(f"{name} out of range", f"{name}超出范围")
+
+
+@dataclass(frozen=True)
+class CardTxn:
+    """One EF 0018 entry (transit-purse.md §5.2) as a journal keeps it: ``counter`` is
+    the counter the transaction used (offline for purchases 06/09, online for loads)."""
+
+    counter: int
+    txn_type: int
+    amount: int
+    terminal_id: bytes  # 6 B
+    time: datetime
+
+    def __post_init__(self) -> None:
+        _check_range(self.counter, 0, 0xFFFF, "EF 0018 counter")
+        _check_range(self.txn_type, 0, 0xFF, "EF 0018 type")
+        _check_range(self.amount, 0, 0xFFFFFFFF, "EF 0018 amount")
+        _check_bytes(self.terminal_id, 6, "EF 0018 terminal id")
+        if not isinstance(self.time, datetime):
+            raise JournalInputError("EF 0018 time must be a datetime", "EF 0018时间应为datetime")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +166,11 @@ class PendingTap:
     line: str = ""
     station: str = ""
     fare: dict[str, Any] = field(default_factory=dict)  # fare details, stored as JSON
+    key_version: int | None = None  # 8050 answer: which card key made MAC2 and TAC
+    algorithm_id: int | None = None  # 8050 answer: 00 3DES, 04 SM4 (profile)
+    #: The card's newest EF 0018 entry before this debit (None: not read). For clearing:
+    #: a tap at counter N + 1 tells what the card did at counter N (clearing.md §6).
+    previous: CardTxn | None = None
 
     def __post_init__(self) -> None:
         _check_bytes(self.psam_terminal_id, 6, "PSAM terminal id")
@@ -151,6 +184,12 @@ class PendingTap:
             raise JournalInputError("transaction type must be 06 or 09", "交易类型应为06或09")
         if not isinstance(self.txn_datetime, datetime):
             raise JournalInputError("txn_datetime must be a datetime", "交易时间应为datetime")
+        for name in ("key_version", "algorithm_id"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_range(value, 0, 0xFF, name)
+        if self.previous is not None and not isinstance(self.previous, CardTxn):
+            raise JournalInputError("previous must be a CardTxn", "previous应为CardTxn")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +205,9 @@ class TapRecord(PendingTap):
     mac2: bytes | None = None
     fail_reason: str | None = None
     sent_batch: str | None = None
+    grey_reason: str | None = None  # why the row is uncertain (no personal data)
+    proof_tac: bytes | None = None  # an uncertain row: 805A answer kept, NOT verified
+    proof_mac2: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -251,14 +293,75 @@ CREATE TABLE batch_taps (
 ) WITHOUT ROWID;
 """
 
-#: Migration i brings a database from user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-_COLUMNS = (
+_V1_COLUMNS = (
     "id, created_at, updated_at, terminal_id, psam_terminal_id, terminal_seq, asn, issuer_id,"
     " txn_type, amount, balance_before, balance_after, card_counter, txn_datetime, line,"
     " station, fare_json, state, tac, mac2, fail_reason, sent_batch"
+)
+
+# v2 (issue 12): the 'uncertain' state (灰交易) with its reason and the unverified 805A
+# answer; the card's key version / algorithm; the card's newest EF 0018 entry before
+# the debit (prev_*). SQLite cannot change a CHECK, so the table is rebuilt (the
+# SQLite "12 steps"; foreign keys are off while it runs, see Journal._setup).
+_SCHEMA_V2 = f"""
+CREATE TABLE taps_v2 (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    terminal_id      TEXT NOT NULL,
+    psam_terminal_id TEXT NOT NULL CHECK (length(psam_terminal_id) = 12),
+    terminal_seq     INTEGER NOT NULL,
+    asn              TEXT NOT NULL CHECK (length(asn) = 20),
+    issuer_id        TEXT NOT NULL CHECK (length(issuer_id) = 16),
+    txn_type         INTEGER NOT NULL CHECK (txn_type IN (6, 9)),
+    amount           INTEGER NOT NULL CHECK (amount >= 0),
+    balance_before   INTEGER NOT NULL,
+    balance_after    INTEGER,
+    card_counter     INTEGER NOT NULL,
+    txn_datetime     TEXT NOT NULL,
+    line             TEXT NOT NULL,
+    station          TEXT NOT NULL,
+    fare_json        TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN
+                     ('pending', 'completed', 'failed', 'unknown', 'uncertain')),
+    tac              TEXT CHECK (tac IS NULL OR length(tac) = 8),
+    mac2             TEXT CHECK (mac2 IS NULL OR length(mac2) = 8),
+    fail_reason      TEXT,
+    sent_batch       TEXT REFERENCES batches(batch_id),
+    key_version      INTEGER,
+    algorithm_id     INTEGER,
+    prev_counter     INTEGER,
+    prev_type        INTEGER,
+    prev_amount      INTEGER,
+    prev_terminal    TEXT CHECK (prev_terminal IS NULL OR length(prev_terminal) = 12),
+    prev_datetime    TEXT,
+    grey_reason      TEXT,
+    proof_tac        TEXT CHECK (proof_tac IS NULL OR length(proof_tac) = 8),
+    proof_mac2       TEXT CHECK (proof_mac2 IS NULL OR length(proof_mac2) = 8),
+    -- a completed row always has its proof, and no other row has one
+    CHECK ((state = 'completed') =
+           (tac IS NOT NULL AND mac2 IS NOT NULL AND balance_after IS NOT NULL)),
+    CHECK ((state = 'failed') = (fail_reason IS NOT NULL)),
+    CHECK ((state = 'uncertain') = (grey_reason IS NOT NULL)),
+    CHECK ((proof_tac IS NULL AND proof_mac2 IS NULL) OR state = 'uncertain'),
+    CHECK ((prev_counter IS NULL) = (prev_datetime IS NULL)),
+    CHECK (sent_batch IS NULL OR state IN ('completed', 'uncertain'))
+);
+INSERT INTO taps_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM taps;
+DROP TABLE taps;
+ALTER TABLE taps_v2 RENAME TO taps;
+CREATE INDEX taps_by_card ON taps (asn, state);
+CREATE INDEX taps_unsent ON taps (id)
+    WHERE state IN ('completed', 'uncertain') AND sent_batch IS NULL
+"""
+
+#: Migration i brings a database from user_version i to i + 1.
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    f"{_V1_COLUMNS}, key_version, algorithm_id, prev_counter, prev_type, prev_amount,"
+    " prev_terminal, prev_datetime, grey_reason, proof_tac, proof_mac2"
 )
 
 #: Columns of the clearing file, in order (CSV header; JSON-lines keys).
@@ -282,6 +385,18 @@ CLEARING_FIELDS = (
     "mac2",
     "fare",
     "created_at",
+    # v2 (issue 12): grey rows and the evidence clearing settles them with
+    "grey",
+    "grey_reason",
+    "proof_tac",
+    "proof_mac2",
+    "key_version",
+    "algorithm_id",
+    "prev_counter",
+    "prev_type",
+    "prev_amount",
+    "prev_terminal",
+    "prev_datetime",
 )
 
 _DT_FORMAT = "%Y%m%d%H%M%S"  # the 7-B BCD date-time of 8054/8070, as digits
@@ -307,6 +422,15 @@ def _to_record(row: sqlite3.Row) -> TapRecord:
         value = row[name]
         return None if value is None else bytes.fromhex(value)
 
+    previous = None
+    if row["prev_counter"] is not None:
+        previous = CardTxn(
+            counter=row["prev_counter"],
+            txn_type=row["prev_type"],
+            amount=row["prev_amount"],
+            terminal_id=bytes.fromhex(row["prev_terminal"]),
+            time=datetime.strptime(row["prev_datetime"], _DT_FORMAT),
+        )
     return TapRecord(
         id=row["id"],
         state=TapState(row["state"]),
@@ -330,6 +454,12 @@ def _to_record(row: sqlite3.Row) -> TapRecord:
         mac2=opt("mac2"),
         fail_reason=row["fail_reason"],
         sent_batch=row["sent_batch"],
+        key_version=row["key_version"],
+        algorithm_id=row["algorithm_id"],
+        previous=previous,
+        grey_reason=row["grey_reason"],
+        proof_tac=opt("proof_tac"),
+        proof_mac2=opt("proof_mac2"),
     )
 
 
@@ -355,6 +485,17 @@ def _clearing_row(batch_id: str, row: sqlite3.Row) -> dict[str, Any]:
         "mac2": row["mac2"],
         "fare": json.loads(row["fare_json"]),
         "created_at": row["created_at"],
+        "grey": int(row["state"] == TapState.UNCERTAIN),
+        "grey_reason": row["grey_reason"],
+        "proof_tac": row["proof_tac"],
+        "proof_mac2": row["proof_mac2"],
+        "key_version": row["key_version"],
+        "algorithm_id": row["algorithm_id"],
+        "prev_counter": row["prev_counter"],
+        "prev_type": None if row["prev_type"] is None else f"{row['prev_type']:02X}",
+        "prev_amount": row["prev_amount"],
+        "prev_terminal": row["prev_terminal"],
+        "prev_datetime": row["prev_datetime"],
     }
 
 
@@ -412,7 +553,7 @@ class Journal:
     def _setup(self, conn: sqlite3.Connection) -> None:
         try:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA foreign_keys=OFF")  # on after a migration (table rebuild)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -431,9 +572,18 @@ class Journal:
             )
         if version < SCHEMA_VERSION:
             self._migrate()
+        try:
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise self._not_sqlite() from exc
 
     def _migrate(self) -> None:
-        """Apply the missing migrations in one transaction (all or none)."""
+        """Apply the missing migrations in one transaction (all or none).
+
+        Runs with foreign keys off (a rebuilt ``taps`` is dropped and renamed while
+        ``batch_taps`` points at it, the SQLite table-rebuild procedure) and checks
+        them before the commit.
+        """
         with self._write() as c:
             # Re-read inside the write lock: another process may have migrated meanwhile.
             current = c.execute("PRAGMA user_version").fetchone()[0]
@@ -441,6 +591,8 @@ class Journal:
                 for statement in step.split(";"):  # no ';' inside the statements
                     if statement.strip():
                         c.execute(statement)
+            if c.execute("PRAGMA foreign_key_check").fetchall():
+                raise sqlite3.IntegrityError("foreign keys broken by the migration")
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             c.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
@@ -519,12 +671,15 @@ class Journal:
         except (TypeError, ValueError):
             raise JournalInputError("fare details are not JSON", "票价明细不是JSON") from None
         now = _now()
+        prev = tap.previous
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO taps (created_at, updated_at, terminal_id, psam_terminal_id,"
                 " terminal_seq, asn, issuer_id, txn_type, amount, balance_before, card_counter,"
-                " txn_datetime, line, station, fare_json, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                " txn_datetime, line, station, fare_json, key_version, algorithm_id,"
+                " prev_counter, prev_type, prev_amount, prev_terminal, prev_datetime, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " 'pending')",
                 (
                     now,
                     now,
@@ -541,6 +696,13 @@ class Journal:
                     tap.line,
                     tap.station,
                     fare_json,
+                    tap.key_version,
+                    tap.algorithm_id,
+                    None if prev is None else prev.counter,
+                    None if prev is None else prev.txn_type,
+                    None if prev is None else prev.amount,
+                    None if prev is None else prev.terminal_id.hex().upper(),
+                    None if prev is None else prev.time.strftime(_DT_FORMAT),
                 ),
             )
             tap_id = cur.lastrowid
@@ -572,6 +734,40 @@ class Journal:
             (TapState.PENDING, TapState.UNKNOWN),
             "state = 'failed', fail_reason = ?",
             (reason,),
+        )
+
+    def mark_uncertain(
+        self,
+        tap_id: int,
+        reason: str,
+        *,
+        proof_tac: bytes | None = None,
+        proof_mac2: bytes | None = None,
+    ) -> None:
+        """``pending``/``unknown`` -> ``uncertain`` (灰交易): the validator cannot prove
+        the debit either way; clearing settles it (:mod:`sscard.services.grey`).
+
+        ``reason`` says what the validator saw (short, no personal data), e.g.
+        ``"805A SW 9406; card counter 12 > N 1; EF 0018 no longer holds N"``.
+        ``proof_tac``/``proof_mac2``: the card's 805A answer for N + 1 when it could
+        not be verified here: kept for clearing to check, never as this row's proof.
+        """
+        if not reason:
+            raise JournalInputError("an uncertain row needs a reason", "灰记录需要原因")
+        if (proof_tac is None) != (proof_mac2 is None):
+            raise JournalInputError("805A proof is TAC and MAC2", "805A证明应含TAC和MAC2")
+        if proof_tac is not None and proof_mac2 is not None:
+            _check_bytes(proof_tac, 4, "TAC")
+            _check_bytes(proof_mac2, 4, "MAC2")
+        self._transition(
+            tap_id,
+            (TapState.PENDING, TapState.UNKNOWN),
+            "state = 'uncertain', grey_reason = ?, proof_tac = ?, proof_mac2 = ?",
+            (
+                reason,
+                None if proof_tac is None else proof_tac.hex().upper(),
+                None if proof_mac2 is None else proof_mac2.hex().upper(),
+            ),
         )
 
     def mark_unknown(self, tap_id: int) -> None:
@@ -620,6 +816,17 @@ class Journal:
         )
         return [_to_record(r) for r in rows]
 
+    def rows(self, asn: bytes | str | None = None) -> list[TapRecord]:
+        """Every row (of one card when ``asn`` is given), oldest first: the evidence
+        clearing settles grey rows with (:func:`sscard.services.grey.settle_uncertain`)."""
+        if asn is None:
+            rows = self._read(f"SELECT {_COLUMNS} FROM taps ORDER BY id")
+        else:
+            rows = self._read(
+                f"SELECT {_COLUMNS} FROM taps WHERE asn = ? ORDER BY id", (_asn_hex(asn),)
+            )
+        return [_to_record(r) for r in rows]
+
     def last_trip(self, asn: bytes | str) -> TapRecord | None:
         """The newest ``completed`` debit of this card (transfer windows, duplicate taps)."""
         rows = self._read(
@@ -654,8 +861,10 @@ class Journal:
     def export_unsent(self, fmt: ExportFormat, out_path: str | os.PathLike[str]) -> str:
         """Write every ``completed``, not yet acknowledged row to a clearing file.
 
-        Returns the new batch id. ``pending``, ``unknown`` and ``failed`` rows are
-        never exported. Rows stay unsent until :meth:`ack`, so exporting again
+        Returns the new batch id. ``uncertain`` rows go too, flagged ``grey`` = 1 with
+        no TAC (clearing refuses them ``04`` until settled, clearing.md §6); the batch
+        total counts ``completed`` amounts only. ``pending``, ``unknown`` and ``failed``
+        rows are never exported. Rows stay unsent until :meth:`ack`, so exporting again
         without an ack writes the same rows under a new batch id. The file is
         written to a temporary name and fsynced; the batch is committed; only then
         is the file renamed into place. So a file under ``out_path`` always
@@ -672,7 +881,7 @@ class Journal:
         try:
             with self._write() as conn:
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM taps WHERE state = 'completed'"
+                    f"SELECT {_COLUMNS} FROM taps WHERE state IN ('completed', 'uncertain')"
                     " AND sent_batch IS NULL ORDER BY id"
                 ).fetchall()
                 digest = self._write_clearing_file(
@@ -687,7 +896,7 @@ class Journal:
                         fmt,
                         str(out),
                         len(rows),
-                        sum(r["amount"] for r in rows),
+                        sum(r["amount"] for r in rows if r["state"] == TapState.COMPLETED),
                         digest,
                     ),
                 )

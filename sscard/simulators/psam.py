@@ -329,6 +329,11 @@ class PsamApplet(Applet):
     def __repr__(self) -> str:
         return f"PsamApplet(terminal={self.image.terminal_id.hex().upper()})"
 
+    def answer_size(self, cmd: Command) -> int | None:
+        """8070 answers seq ‖ MAC1 (8 B) and commits the sequence number: Le is judged
+        first (card_os.py, "Le before side effects")."""
+        return 8 if (cmd.cla, cmd.ins) == (0x80, 0x70) else None
+
     def reset(self) -> None:
         self._purchase = None
         self._ssse = None

@@ -20,7 +20,9 @@ shared/reference/transit-purse.md line by line:
 **All or nothing.** 8054 and 8052 compute every new value first (balance, counter,
 EF 0018, and for 8054 the cached EF 001A/0019/001E records and the transaction proof)
 and install them in one ``cos.commit``: a tear before it leaves the card untouched,
-a tear after it leaves the whole transaction on the card with the answer lost.
+a tear after it leaves the whole transaction on the card with the answer lost. Le is
+judged before either runs (:meth:`PurseApplet.answer_size`): a wrong Le answers
+``6Cxx`` with nothing changed, so a terminal never sees an error for a committed debit.
 
 sscard profile choices implemented (transit-purse.md "sscard profile"): GET BALANCE
 P1 00-03; maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
@@ -303,6 +305,19 @@ class PurseApplet(Applet):
 
     def __repr__(self) -> str:
         return f"PurseApplet(aid={AID.hex().upper()})"
+
+    def answer_size(self, cmd: Command) -> int | None:
+        """8054 TAC ‖ MAC2 (8 B), 8052 TAC (4 B), 8050 (16 B load, 15 B purchase): Le is
+        judged before the debit, the load or the new session (card_os.py)."""
+        if cmd.cla != 0x80:
+            return None
+        if cmd.ins == 0x54:
+            return 8
+        if cmd.ins == 0x52:
+            return 4
+        if cmd.ins == 0x50:
+            return 16 if cmd.p1 == 0x00 else 15
+        return None
 
     # -- Applet hooks -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from sscard.terminals.connection import Connection
 from sscard.terminals.errors import (
     CardRemoved,
     CardReset,
+    CommandOutcomeUnknown,
     GetResponseLoop,
     NoCard,
     NoReader,
@@ -32,6 +33,7 @@ from sscard.terminals.tracing import Redaction, Tracer, read_trace
 __all__ = [
     "CardRemoved",
     "CardReset",
+    "CommandOutcomeUnknown",
     "Connection",
     "GetResponseLoop",
     "NoCard",

@@ -6,7 +6,12 @@ application (lessons-from-anchors.md, user request 4; OpenSC #1731 is an endless
 
 - ``61xx``: GET RESPONSE (``00 C0 00 00 xx``, xx = 00 means 256) until the card
   stops saying 61, at most ``max_get_response`` rounds, then ``GetResponseLoop``;
-- ``6Cxx``: the same command once more with Le = xx;
+- ``6Cxx``: the same command once more with Le = xx, **only** when
+  :func:`sscard.apdu.repeat.safe_to_repeat` says a repeat changes nothing (reads,
+  SELECT, GET BALANCE, 805A ...). A command with side effects (8054 debit, 8052
+  load, updates, PIN changes, PSAM 8070 ...) is never sent twice by this class, on
+  6Cxx or on anything else: it raises :class:`CommandOutcomeUnknown` and the
+  application recovers (issue 12 part 2: a card that commits before it checks Le);
 - ``strict=True`` turns both off (to test a card's raw behaviour);
 - an extended-length command on a transport that cannot carry it (T=0, or a
   reader without extended APDUs) is sent with command chaining (CLA bit
@@ -26,8 +31,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from sscard.apdu import Command, Response
+from sscard.apdu.repeat import safe_to_repeat
 from sscard.terminals.base import ProtocolName, Transport
-from sscard.terminals.errors import GetResponseLoop
+from sscard.terminals.errors import CommandOutcomeUnknown, GetResponseLoop
 from sscard.terminals.tracing import NONE, Redaction, Tracer
 
 MAX_GET_RESPONSE = 64
@@ -146,6 +152,8 @@ class Connection:
         if self.strict:
             return response
         if response.sw1 == 0x6C:
+            if not safe_to_repeat(command):
+                raise CommandOutcomeUnknown(command.name, response.sw)
             response = self._raw(command.with_le(response.sw2 or 256), redaction)
         if response.sw1 != 0x61:
             return response

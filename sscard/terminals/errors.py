@@ -13,6 +13,7 @@ from sscard.errors import DependencyMissing, ExitStatus, SscardError
 __all__ = [
     "CardRemoved",
     "CardReset",
+    "CommandOutcomeUnknown",
     "DependencyMissing",
     "GetResponseLoop",
     "NoCard",
@@ -140,6 +141,33 @@ class GetResponseLoop(TerminalError):
     code = -4
     message_en = "the card never finished sending its response (61xx loop)"
     message_zh = "卡片响应未结束（61xx 循环）"
+
+
+class CommandOutcomeUnknown(TerminalError):
+    """A command with side effects drew ``6Cxx`` and was deliberately not sent again.
+
+    The card may or may not have executed it (a card OS that commits before it checks
+    Le answers 6Cxx after the commit): the caller must find out from the card, never
+    by repeating the command (the debit goes to 805A recovery, a load to a balance
+    check). Which commands may be repeated: :mod:`sscard.apdu.repeat`.
+    """
+
+    exit_status = ExitStatus.UNKNOWN
+
+    code = -4
+    message_en = "a command with side effects drew 6Cxx and was not sent again: outcome unknown"
+    message_zh = "卡片对有副作用的命令要求不同Le：未重发，结果未知"
+
+    def __init__(self, command: str = "", sw: int = 0) -> None:
+        self.command, self.sw = command, sw
+        if command:
+            super().__init__(
+                f"{command}: the card answered {sw:04X}; not sent again (side effects):"
+                " outcome unknown",
+                f"{command}：卡片返回{sw:04X}；有副作用的命令不重发，结果未知",
+            )
+        else:
+            super().__init__()
 
 
 class ReplayMismatch(TerminalError):

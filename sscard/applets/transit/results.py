@@ -76,7 +76,10 @@ class TapAccepted:
     transfer: bool = False  # a transfer discount applied
     penalty: bool = False  # a missed tap-out was charged (max fare, no discount)
     recovered: bool = False  # completed by GET TRANSACTION PROVE after a tear (§5.7)
-    mac2_verified: bool = True  # False: PSAM context gone; the TAC goes to clearing
+    mac2_verified: bool = True  # False: not checked under this debit's own PSAM session
+    #: True: the card's log shows this debit but nothing here could prove it; the
+    #: journal row is ``uncertain`` (灰交易) and clearing settles it (recovery.py).
+    uncertain: bool = False
     trip: TripRecord | None = None
     composite: CompositeRecord | None = None
 

@@ -5,7 +5,10 @@ A tap (transit-purse.md §1.2, §2, §3, §5.5, §5.7 and the sscard profile):
 
 1. SELECT the EP; EF 0015 comes from the FCI's 9F0C (no READ BINARY).
 2. An unfinished debit of this card (journal, by ASN)? Recover it first (§5.7,
-   :mod:`.recovery`): proven debited -> the trip counts, answer it, charge nothing more.
+   :mod:`.recovery`): proven debited -> the trip counts, answer it, charge nothing more;
+   proven not debited -> failed; not provable here (another terminal's proof, the
+   debit rotated out of EF 0018) -> ``uncertain`` for clearing
+   (docs/transit-recovery.md).
 3. Checks, before any 8050: validity dates (EF 0015), blacklist (ASN), EF 0017
    category, interoperability flag for a card of another city, issuer trust list.
 4. Fare: flat; or metro / bus-segment entry-exit from the composite record (1A record
@@ -13,9 +16,13 @@ A tap (transit-purse.md §1.2, §2, §3, §5.5, §5.7 and the sscard profile):
    (EF 0017 interoperability flag ``0000``) keeps that record in SFI 19 instead of 1A
    (§5.4, profile "Metro composite record"): read, written and re-read after a tear
    from the same file (:func:`.purse.composite_sfi`).
-5. Purchase: 8050 (03 composite / 01 simple) -> algorithm policy (00 3DES, 04 SM4;
-   anything else refused before 8070) -> 80DC 1A/19, 80DC 1E -> PSAM 8070 -> journal
-   ``begin`` (durable) -> 8054 -> PSAM 8072 -> journal ``complete`` with TAC and MAC2.
+5. Purchase: EF 0018 record 1 (the card's last transaction, kept in the journal row
+   as clearing evidence) -> 8050 (03 composite / 01 simple) -> algorithm policy (00
+   3DES, 04 SM4; anything else refused before 8070) -> 80DC 1A/19, 80DC 1E -> PSAM
+   8070 -> journal ``begin`` (durable) -> 8054 -> PSAM 8072 -> journal ``complete``
+   with TAC and MAC2. An 8054 answer other than the card's refusals 9302/9401 (a
+   6Cxx the terminal does not re-send, an odd SW) goes straight to recovery while
+   the card is still there: the debit is proven one way or the other, never guessed.
 
 Entry/exit rules (project choices where §5.5 leaves room, documented here):
 
@@ -52,7 +59,7 @@ from sscard.applets.transit.errors import NoPurse, PsamError, PurseBlocked, Tran
 from sscard.applets.transit.fares import Fare, Station, compute_fare, penalty_fare
 from sscard.applets.transit.psam import Mac2Check, Psam
 from sscard.applets.transit.purse import Purse, composite_sfi
-from sscard.applets.transit.recovery import recover
+from sscard.applets.transit.recovery import RecoveryOutcome, recover
 from sscard.applets.transit.results import (
     Refusal,
     TapAccepted,
@@ -76,16 +83,21 @@ from sscard.cards.purse import (
     PurchaseInitResponse,
     SamPurchaseInitData,
     TripRecord,
+    TxnRecord,
 )
-from sscard.services.journal import Journal, PendingTap
+from sscard.services.grey import TacChecker
+from sscard.services.journal import CardTxn, Journal, PendingTap
 from sscard.services.lists import Blacklist, TrustList
 from sscard.terminals.connection import Connection
-from sscard.terminals.errors import TerminalError
+from sscard.terminals.errors import CommandOutcomeUnknown, TerminalError
 
 #: 1E record types of a charged leg, for the transfer window.
 _CHARGED = (TripRecordType.EP_EXIT, TripRecordType.EP_SINGLE)
 #: (SFI, record ID, record) to send with 80DC, built once 8050 told the balance.
 Records = list[tuple[int, int, Layout]]
+#: 8054 answers that are the card's refusal before its commit point: MAC1 invalid,
+#: insufficient balance. Any other SW is decided by recovery, not guessed.
+_DEBIT_REFUSED = {0x9302: Refusal.MAC_INVALID, 0x9401: Refusal.INSUFFICIENT_BALANCE}
 
 
 class Validator:
@@ -100,8 +112,12 @@ class Validator:
         blacklist: Blacklist | None = None,
         trustlist: TrustList | None = None,
         clock: Callable[[], datetime] = datetime.now,
+        tac_checker: TacChecker | None = None,
     ) -> None:
         self.config = config
+        #: Checks a recovered proof's TAC over the row's own data when the key is at
+        #: hand (recovery.py); None on an ordinary validator.
+        self.tac_checker = tac_checker
         self.psam = psam if isinstance(psam, Psam) else Psam(psam).open()
         self._own_journal = journal is None
         self.journal = journal if journal is not None else Journal(config.journal_path)
@@ -166,7 +182,7 @@ class Validator:
         ef15 = purse.select()
         pending = self.journal.pending_for_card(ef15.asn)
         if pending is not None:
-            outcome = recover(purse, self.psam, self.journal, pending)
+            outcome = recover(purse, self.psam, self.journal, pending, tac_checker=self.tac_checker)
             if outcome.result is not None:
                 return outcome.result
         refusal, ef17 = self._check(purse, ef15, now)
@@ -336,6 +352,7 @@ class Validator:
         """8050 .. 8072 with the journal around 8054 (module docstring, step 5)."""
         cfg, psam, journal, asn = self.config, self.psam, self.journal, ef15.asn
         amount = fare.amount
+        last = purse.transactions(limit=1)  # clearing evidence for the card's last debit
         try:
             init = purse.init_purchase(
                 composite=composite,
@@ -394,18 +411,21 @@ class Validator:
                 line=str(cfg.line),
                 station=str(cfg.here),
                 fare=details,
+                key_version=init.key_version,
+                algorithm_id=init.algorithm_id,
+                previous=_card_txn(last[0]) if last else None,
             )
         )
-        psam.context_tap = tap_id
         try:
             debit = purse.debit(sam.terminal_seq, now, sam.mac1)
-        except CardError as exc:  # the card answered: 8054 is atomic, nothing was taken
-            journal.fail(tap_id, f"8054 SW {exc.sw:04X}")
-            psam.context_tap = None
-            reason = {0x9302: Refusal.MAC_INVALID, 0x9401: Refusal.INSUFFICIENT_BALANCE}
-            return TapRefused(
-                reason=reason.get(exc.sw, Refusal.CARD_ERROR), asn=asn, detail=f"SW {exc.sw:04X}"
-            )
+        except CardError as exc:
+            refusal = _DEBIT_REFUSED.get(exc.sw)
+            if refusal is not None:  # the card refused before its commit point
+                journal.fail(tap_id, f"8054 SW {exc.sw:04X}")
+                return TapRefused(reason=refusal, asn=asn, detail=f"SW {exc.sw:04X}")
+            return self._recover_now(purse, tap_id, asn, f"SW {exc.sw:04X}")
+        except CommandOutcomeUnknown as exc:  # 6Cxx on 8054: not re-sent (issue 12)
+            return self._recover_now(purse, tap_id, asn, f"SW {exc.sw:04X}")
         except (TerminalError, TransitError, ApduFormatError):  # no or invalid answer
             journal.mark_unknown(tap_id)
             return TapRefused(reason=Refusal.DEBIT_UNCERTAIN, asn=asn)
@@ -420,7 +440,6 @@ class Validator:
                 pass
             if check is Mac2Check.INVALID:
                 journal.fail(tap_id, "8072: MAC2 invalid")
-                psam.context_tap = None
                 return TapRefused(reason=Refusal.MAC2_INVALID, asn=asn, detail="SW 9302")
         journal.complete(tap_id, debit.tac, mac2, balance_after)
         trip = next((r for s, _, r in built if s == SFI_TRIP), None)
@@ -442,6 +461,34 @@ class Validator:
             trip=trip if isinstance(trip, TripRecord) else None,
             composite=comp if isinstance(comp, CompositeRecord) else None,
         )
+
+    def _recover_now(self, purse: Purse, tap_id: int, asn: str, detail: str) -> TapResult:
+        """8054 drew an answer that is neither the debit nor a refusal, and the card is
+        still in the field with this debit's PSAM session: decide it now (§5.7, as
+        CardLan's ``SecondDebitChas`` does) instead of guessing."""
+        self.journal.mark_unknown(tap_id)
+        try:
+            outcome: RecoveryOutcome = recover(
+                purse, self.psam, self.journal, self.journal.get(tap_id),
+                tac_checker=self.tac_checker,
+            )  # fmt: skip
+        except (CardError, TerminalError, TransitError, ApduFormatError):
+            return TapRefused(reason=Refusal.DEBIT_UNCERTAIN, asn=asn, detail=detail)
+        if outcome.result is not None:
+            return outcome.result
+        if outcome.debited is False:  # proven not taken: nothing charged, tap again
+            return TapRefused(reason=Refusal.CARD_ERROR, asn=asn, detail=detail)
+        return TapRefused(reason=Refusal.DEBIT_UNCERTAIN, asn=asn, detail=detail)
+
+
+def _card_txn(txn: TxnRecord) -> CardTxn:
+    return CardTxn(
+        counter=txn.counter,
+        txn_type=txn.txn_type,
+        amount=txn.amount,
+        terminal_id=txn.terminal_id,
+        time=txn.time,
+    )
 
 
 def _u(value: int, size: int) -> bytes:

@@ -37,6 +37,15 @@ class Applet:
     #: volatile): the OS may answer a repeat of the same bytes from a cache.
     read_only: frozenset[tuple[int, int]] = frozenset()
 
+    def answer_size(self, cmd: Command) -> int | None:
+        """How many data bytes ``cmd`` answers when it succeeds, for a command that
+        changes state *and* answers data; None for any other command.
+
+        The OS checks Le against this size before the handler runs (card_os.py, "Le
+        before side effects"), so a wrong Le never follows a commit.
+        """
+        return None
+
     def select_response(self, cos: CardOS, df: DedicatedFile) -> bytes | None:
         """The SELECT answer data for ``df`` (e.g. an FCI with 9F0C); None = default FCI."""
         return None

@@ -19,6 +19,13 @@ against either):
 Atomicity: a handler changes persistent state only inside :meth:`CardOS.commit`;
 the commit point is where a planned tear hits (before: nothing applied; after:
 applied and saved, response lost).
+
+Le before side effects (issue 12 part 2): a command whose handler commits and answers
+data (DEBIT 8054, CREDIT FOR LOAD 8052, PSAM 8070, ...) declares its answer length
+(:meth:`Applet.answer_size`); the OS applies the Le rule above to that length *before*
+the handler runs, so a wrong Le gets ``6Cxx`` with nothing changed, never a commit
+followed by ``6Cxx``. Commands with side effects and no answer data (updates, PIN
+changes) answer ``9000`` whatever Le says: Le cannot make them fail after a commit.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sscard.apdu import Command, errors
 from sscard.apdu.errors import ApduFormatError, CardError
-from sscard.simulators.cos.applet import Handler
+from sscard.simulators.cos.applet import Applet, Handler
 from sscard.simulators.cos.files import (
     Access,
     AccessKind,
@@ -351,9 +359,13 @@ class CardOS:
         found = self._lookup((cla, ins))
         if found is None:
             return (b"\x6e\x00" if ins in self._known_ins else b"\x6d\x00"), False
-        handler, read_only = found
+        handler, read_only, owner = found
         if self.security.current_df.blocked and ins != 0xA4:
             return b"\x93\x03", False
+        if owner is not None and not read_only:
+            size = owner.answer_size(cmd)
+            if size is not None and self._le_verdict(cmd, size) == "6C":
+                return sw_bytes(0x6C00 | (size & 0xFF)), False  # decided before any commit
         cacheable = read_only and not cla & 0x0C
         try:
             data = handler(self, cmd)
@@ -361,37 +373,46 @@ class CardOS:
             return sw_bytes(exc.sw), cacheable
         return self._shape(cmd, data), cacheable
 
-    def _lookup(self, key: tuple[int, int]) -> tuple[Handler, bool] | None:
-        """The handler for (CLA, INS): applets of the current DF and its ancestors first."""
+    def _lookup(self, key: tuple[int, int]) -> tuple[Handler, bool, Applet | None] | None:
+        """The handler for (CLA, INS), whether it is read-only, and the applet owning it
+        (None for the OS's ISO commands): current DF and its ancestors first."""
         df: DedicatedFile | None = self.security.current_df
         while df is not None:
             applet = df.applet
             if applet is not None:
                 handler = applet.instructions.get(key)
                 if handler is not None:
-                    return handler, key in applet.read_only
+                    return handler, key in applet.read_only, applet
             df = df.parent
         handler = self._instructions.get(key)
         if handler is None:
             return None
-        return handler, key in self._read_only
+        return handler, key in self._read_only, None
+
+    def _le_verdict(self, cmd: Command, n: int) -> Literal["direct", "more", "6C"]:
+        """The Le rule of the module docstring for an answer of ``n`` > 0 bytes: answer
+        it directly, keep it for GET RESPONSE (61xx), or refuse the Le (6Cxx)."""
+        le = cmd.le
+        if self.t0 and (le is None or cmd.data):
+            return "more"
+        if le is None:
+            return "direct" if n <= 256 else "more"
+        if le == n or (le == 256 and not self.t0 and n < 256):
+            return "direct"
+        if le in (256, 65536) and n > le:
+            return "more"
+        return "6C"
 
     def _shape(self, cmd: Command, data: bytes) -> bytes:
         """Apply the Le and T=0 rules of the module docstring to a handler's answer."""
         if not data:
             return _SW_9000
         n = len(data)
-        le = cmd.le
-        if self.t0 and (le is None or cmd.data):
-            return self._more(data, 256)
-        if le is None:
-            return data + _SW_9000 if n <= 256 else self._more(data, 256)
-        if le == n:
+        verdict = self._le_verdict(cmd, n)
+        if verdict == "direct":
             return data + _SW_9000
-        if le == 256 and not self.t0 and n < 256:
-            return data + _SW_9000
-        if le in (256, 65536) and n > le:
-            return self._more(data, le)
+        if verdict == "more":
+            return self._more(data, cmd.le or 256)  # T=0 keeps it all for GET RESPONSE
         return sw_bytes(0x6C00 | (n & 0xFF))
 
     def _more(self, data: bytes, first: int) -> bytes:
