@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sscard.apdu import Command
 from sscard.applets.transit import FareTable, Psam, Validator, ValidatorConfig
 from sscard.applets.transit.purse import Purse
 from sscard.cards.ids import Industry
@@ -132,3 +133,68 @@ class Tampered:
         if apdu[:2] == b"\x80\x5a" and len(answer) == 10:  # MAC2 ‖ TAC ‖ SW
             return bytes(4) + answer[4:]
         return answer
+
+
+class Lane:
+    """One validator as deployed: its own PSAM (own terminal number) and own journal.
+
+    Several lanes share the rig's clock and key set; cards move between them. ``restart``
+    is a new validator process (new PSAM session object, journal reopened);
+    ``lose_psam_context`` resets the PSAM under a validator that still believes it holds
+    its last 8070 session (8072 then answers 6901).
+    """
+
+    def __init__(self, rig: Rig, name: str, tid: bytes, config: dict[str, Any], **kw: Any) -> None:
+        self.rig, self.name, self.tid, self.kw = rig, name, tid, kw
+        if config.get("mode") in ("metro", "bus-segment"):
+            config = {"fare_table": rig.table, **config}
+        self.config = {**config, "terminal_id": name}
+        self.psam_card = psam_card(new_psam(tid, keys=rig.keys))
+        self.psam_conn = Connection(SimulatorTransport(self.psam_card)).connect()
+        self.journal_path = rig.tmp / f"journal-{name}.db"
+        self.journal: Journal | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.psam = Psam(self.psam_conn).open()
+        self.journal = Journal(self.journal_path)
+        cfg = ValidatorConfig(journal_path=self.journal_path, **self.config)
+        self.validator = Validator(
+            cfg, self.psam, journal=self.journal, clock=self.rig.clock, **self.kw
+        )
+
+    def restart(self) -> None:
+        assert self.journal is not None
+        self.journal.close()
+        self.start()
+
+    def lose_psam_context(self) -> None:
+        self.psam_conn.reconnect(reset=True)
+        self.psam_conn.send(Command(0x00, 0xA4, 0x00, 0x00, b"\x10\x01"))  # back in DF 1001
+
+    def tap(self, conn: Connection) -> Any:
+        conn.connect()
+        return self.validator.tap(conn)
+
+    def rows(self) -> list[Any]:
+        assert self.journal is not None
+        return self.journal.rows()
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+
+def accepted(result: object) -> Any:
+    from sscard.applets.transit import TapAccepted
+
+    assert isinstance(result, TapAccepted), result
+    return result
+
+
+def refused(result: object, reason: Any) -> Any:
+    from sscard.applets.transit import TapRefused
+
+    assert isinstance(result, TapRefused), result
+    assert result.reason is reason, result
+    return result
