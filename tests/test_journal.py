@@ -6,6 +6,7 @@ Real SQLite files in tmp_path; pytest-mock only to inject disk failures.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -386,3 +387,88 @@ def test_cli_export_and_ack(tmp_path: Path):
     res = runner.invoke(journal_cli, ["ack", "--db", str(tmp_path / "missing.db"), "x"])
     assert res.exit_code == 2 and "no journal" in res.output
     assert not (tmp_path / "missing.db").exists()
+
+
+# --------------------------------------------------------------------------- v2: grey rows
+
+
+def test_v1_journal_is_migrated_in_place(tmp_path: Path):
+    """A journal written before issue 12 (schema 1) opens with its rows, batches and
+    foreign keys intact, and takes the new state and columns."""
+    from sscard.services.journal import _SCHEMA_V1
+
+    path = tmp_path / "v1.db"
+    stamp = "2025-03-01T01:00:07.000+00:00"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    for statement in _SCHEMA_V1.split(";"):
+        if statement.strip():
+            raw.execute(statement)
+    raw.execute(
+        "INSERT INTO taps (created_at, updated_at, terminal_id, psam_terminal_id, terminal_seq,"
+        " asn, issuer_id, txn_type, amount, balance_before, balance_after, card_counter,"
+        " txn_datetime, line, station, fare_json, state, tac, mac2)"
+        " VALUES (?, ?, 'BUS', '300089000340', 7, ?, ?, 9, 300, 5000, 4700, 5,"
+        " '20250301090007', '71', '', '{}', 'completed', ?, ?)",
+        (
+            stamp,
+            stamp,
+            ASN.hex().upper(),
+            ISSUER.hex().upper(),
+            TAC.hex().upper(),
+            MAC2.hex().upper(),
+        ),
+    )
+    raw.execute("INSERT INTO batches VALUES ('b1', ?, 'csv', 'x.csv', 1, 300, 'h', NULL)", (stamp,))
+    raw.execute("INSERT INTO batch_taps VALUES ('b1', 1)")
+    raw.execute("PRAGMA user_version=1")
+    raw.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    raw.close()
+    with Journal(path) as j:
+        old = j.get(1)
+        assert (old.state, old.tac, old.terminal_seq) == (TapState.COMPLETED, TAC, 7)
+        assert old.previous is None and old.key_version is None and old.grey_reason is None
+        assert j.ack("b1").rows_marked == 1
+        c = j._connection()
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError):
+            c.execute("INSERT INTO batch_taps VALUES ('b1', 99)")  # no tap 99
+        grey = j.begin(tap(8))
+        j.mark_uncertain(grey, "805A SW 9406; card counter 9 > N 5; EF 0018 lacks 5")
+        assert j.get(grey).state is TapState.UNCERTAIN
+
+
+def test_uncertain_rows_keep_their_evidence_and_go_to_clearing_flagged(
+    journal: Journal, tmp_path: Path
+):
+    from sscard.services.journal import CardTxn
+
+    prev = CardTxn(counter=4, txn_type=9, amount=200, terminal_id=bytes.fromhex("300089000399"),
+                   time=datetime(2025, 3, 1, 8, 55))  # fmt: skip
+    done = completed(journal, 1)
+    grey = journal.begin(dataclasses.replace(tap(2), key_version=1, algorithm_id=0, previous=prev))
+    with pytest.raises(JournalInputError):
+        journal.mark_uncertain(grey, "")
+    with pytest.raises(JournalInputError):
+        journal.mark_uncertain(grey, "x", proof_tac=TAC)  # TAC without MAC2
+    journal.mark_unknown(grey)
+    journal.mark_uncertain(grey, "EF 0018 shows this debit; 805A proof unverified",
+                           proof_tac=TAC, proof_mac2=MAC2)  # fmt: skip
+    row = journal.get(grey)
+    assert (row.state, row.tac, row.proof_tac, row.proof_mac2) == (
+        TapState.UNCERTAIN, None, TAC, MAC2,
+    )  # fmt: skip
+    assert (row.previous, row.key_version, row.algorithm_id) == (prev, 1, 0)
+    assert journal.pending_for_card(ASN) is None  # not retried at the next tap
+    with pytest.raises(JournalStateError):
+        journal.complete(grey, TAC, MAC2, 4700)  # decided by clearing, not here
+    batch = journal.export_unsent("jsonl", tmp_path / "g.jsonl")
+    lines = read_jsonl(tmp_path / "g.jsonl")
+    assert [(r["id"], r["grey"], r["tac"]) for r in lines] == [(done, 0, TAC.hex().upper()),
+                                                               (grey, 1, None)]  # fmt: skip
+    assert lines[1]["proof_tac"] == TAC.hex().upper() and lines[1]["prev_counter"] == 4
+    assert (lines[1]["prev_type"], lines[1]["prev_datetime"]) == ("09", "20250301085500")
+    assert journal.batch(batch).total_amount == 300  # grey amounts are not claimed
+    assert journal.ack(batch).rows_marked == 2
+    assert [r.id for r in journal.rows(ASN)] == [done, grey]
