@@ -144,16 +144,6 @@ def test_c_genuine_card_with_a_foreign_proof_is_not_refused_as_tampered(rig: Rig
     money_balances(conn, 10_000, a, b)
 
 
-def test_same_validator_retap_still_proves_by_mac2(rig: Rig) -> None:
-    a, _ = lanes(rig)
-    card, conn = rig.card()
-    card.faults.tear_on(DEBIT, TearPoint.AFTER_COMMIT)
-    refused(tap(a, conn, rig), Refusal.DEBIT_UNCERTAIN)
-    r = accepted(tap(a, conn, rig))
-    assert (r.recovered, r.mac2_verified, r.uncertain, r.balance) == (True, True, False, 9_700)
-    assert [row.state for row in a.rows()] == [TapState.COMPLETED]
-
-
 def test_a_card_contradicting_itself_is_refused_and_left_grey(rig: Rig) -> None:
     """A wrong MAC2 under this debit's own session while EF 0018 shows this very debit:
     the one case recovery calls a card tampered. The row is grey, never failed."""
@@ -201,15 +191,25 @@ def cardlan_next_counter(offline_sn: bytes) -> bytes:
     return bytes([(value & 0xFF00) >> 8, value & 0xFF])
 
 
-def test_cardlan_second_debit_flow_on_the_simulated_card_and_psam(rig: Rig) -> None:
-    """CardLan's recovery while the card is still in the field: reset, SELECT AID (case
-    3), ``80 5A 00 09 02 <N+1> 08``; 9000 -> MAC2 = bytes 0-3, TAC = 4-7, then PSAM
-    ``80 72 00 00 04 MAC2`` (tried twice); any other SW -> consume again from 8050."""
+@pytest.mark.parametrize("psam_reset", [True, False], ids=["InitPsam resets", "no reset"])
+def test_cardlan_second_debit_flow_on_the_simulated_card_and_psam(
+    rig: Rig, psam_reset: bool
+) -> None:
+    """CardLan's recovery while the card is still in the field (``SecondDebitChas``):
+    ``InitPsam`` (PSAM open, baud rate, cold reset) and ``GetPsamID_ex`` (EF 16, select
+    the PSAM DF, key index); card reset; SELECT AID as a case-3 command; then
+    ``80 5A 00 09 02 <N+1> 08``. 9000: MAC2 = bytes 0-3, TAC = 4-7, and step 6 sends
+    ``80 72 00 00 04 MAC2`` up to twice; any other SW: consume again from 8050."""
     a, _ = lanes(rig)
     card, conn = rig.card()
     card.faults.tear_on(DEBIT, TearPoint.AFTER_COMMIT)
     refused(tap(a, conn, rig), Refusal.DEBIT_UNCERTAIN)
     torn = a.rows()[0]
+    if psam_reset:
+        a.psam_card.power_on()  # InitPsam: cold reset
+    run(a.psam_card, "00B0960006")  # GetPsamID_ex (CardLan selects DF 8011; sscard 1001)
+    run(a.psam_card, "00A40000021001")
+    run(a.psam_card, "00B0970001")
     card.power_on()  # CardReset
     run(card, "00A4040008A000000632010105")  # apdu_cmd_select_APP: no Le
     assert torn.txn_type == 0x09  # CardLan's composite purchase: 805A P2 = 09
@@ -217,8 +217,26 @@ def test_cardlan_second_debit_flow_on_the_simulated_card_and_psam(rig: Rig) -> N
     data, sw = run(card, "805A000902" + cardlan_next_counter(n).hex() + "08")
     assert sw == 0x9000 and len(data) == 8
     mac2, tac = data[:4], data[4:]
-    assert run(a.psam_card, "80720000" + "04" + mac2.hex())[1] == 0x9000  # step 6
+    step6 = [run(a.psam_card, "8072000004" + mac2.hex())[1] for _ in range(2)]
+    # A cold reset takes the 8070 session with it: 8072 cannot succeed after InitPsam,
+    # and CardLan ends the purchase at step 6 although the card was debited.
+    assert step6 == ([0x6901, 0x6901] if psam_reset else [0x9000, 0x6901])
+    # The TAC is this debit's either way: the key holder can prove it (clearing.md §5).
     assert MasterTacChecker.from_key_set(rig.keys).check(torn, tac) is True
+
+
+def test_sscard_recovery_keeps_the_psam_session_it_checks_with(rig: Rig) -> None:
+    """sscard never resets the PSAM between 8070 and the recovery's 8072: the same card
+    back at once is proven by MAC2, the row completed with the card's own TAC."""
+    a, _ = lanes(rig)
+    card, conn = rig.card()
+    card.faults.tear_on(DEBIT, TearPoint.AFTER_COMMIT)
+    refused(tap(a, conn, rig), Refusal.DEBIT_UNCERTAIN)
+    r = accepted(tap(a, conn, rig))
+    assert (r.recovered, r.mac2_verified, r.uncertain, r.balance) == (True, True, False, 9_700)
+    [row] = a.rows()
+    assert row.state is TapState.COMPLETED
+    assert MasterTacChecker.from_key_set(rig.keys).check(row, row.tac) is True
 
 
 def test_cardlan_sw_means_consume_again_and_sscard_agrees(rig: Rig) -> None:
