@@ -5,8 +5,10 @@ one file-backed card in a loop (card image and PSAM image saved atomically at ev
 commit, journal in SQLite WAL/FULL); the test kills it with SIGKILL at random moments,
 restarts it, and finally lets it run a few clean taps (recovery, transit-purse.md §5.7).
 Then: the card's balance and counter are exactly the initial values minus the completed
-rows, its EF 0018 log is the newest completed rows, nothing is left pending, and the
-clearing export holds exactly the completed rows, each with its TAC and MAC2.
+rows and the grey rows clearing settles as debited (a restart loses the PSAM session, so
+a debit recovered after it is proven by the card's log only: issue 12), its EF 0018 log
+is the newest of those rows, nothing is left pending, and the clearing export holds
+exactly those rows: completed ones with TAC and MAC2, grey ones flagged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 from test_transit_support import count_rows
 
 from sscard.applets.transit import Purse
+from sscard.services.grey import Verdict, settle_uncertain
 from sscard.services.journal import Journal, TapState
 from sscard.simulators.card import load_card
 from sscard.simulators.profile import new_card
@@ -90,19 +93,25 @@ def test_sigkill_at_random_points_loses_no_completed_tap(tmp_path: Path, purchas
         rows = [journal.get(i) for i in range(1, count_rows(journal) + 1)]
         done = [r for r in rows if r.state == TapState.COMPLETED]
         assert len(done) >= KILLS
+        # A restart loses the PSAM session: a debit recovered after it is proven by the
+        # card's log only, so its row is grey and clearing settles it (issue 12).
+        grey = [settle_uncertain(r, rows) for r in rows if r.state == TapState.UNCERTAIN]
+        assert all(g.verdict is Verdict.DEBITED for g in grey), grey
+        paid = sorted([*done, *(g.row for g in grey)], key=lambda r: r.id)
         batch = journal.export_unsent("jsonl", tmp_path / "clearing.jsonl")
-        assert journal.batch(batch).row_count == len(done)
+        assert journal.batch(batch).row_count == len(paid)
     lines = [json.loads(x) for x in (tmp_path / "clearing.jsonl").read_text().splitlines()]
-    assert [x["id"] for x in lines] == [r.id for r in done]
-    assert all(len(x["tac"]) == 8 and len(x["mac2"]) == 8 for x in lines)
+    assert [x["id"] for x in lines] == [r.id for r in paid]
+    assert all(len(x["tac"]) == 8 and len(x["mac2"]) == 8 for x in lines if not x["grey"])
+    assert all(x["tac"] is None and x["proof_tac"] for x in lines if x["grey"])
     assert len({r.terminal_seq for r in rows}) == len(rows)  # PSAM seq never reused
 
     card = load_card(tmp_path / "card.json")
     purse = Purse(Connection(SimulatorTransport(card)).connect())
     purse.select()
-    assert purse.balance() == balance0 - sum(r.amount for r in done)
-    assert purse.counters().offline == counter0 + len(done)
+    assert purse.balance() == balance0 - sum(r.amount for r in paid)
+    assert purse.counters().offline == counter0 + len(paid)
     log = [t for t in purse.transactions() if t.txn_type in (6, 9)]
     assert [(t.counter, t.amount, t.time) for t in log] == [
-        (r.card_counter, r.amount, r.txn_datetime) for r in done[::-1][: len(log)]
+        (r.card_counter, r.amount, r.txn_datetime) for r in paid[::-1][: len(log)]
     ]

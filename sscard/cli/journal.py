@@ -1,7 +1,8 @@
 """``sscard journal export|ack``: hand a validator's completed taps to clearing.
 
-Export writes the completed, unacknowledged taps as a clearing file and prints
-its batch id; ``ack`` marks that batch sent once the clearing host confirmed the
+Export writes the completed and the grey (uncertain, flagged ``grey`` = 1; see
+docs/transit-recovery.md) unacknowledged taps as a clearing file and prints its
+batch id; ``ack`` marks that batch sent once the clearing host confirmed the
 upload (see :mod:`sscard.services.journal`, issue 6 part 3). Until then the
 same taps are exported again, so nothing is lost if an upload fails.
 """
@@ -45,7 +46,7 @@ def command() -> None:
 @common_options
 @handle_errors
 def export(db: str, fmt: str, output: str) -> None:
-    """Write completed, unsent taps to OUTPUT and print the batch id."""
+    """Write completed and grey (uncertain), unsent taps to OUTPUT; print the batch id."""
     with _open(db) as journal:
         batch_id = journal.export_unsent("csv" if fmt == "csv" else "jsonl", output)
         info = journal.batch(batch_id)

@@ -13,6 +13,8 @@ from typing import Any
 _WHERE: dict[str, str] = {
     "Journal": "sscard.services.journal",
     "TapState": "sscard.services.journal",
+    "MasterTacChecker": "sscard.services.grey",
+    "settle_uncertain": "sscard.services.grey",
     "Blacklist": "sscard.services.lists",
     "TrustList": "sscard.services.lists",
     "AuditLog": "sscard.services.audit",
@@ -27,9 +29,11 @@ __all__ = [
     "ClientConfig",
     "InsuranceClient",
     "Journal",
+    "MasterTacChecker",
     "ReplayCache",
     "TapState",
     "TrustList",
+    "settle_uncertain",
 ]
 
 
