@@ -352,7 +352,7 @@ class Validator:
         """8050 .. 8072 with the journal around 8054 (module docstring, step 5)."""
         cfg, psam, journal, asn = self.config, self.psam, self.journal, ef15.asn
         amount = fare.amount
-        last = purse.transactions(limit=1)  # clearing evidence for the card's last debit
+        last = self._last_txn(purse)  # clearing evidence for the card's last debit
         try:
             init = purse.init_purchase(
                 composite=composite,
@@ -413,7 +413,7 @@ class Validator:
                 fare=details,
                 key_version=init.key_version,
                 algorithm_id=init.algorithm_id,
-                previous=_card_txn(last[0]) if last else None,
+                previous=last,
             )
         )
         try:
@@ -461,6 +461,16 @@ class Validator:
             trip=trip if isinstance(trip, TripRecord) else None,
             composite=comp if isinstance(comp, CompositeRecord) else None,
         )
+
+    @staticmethod
+    def _last_txn(purse: Purse) -> CardTxn | None:
+        """EF 0018 record 1, kept in the row for clearing (clearing.md profile prev_*);
+        a card that will not show it is still served (the evidence is just missing)."""
+        try:
+            last = purse.transactions(limit=1)
+        except (CardError, TransitError):
+            return None
+        return _card_txn(last[0]) if last else None
 
     def _recover_now(self, purse: Purse, tap_id: int, asn: str, detail: str) -> TapResult:
         """8054 drew an answer that is neither the debit nor a refusal, and the card is
