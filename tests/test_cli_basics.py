@@ -35,11 +35,11 @@ def test_apdu_decode_status_word_bilingual():
 
 def test_apdu_decode_json_and_bad_input():
     code, out = run("apdu", "decode", "--json", "8050030 2B")
-    assert code == 1  # odd number of hex digits: not hex
+    assert code == 2  # odd number of hex digits: not hex (usage)
     code, out = run("apdu", "decode", "00B2", "0104", "00", "--json")
     assert code == 0 and json.loads(out)["name"] == "READ RECORD"
     code, out = run("apdu", "decode", "00A4040008A0")
-    assert code == 1
+    assert code == 2
     assert "Lc=8" in out and "Traceback" not in out
 
 
