@@ -65,5 +65,6 @@ _COMMAND_MODULES: list[str] = [
     "medical",
     "identity",
     "transit",
+    "serve_http",
 ]
 _register()

@@ -1,0 +1,675 @@
+"""``sscard serve``: the local reader service a browser-based HIS calls (API v1).
+
+The pieces: :class:`ReaderService` holds the configuration, the readers
+(:mod:`.backend`), the card keys, the identity policy, the audit log, one lock per
+reader and the event hub; :func:`build_app` puts the routes behind the
+:class:`~sscard.serve.guard.Guard`. Endpoints (docs/reader-service.md, README):
+
+``GET /v1/version``, ``GET /v1/openapi.json``, ``POST /v1/pair``, ``GET /v1/readers``,
+``POST /v1/card/read``, ``POST /v1/card/pin/verify``, ``POST /v1/card/pin/change``,
+``POST /v1/identity/check``, ``POST /v1/qr/verify``, WebSocket ``/v1/events``.
+
+One card operation per reader at a time: a request waits at most ``busy_wait_s`` for
+the reader's lock (FIFO, so concurrent pages are served in turn) and then gets −9004
+"busy"; the lock is held until the card operation's thread ends, even when the page
+was already told −9005 (timeout), so two operations never share a card session.
+Every request that touches personal data leaves one masked audit row
+(:class:`~sscard.services.audit.AuditLog` masks it; the reasons carry the origin,
+``data:full|masked`` and the return code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sscard import __version__
+from sscard.errors import DependencyMissing, SscardError
+from sscard.serve import ops
+from sscard.serve.backend import Backend, ReaderInfo
+from sscard.serve.config import ServeConfig
+from sscard.serve.errors import (
+    BadRequest,
+    OperationTimeout,
+    RateLimited,
+    ReaderBusyError,
+    TokenRefused,
+    error_body,
+    http_status,
+)
+from sscard.serve.guard import Client, Guard
+from sscard.terminals.connection import Connection
+from sscard.terminals.monitor import CardEvent
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.websockets import WebSocket
+
+    from sscard.applets.identity import IdentityPolicy
+    from sscard.services.audit import AuditLog
+
+log = logging.getLogger("sscard.serve")
+API = 1
+T = TypeVar("T")
+
+# =========================================================================== pairing
+
+
+class Pairing:
+    """Pairing code -> bearer token bound to one origin (Jupyter-style, reader-service.md §4).
+
+    The 6-digit code is shown on the service console (``announce``), is single-use and
+    expires after ``code_ttl`` s; 5 wrong codes replace it. Tokens live in memory only
+    (a restart means pairing again) and expire after ``token_ttl`` s.
+    """
+
+    def __init__(
+        self,
+        announce: Callable[[str], None],
+        *,
+        code_ttl: float = 120.0,
+        token_ttl: float = 12 * 3600.0,
+        max_failures: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._announce = announce
+        self.code_ttl, self.token_ttl, self.max_failures = code_ttl, token_ttl, max_failures
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[bytes, tuple[str | None, float]] = {}
+        self.code = ""
+        self._code_expires = 0.0
+        self._failures = 0
+
+    def new_code(self) -> str:
+        with self._lock:
+            self._new_code_locked()
+            return self.code
+
+    def _new_code_locked(self) -> None:
+        self.code = f"{secrets.randbelow(10**6):06d}"
+        self._code_expires = self._clock() + self.code_ttl
+        self._failures = 0
+        self._announce(
+            f"pairing code / 配对码: {self.code} (valid {self.code_ttl:.0f} s, single use)"
+        )
+
+    def pair(self, code: str, origin: str | None) -> tuple[str, int]:
+        with self._lock:
+            now = self._clock()
+            if not self.code or now > self._code_expires:
+                self._new_code_locked()
+                raise TokenRefused(
+                    "the pairing code expired: a new one is on the service console",
+                    "配对码已过期：新的配对码已显示在服务控制台",
+                )
+            if not hmac.compare_digest(code.encode(), self.code.encode()):
+                self._failures += 1
+                if self._failures >= self.max_failures:
+                    self._new_code_locked()
+                raise TokenRefused("wrong pairing code", "配对码错误")
+            token = secrets.token_urlsafe(32)
+            self._tokens[self._digest(token)] = (origin, now + self.token_ttl)
+            self._new_code_locked()  # single use: the next page pairs with a new code
+            return token, int(self.token_ttl)
+
+    def check(self, token: str, origin: str | None) -> bool:
+        if not token:
+            return False
+        with self._lock:
+            entry = self._tokens.get(self._digest(token))
+            if entry is None:
+                return False
+            bound, expires = entry
+            if self._clock() > expires:
+                del self._tokens[self._digest(token)]
+                return False
+            return bound == origin
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+
+# =========================================================================== events
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One WebSocket client of ``/v1/events``."""
+
+    client: Client
+    auto_read: bool
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
+
+
+class EventHub:
+    """Card and reader events from the backend's watcher thread, fanned out per socket."""
+
+    def __init__(self, service: ReaderService) -> None:
+        self.service = service
+        self.readers: dict[str, ReaderInfo] = {}
+        self.pcsc = "ok"
+        self.subscribers: set[Subscriber] = set()
+
+    def snapshot(self) -> list[dict[str, object]]:
+        return [r.to_dict() for r in self.readers.values()]
+
+    def publish(self, event: CardEvent) -> None:
+        """In the event loop: update the snapshot, send the message, start auto-reads."""
+        message: dict[str, Any]
+        name = event.reader or ""
+        if event.kind == "reader-added":
+            self.readers[name] = ReaderInfo(name, "empty")
+            message = {"type": "reader", "event": "added", "reader": name}
+        elif event.kind == "reader-gone":
+            self.readers.pop(name, None)
+            message = {"type": "reader", "event": "removed", "reader": name}
+        elif event.kind == "inserted":
+            self.readers[name] = ReaderInfo(name, "card", event.atr)
+            message = {
+                "type": "card",
+                "event": "inserted",
+                "reader": name,
+                "atr": event.atr.hex().upper(),
+            }
+        elif event.kind == "removed":
+            self.readers[name] = ReaderInfo(name, "empty")
+            message = {"type": "card", "event": "removed", "reader": name}
+        else:
+            self.pcsc = "unavailable" if event.kind == "error" else "ok"
+            message = {"type": "status", "pcsc": self.pcsc, "message": event.message or None}
+        message["time"] = time.time()
+        for sub in list(self.subscribers):
+            self.send(sub, message)
+        if event.kind == "inserted" and any(s.auto_read for s in self.subscribers):
+            task = asyncio.get_running_loop().create_task(self.service.auto_read(name))
+            self.service.tasks.add(task)
+            task.add_done_callback(self.service.tasks.discard)
+
+    def send(self, sub: Subscriber, message: dict[str, Any]) -> None:
+        try:
+            sub.queue.put_nowait(message)
+        except asyncio.QueueFull:  # a page that stopped reading: drop it, never block others
+            self.subscribers.discard(sub)
+
+
+# =========================================================================== the service
+
+
+def _origin_code(origin: str | None) -> str:
+    text = "local" if origin is None else origin.replace("://", ":")
+    return "origin:" + re.sub(r"[^A-Za-z0-9_.:-]", "_", text)[:56]
+
+
+class ReaderService:
+    """Everything behind the routes; ``build_app(service)`` makes the ASGI app."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        backend: Backend,
+        *,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.keys = ops.Keys(config)
+        self.announce = announce or (lambda text: log.warning("%s", text))
+        self.pairing = Pairing(self.announce)
+        self.hub = EventHub(self)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.stats = {"card_ops": 0, "refused": 0}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pin_at: dict[str, float] = {}
+        self._policy: IdentityPolicy | None = None
+        self._audit: AuditLog | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        self.open()
+        loop = asyncio.get_running_loop()
+
+        def publish(event: CardEvent) -> None:
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                loop.call_soon_threadsafe(self.hub.publish, event)
+
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(publish,), name="sscard-serve-events", daemon=True
+        )
+        self._watcher.start()
+        if self.config.pairing:
+            self.pairing.new_code()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            self.backend.wake()
+            self._watcher.join(5.0)
+            for task in list(self.tasks):
+                task.cancel()
+            self.close()
+
+    def _watch(self, publish: Callable[[CardEvent], None]) -> None:
+        try:
+            self.backend.watch(publish, self._stop)
+        except SscardError as exc:  # no pyscard: the service still answers, events say why
+            publish(CardEvent("error", message=exc.message_en))
+
+    def open(self) -> None:
+        from sscard.applets.identity import IdentityPolicy
+
+        policy = self.config.identity_policy
+        self._policy = IdentityPolicy.load(policy) if policy else IdentityPolicy()
+        if self.config.audit and self._audit is None:
+            from sscard.services import audit
+
+            self._audit = audit.AuditLog(
+                self.config.audit_db or audit.default_path(),
+                retention_days=self._policy.retention_days,
+            )
+
+    def close(self) -> None:
+        if self._audit is not None:
+            self._audit.close()
+            self._audit = None
+
+    # -- helpers --------------------------------------------------------------------
+
+    def refused(self, scope: Any, origin: str | None, exc: SscardError) -> None:
+        """Log a refusal by the guard: method, path, origin, code (never a body)."""
+        self.stats["refused"] += 1
+        log.info(
+            "refused %s %s origin=%s code=%s",
+            scope.get("method", "WS"),
+            scope.get("path"),
+            origin,
+            exc.code,
+        )
+
+    def audit_row(
+        self, op: str, client: Client, outcome: ops.Outcome | None, exc: BaseException | None
+    ) -> None:
+        if self._audit is None:
+            return
+        code = 0 if exc is None else error_body(exc)["code"]
+        subject = outcome.subject if outcome is not None else None
+        self._audit.record(
+            terminal_id=self.config.terminal_id,
+            scenario=f"serve.{op}",
+            result=outcome.result if outcome is not None else "error",
+            reasons=[
+                _origin_code(client.origin),
+                f"data:{'full' if client.full_data else 'masked'}",
+                f"code:{code}",
+            ],
+            name=subject.name if subject else None,
+            ssn=subject.ssn if subject else None,
+            card_id_code=subject.card_id_code if subject else None,
+        )
+
+    async def choose(self, choice: Any) -> str:
+        """The reader a request names (index, name or substring), else the one with a card."""
+        from sscard.terminals.pcsc import choose_reader
+
+        if choice is not None and not isinstance(choice, (str, int)):
+            raise BadRequest("reader must be a name or an index", "reader 应为名称或序号", code=-23)
+        readers = await asyncio.to_thread(self.backend.list_readers)
+        names = [r.name for r in readers]
+        with_card = [r.name for r in readers if r.state == "card"]
+        return choose_reader(
+            names, choice if choice is not None else None, ignore=[], with_card=with_card
+        )
+
+    def _lock(self, reader: str) -> asyncio.Lock:
+        lock = self._locks.get(reader)
+        if lock is None:
+            lock = self._locks[reader] = asyncio.Lock()
+        return lock
+
+    def pin_try(self, reader: str) -> None:
+        """At most one PIN try per ``pin_interval_s`` per reader (a page cannot burn tries)."""
+        now = time.monotonic()
+        last = self._pin_at.get(reader)
+        if last is not None and now - last < self.config.pin_interval_s:
+            raise RateLimited("one PIN try every few seconds: wait", "密码尝试过于频繁，请稍候")
+        self._pin_at[reader] = now
+
+    async def card_op(self, reader: str, fn: Callable[[Connection, Any], T]) -> T:
+        """Run ``fn(conn, key_provider)`` on ``reader`` under its lock (bounded wait)."""
+        lock = self._lock(reader)
+        try:
+            await asyncio.wait_for(lock.acquire(), self.config.busy_wait_s)
+        except TimeoutError:
+            raise ReaderBusyError() from None
+
+        def work() -> T:
+            with self.keys.provider() as keys:
+                conn = self.backend.open(reader)
+                try:
+                    return fn(conn, keys)
+                finally:
+                    conn.close()
+
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+
+        def done(t: asyncio.Future[T]) -> None:
+            lock.release()
+            if not t.cancelled():
+                t.exception()  # retrieved: a late failure after a timeout is not an error log
+
+        task.add_done_callback(done)
+        self.stats["card_ops"] += 1
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.config.op_timeout_s)
+        except TimeoutError:
+            raise OperationTimeout() from None
+
+    async def auto_read(self, reader: str) -> None:
+        """Read the card just inserted once; each auto-read subscriber gets its view."""
+        subs = [s for s in self.hub.subscribers if s.auto_read]
+        if not subs:
+            return
+        config = self.config
+        try:
+            read = await self.card_op(reader, lambda conn, keys: ops.read_raw(conn, keys, config))
+        except Exception as exc:
+            for sub in subs:
+                self.hub.send(sub, {"type": "read", "reader": reader, **error_body(exc)})
+                await asyncio.to_thread(self.audit_row, "auto_read", sub.client, None, exc)
+            return
+        for sub in subs:
+            outcome = ops.card_body(read, config, full=sub.client.full_data)
+            self.hub.send(sub, {"type": "read", "reader": reader, **outcome.body})
+            await asyncio.to_thread(self.audit_row, "auto_read", sub.client, outcome, None)
+
+    @property
+    def policy(self) -> IdentityPolicy:
+        if self._policy is None:
+            self.open()
+        assert self._policy is not None
+        return self._policy
+
+
+# =========================================================================== routes
+
+
+def _require_starlette() -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise DependencyMissing(
+            f"sscard serve needs starlette and uvicorn: pip install 'sscard[serve]' ({exc})",
+            "sscard serve 需要 starlette 和 uvicorn：pip install 'sscard[serve]'",
+        ) from None
+
+
+def _client(request: Request | WebSocket) -> Client:
+    client = request.scope.get("sscard.client")
+    assert isinstance(client, Client)  # the guard put it there
+    return client
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON", "请求体不是有效的 JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", "请求体须为 JSON 对象")
+    return data
+
+
+def _field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"field {name!r} is required", f"缺少字段 {name!r}", code=-23)
+        return None
+    if not isinstance(value, str) or len(value) > 4096:
+        raise BadRequest(f"field {name!r} must be a string", f"字段 {name!r} 须为字符串", code=-23)
+    return value
+
+
+def build_app(service: ReaderService) -> Guard:
+    """The ASGI application: the routes behind the guard."""
+    _require_starlette()
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocketDisconnect
+
+    from sscard.serve.openapi import openapi
+
+    config = service.config
+
+    def answer(body: dict[str, Any], status: int = 200) -> Response:
+        return JSONResponse(body, status)
+
+    def failure(exc: BaseException) -> Response:
+        if not isinstance(exc, SscardError):
+            log.exception("unexpected error")  # no request data in the record
+        return answer(error_body(exc), http_status(exc))
+
+    async def version(request: Request) -> Response:
+        client = _client(request)
+        return answer(
+            {
+                "code": 0,
+                "service": "sscard",
+                "version": __version__,
+                "api": API,
+                "pairing": config.pairing,
+                "full_data": client.full_data,
+            }
+        )
+
+    async def openapi_doc(request: Request) -> Response:
+        return answer(openapi(__version__))
+
+    async def pair(request: Request) -> Response:
+        client = _client(request)
+        try:
+            if not config.pairing:
+                raise BadRequest("pairing is off on this service", "此服务未启用配对")
+            code = _field(await _body(request), "code") or ""
+            token, ttl = service.pairing.pair(code, client.origin)
+        except SscardError as exc:
+            return failure(exc)
+        return answer({"code": 0, "token": token, "expires_in": ttl})
+
+    async def readers(request: Request) -> Response:
+        try:
+            found = await asyncio.to_thread(service.backend.list_readers)
+        except SscardError as exc:
+            return failure(exc)
+        return answer({"code": 0, "readers": [r.to_dict() for r in found]})
+
+    async def personal(
+        request: Request, op: str, run: Callable[[dict[str, Any], Client], Any]
+    ) -> Response:
+        """A request touching personal data: parse, run, answer, one audit row either way."""
+        client = _client(request)
+        outcome: ops.Outcome | None = None
+        error: BaseException | None = None
+        try:
+            body = await _body(request)
+            outcome = await run(body, client)
+        except Exception as exc:
+            error = exc
+        if not (
+            isinstance(error, SscardError) and getattr(error, "http_status", 200) in (400, 413, 415)
+        ):
+            try:
+                await asyncio.to_thread(service.audit_row, op, client, outcome, error)
+            except SscardError as exc:  # the audit log must be writable: no row, no data
+                return failure(exc)
+        if error is not None:
+            return failure(error)
+        assert outcome is not None
+        return answer(outcome.body)
+
+    async def card_read(request: Request) -> Response:
+        async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
+            reader = await service.choose(body.get("reader"))
+            read = await service.card_op(reader, lambda c, k: ops.read_raw(c, k, config))
+            outcome = ops.card_body(read, config, full=client.full_data)
+            outcome.body["reader"] = reader
+            return outcome
+
+        return await personal(request, "card_read", run)
+
+    async def pin_verify(request: Request) -> Response:
+        async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
+            pin = _field(body, "pin") or ""
+            reader = await service.choose(body.get("reader"))
+            service.pin_try(reader)
+            return await service.card_op(reader, lambda c, k: ops.verify_pin(c, pin, config))
+
+        return await personal(request, "pin_verify", run)
+
+    async def pin_change(request: Request) -> Response:
+        async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
+            old, new = _field(body, "old_pin") or "", _field(body, "new_pin") or ""
+            reader = await service.choose(body.get("reader"))
+            service.pin_try(reader)
+            return await service.card_op(reader, lambda c, k: ops.change_pin(c, old, new, config))
+
+        return await personal(request, "pin_change", run)
+
+    async def identity_check(request: Request) -> Response:
+        async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
+            scenario = _field(body, "scenario") or ""
+            pin = _field(body, "pin", required=False)
+            service.policy.scenario(scenario)  # unknown scenario: −14 before the card
+            reader = await service.choose(body.get("reader"))
+            if pin is not None:
+                service.pin_try(reader)
+            audit = service._audit
+
+            def check(conn: Connection, keys: Any) -> ops.Outcome:
+                return ops.identity_check(
+                    conn,
+                    keys,
+                    service.policy,
+                    audit,
+                    config,
+                    scenario=scenario,
+                    pin=pin,
+                    full=client.full_data,
+                )
+
+            outcome = await service.card_op(reader, check)
+            outcome.body["reader"] = reader
+            return outcome
+
+        return await personal(request, "identity", run)
+
+    async def qr_verify(request: Request) -> Response:
+        async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
+            payload = _field(body, "payload") or ""
+            return await asyncio.to_thread(
+                ops.qr_verify,
+                config.ecard_trust,
+                config.replay_db,
+                payload,
+                full=client.full_data,
+            )
+
+        return await personal(request, "qr_verify", run)
+
+    async def events(websocket: WebSocket) -> None:
+        client = _client(websocket)
+        await websocket.accept()
+        if config.pairing:
+            try:
+                first = await asyncio.wait_for(websocket.receive_json(), 5.0)
+                token = first.get("token") if isinstance(first, dict) else None
+                ok = isinstance(token, str) and service.pairing.check(token, client.origin)
+            except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+                ok = False
+            if not ok:
+                with contextlib.suppress(Exception):
+                    await websocket.send_json({"type": "error", **error_body(TokenRefused())})
+                    await websocket.close(4401)
+                return
+        sub = Subscriber(client, websocket.query_params.get("auto_read") == "1")
+        service.hub.subscribers.add(sub)
+        await websocket.send_json(
+            {
+                "type": "hello",
+                "api": API,
+                "version": __version__,
+                "pcsc": service.hub.pcsc,
+                "readers": service.hub.snapshot(),
+                "masked": not client.full_data,
+                "auto_read": sub.auto_read,
+            }
+        )
+
+        async def pump() -> None:
+            while True:
+                await websocket.send_json(await sub.queue.get())
+
+        sender = asyncio.create_task(pump())
+        try:
+            while True:
+                message = await websocket.receive_json()
+                if isinstance(message, dict) and message.get("type") == "subscribe":
+                    sub.auto_read = bool(message.get("auto_read"))
+                elif isinstance(message, dict) and message.get("type") == "ping":
+                    await websocket.send_json({"type": "pong", "time": time.time()})
+        except (WebSocketDisconnect, ValueError, KeyError, RuntimeError):
+            pass
+        finally:
+            service.hub.subscribers.discard(sub)
+            sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return answer(
+            error_body(BadRequest("no such endpoint", "无此接口", code=-13, http_status=status)),
+            status,
+        )
+
+    app: Starlette = Starlette(
+        routes=[
+            Route("/v1/version", version, methods=["GET"]),
+            Route("/v1/openapi.json", openapi_doc, methods=["GET"]),
+            Route("/v1/pair", pair, methods=["POST"]),
+            Route("/v1/readers", readers, methods=["GET"]),
+            Route("/v1/card/read", card_read, methods=["POST"]),
+            Route("/v1/card/pin/verify", pin_verify, methods=["POST"]),
+            Route("/v1/card/pin/change", pin_change, methods=["POST"]),
+            Route("/v1/identity/check", identity_check, methods=["POST"]),
+            Route("/v1/qr/verify", qr_verify, methods=["POST"]),
+            WebSocketRoute("/v1/events", events),
+        ],
+        exception_handlers={404: not_found, 405: not_found},
+        lifespan=service.lifespan,
+    )
+    return Guard(app, service)
