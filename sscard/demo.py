@@ -58,7 +58,7 @@ SCENES: list[Scene] = [scene_codec, scene_crypto]
 #: with ``run(stage)`` that prints its own title): a card of each province,
 #: metro entry/exit and a bus tap, hotel / museum gate / counterfeit, and a
 #: cross-province clinic settlement.
-CARD_SCENES = ["cards", "transit", "identity", "medical"]
+CARD_SCENES = ["cards", "transit", "identity", "medical", "serve"]
 
 
 def main() -> int:

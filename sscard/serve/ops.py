@@ -30,6 +30,7 @@ from sscard.applets.keyprovider import (
 )
 from sscard.applets.ssse import CardRead, KeysRequired, SsseReader
 from sscard.applets.unified import format_card_bas
+from sscard.cards.privacy import mask_card_number
 from sscard.errors import ConfigError
 from sscard.serve.config import ServeConfig
 from sscard.services import replay_cache
@@ -118,7 +119,14 @@ def card_body(read: CardRead, config: ServeConfig, *, full: bool) -> Outcome:
         bas: dict[str, Any] = {"code": missing.code, "out": missing.bilingual()}
     else:
         text = format_card_bas(read, device_number=config.device_number, redact=not full)
+        if not full:  # the card number and card ID too, as in the card object below
+            fields = text.split("|")
+            fields[2], fields[3] = mask_card_number(fields[2]), mask_card_id(fields[3])
+            text = "|".join(fields)
         bas = {"code": 0, "out": text}
+    card = read.to_dict(redact=not full)
+    if not full:
+        card["issuer"]["card_id"] = mask_card_id(card["issuer"]["card_id"])
     holder = read.holder
     subject = Subject(
         holder.full_name if holder else None,
@@ -128,7 +136,7 @@ def card_body(read: CardRead, config: ServeConfig, *, full: bool) -> Outcome:
     body = {
         "code": 0,
         "masked": not full,
-        "card": read.to_dict(redact=not full),
+        "card": card,
         "ireadcardbas": bas,
     }
     return Outcome(body, subject=subject)

@@ -1,0 +1,215 @@
+"""The sample HIS page (examples/his) in a real headless Chromium, against ``sscard serve``.
+
+The page is served from its own origin (a static server on another port), the
+service is in front of the real pcscd with a simulated card in a vsmartcard-vpcd slot,
+and Chromium (Debian's ``chromium``, driven by Playwright's Python package; never a
+downloaded browser) does what a clerk's browser does: CORS preflights, the
+WebSocket handshake with its Origin, DNS names mapped by the resolver.
+
+* allowed page: insert -> masked data appears (WebSocket auto-read), wrong then right
+  PIN, hotel check, remove -> cleared;
+* a page from a non-allowed origin: its fetch fails CORS, its WebSocket is refused, no
+  card operation ran and the card's PIN counter is untouched;
+* DNS rebinding: ``evil.test`` resolved to 127.0.0.1 (``--host-resolver-rules``) and
+  opened on the service's port gets 403 / −9003.
+
+Screenshots go to ``$SSCARD_TEST_ARTIFACTS`` (default: ``sscard-artifacts`` in the
+system temporary directory), never into the checkout.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from setup_table import require_program
+
+from sscard.cards.privacy import mask_name
+from sscard.pytest_plugin import VirtualReader
+from sscard.serve import PcscBackend, ReaderService, ServeConfig, ServiceThread
+from sscard.simulators.card import build_card
+from sscard.simulators.pcscd import PrivatePcscd
+from sscard.simulators.profile import new_card
+
+pytestmark = pytest.mark.pcsc
+
+PAGE_DIR = Path(__file__).resolve().parent.parent / "examples" / "his"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP evil.test 127.0.0.1",
+]
+TIMEOUT_MS = 15_000
+
+
+def artifacts_dir() -> Path:
+    path = Path(
+        os.environ.get("SSCARD_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "sscard-artifacts"
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def page_servers() -> Iterator[tuple[str, str]]:
+    """The HIS page from two origins: the allowed one and a stranger."""
+    handler = functools.partial(_Quiet, directory=str(PAGE_DIR))
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(2)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    yield tuple(f"http://127.0.0.1:{s.server_address[1]}" for s in servers)  # type: ignore[misc]
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    executable = require_program("chromium")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="BROWSER TESTS SKIPPED: pip install playwright (dev extra)"
+    )
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1100, "height": 720},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def service(
+    sscard_pcscd: PrivatePcscd,
+    page_servers: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceThread]:
+    allowed, _stranger = page_servers
+    audit = tmp_path_factory.mktemp("serve") / "audit.sqlite3"
+    config = ServeConfig(keys="test", audit_db=audit, pin_interval_s=0).with_origins([allowed])
+    with ServiceThread(ReaderService(config, PcscBackend())) as running:
+        yield running
+
+
+def open_page(browser: Any, origin: str, service: ServiceThread) -> Any:
+    page = browser.new_page()
+    page.goto(f"{origin}/index.html?service={service.url}")
+    return page
+
+
+def test_the_his_page_reads_the_card_on_insert_and_clears_on_remove(
+    browser: Any,
+    service: ServiceThread,
+    page_servers: tuple[str, str],
+    sscard_reader: VirtualReader,
+) -> None:
+    page = open_page(browser, page_servers[0], service)
+    try:
+        page.wait_for_selector("#status.ok")
+        page.wait_for_selector(f"li.reader:has-text('{sscard_reader.name}')")
+        profile = new_card("zhejiang", generation=3, seed=2022)
+        sscard_reader.insert(build_card(profile))
+        page.wait_for_selector("#card:not([hidden])")
+        name = profile.ssse.ef06.full_name
+        assert page.text_content("#card-name") == mask_name(name)
+        content = page.content()
+        assert profile.ssse.ef06.ssn not in content and name not in content
+        assert "✓" in (page.text_content("#card-genuine") or "")
+        assert page.is_visible("#masked")
+
+        page.fill("#pin", "000000")
+        page.click("#pin-form button")
+        page.wait_for_selector("#pin-result .bad")
+        assert "[-51]" in (page.text_content("#pin-result") or "")
+        assert "2" in (page.text_content("#pin-result") or "")
+        page.fill("#pin", "123456")
+        page.click("#pin-form button")
+        page.wait_for_selector("#pin-result .ok")
+
+        page.click("#hotel-btn")
+        page.wait_for_selector("#identity-result .ok")
+        assert "accepted" in (page.text_content("#identity-result") or "")
+        shot = artifacts_dir() / "his-card-read.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot: {shot}")
+
+        sscard_reader.eject()
+        page.wait_for_selector("#card", state="hidden")
+        assert page.is_visible("#card-empty")
+        page.screenshot(path=str(artifacts_dir() / "his-card-removed.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_a_page_from_another_origin_is_refused(
+    browser: Any,
+    service: ServiceThread,
+    page_servers: tuple[str, str],
+    sscard_reader: VirtualReader,
+) -> None:
+    sscard_reader.insert(build_card(new_card("anhui", generation=2, seed=77)))
+    before = service.service.stats["card_ops"]
+    page = open_page(browser, page_servers[1], service)
+    try:
+        page.wait_for_selector("#error:has-text('-9001')")
+        result = page.evaluate(
+            """async (service) => {
+                let fetchResult, wsResult;
+                try {
+                    await fetch(service + "/v1/card/pin/verify", {method: "POST",
+                        headers: {"X-SSCard-Request": "1", "Content-Type": "application/json"},
+                        body: JSON.stringify({pin: "000000"})});
+                    fetchResult = "answered";
+                } catch (e) { fetchResult = "blocked:" + e.name; }
+                wsResult = await new Promise((resolve) => {
+                    const ws = new WebSocket(service.replace("http", "ws") + "/v1/events");
+                    ws.onopen = () => resolve("open");
+                    ws.onerror = () => resolve("refused");
+                });
+                return {fetchResult, wsResult};
+            }""",
+            service.url,
+        )
+        assert result == {"fetchResult": "blocked:TypeError", "wsResult": "refused"}
+        page.screenshot(path=str(artifacts_dir() / "his-refused-origin.png"), full_page=True)
+    finally:
+        page.close()
+    assert service.service.stats["card_ops"] == before  # no handler touched the card
+    from sscard.applets.ssse import SsseReader
+    from sscard.terminals import Connection, PcscTransport
+
+    with Connection(PcscTransport(sscard_reader.name)) as conn:
+        assert SsseReader(conn).pin_tries_left() == 3
+
+
+def test_a_dns_rebound_name_is_refused_by_host(browser: Any, service: ServiceThread) -> None:
+    page = browser.new_page()
+    try:
+        response = page.goto(f"http://evil.test:{service.port}/v1/readers")
+        assert response is not None and response.status == 403
+        assert '"code": -9003' in (page.text_content("body") or "")
+    finally:
+        page.close()
