@@ -11,8 +11,9 @@ trap 'rm -f "$reqs"' EXIT
 "$py" - > "$reqs" <<'PY'
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
-for d in p["dependencies"] + p["optional-dependencies"]["dev"]:
-    if not d.startswith("pyscard"):
+extras = p["optional-dependencies"]
+for d in p["dependencies"] + extras["dev"] + extras["serve"]:
+    if not d.startswith(("pyscard", "sscard")):  # "sscard[serve]" = the serve extra, listed
         print(d)
 PY
 "$py" -m pip install -q -r "$reqs"

@@ -55,6 +55,8 @@ class Outcome:
     body: dict[str, Any]
     result: str = "ok"
     subject: Subject | None = None
+    #: The audit row is already written (in the worker thread, right after the card).
+    audited: bool = False
 
 
 class Keys:
