@@ -560,3 +560,18 @@ def test_the_starlette_cors_middleware_alone_would_have_run_the_handler() -> Non
     r = asyncio.run(call())
     assert r.status_code == 200 and calls == ["pin"]  # the handler ran for evil.test
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_the_cli_refuses_a_bad_config_with_exit_status_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sscard.cli import main
+
+    bad = tmp_path / "serve.toml"
+    bad.write_text('bind = "0.0.0.0"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["serve", "--config", str(bad)])
+    assert result.exit_code == 2 and "127.0.0.1" in result.output
+    result = CliRunner().invoke(main, ["serve", "--port", "0"])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(main, ["serve", "--allow-origin", "*"])
+    assert result.exit_code == 2 and "exact" in result.output
