@@ -20,6 +20,8 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Literal, Self
 
+from sscard.files import create_private
+
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 
@@ -34,7 +36,13 @@ def open_database(
     ``synchronous=None`` keeps SQLite's compiled-in default. The caller checks the
     journal mode if it depends on WAL (``:memory:`` answers ``memory``). SQLite
     errors propagate: the caller wraps them in its own bilingual error.
+
+    Every sscard database holds personal data or money (regulation.md Art. 18): the
+    file is created 0600 before SQLite opens it, so its ``-wal`` and ``-shm`` files,
+    which SQLite creates with the database file's mode, are 0600 too.
     """
+    with suppress(OSError):  # a missing directory: sqlite3 says so in its own words
+        create_private(path)
     db = sqlite3.connect(
         str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )

@@ -32,6 +32,7 @@ from typing import Any
 from sscard.cards.ssn import InvalidSsn
 from sscard.crypto import sm3
 from sscard.errors import ConfigError, SscardError
+from sscard.files import parse_json, read_text
 
 PREFIX = "SSC1:"
 VERSION = 0x01
@@ -123,7 +124,7 @@ def read_json_file(path: str | os.PathLike[str], what_en: str, what_zh: str) -> 
     """
     name = Path(path).name
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return parse_json(read_text(path))  # bounded (sscard.files)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(
             f"cannot read {what_en} {name}: {type(exc).__name__}", f"无法读取{what_zh} {name}"

@@ -17,6 +17,7 @@ import click
 
 from sscard.cards.privacy import mask_ssn
 from sscard.cli.common import common_options, emit, handle_errors, options
+from sscard.files import write_private
 from sscard.simulators.insurance_platform import InsurancePlatform
 from sscard.simulators.profile import CardProfile
 
@@ -87,7 +88,7 @@ def command(
         if options().redact:
             people = [{**p, "certno": mask_ssn(p["certno"])} for p in people]
         if url_file:
-            Path(url_file).write_text(platform.url + "\n", encoding="utf-8")
+            write_private(url_file, platform.url + "\n")
         lines = [f"insurance platform listening on {platform.url}", f"ledger: {db_path}"]
         lines += [
             f"  {p['certno']} area {p['insuplc_admdvs']} filing {p['filing']}" for p in people

@@ -32,6 +32,7 @@ from sscard.applets.medical import (
 from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
 from sscard.errors import ExitStatus
+from sscard.files import write_private
 from sscard.services.insurance import InsuranceError, PlatformUnreachable
 from sscard.terminals.connection import Connection
 
@@ -167,9 +168,7 @@ def settle(
             raise PlatformDown(config.url, exc) from exc
     data = receipt.to_dict(redact=opts.redact)
     if receipt_path:
-        Path(receipt_path).write_text(
-            json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
+        write_private(receipt_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     emit(data, receipt.text(redact=opts.redact))
 
 

@@ -132,7 +132,7 @@ class AuditLog(Store):
         self._lock = threading.Lock()
         try:
             if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # synchronous: SQLite's default, as this log always had.
             self._db = open_database(path, synchronous=None, busy_timeout=5.0)
             # Deleted rows are overwritten, not left in free pages (minimal retention).

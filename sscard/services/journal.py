@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sscard.errors import ExitStatus, SscardError
+from sscard.files import open_private
 from sscard.sqlite import open_database, transaction
 
 #: EP purchase and composite (CAPP) purchase, transit-purse.md §5.1.
@@ -931,7 +932,7 @@ class Journal:
                 text.write(json.dumps(line, ensure_ascii=False) + "\n")
         data = text.getvalue().encode("utf-8")
         try:
-            with open(tmp, "wb") as f:
+            with open_private(tmp, "wb", encoding=None) as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())

@@ -54,7 +54,7 @@ class ReplayCache(Store):
         self._lock = threading.Lock()
         try:
             if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # synchronous=NORMAL: a nonce lost on a power cut is harmless.
             self._db = open_database(path, synchronous="NORMAL", busy_timeout=BUSY_TIMEOUT_S)
             self._db.executescript(_SCHEMA)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sscard.errors import ExitStatus, SscardError
+from sscard.files import open_private
 
 PCSCD_BINARY = Path("/usr/sbin/pcscd")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
@@ -187,7 +188,7 @@ class PrivatePcscd:
             self.channel_id = free_channel(self.channel_id)
             self._ports_chosen = True
         conf_dir = self.write_config()
-        log = self.log_path.open("wb")
+        log = open_private(self.log_path, "wb", encoding=None)
         try:
             self._proc = subprocess.Popen(
                 [

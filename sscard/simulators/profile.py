@@ -43,6 +43,7 @@ from sscard.cards.regions import cities_of, province_by_key, region_of
 from sscard.cards.ssn import SEX_FEMALE, SEX_MALE, make_ssn
 from sscard.cards.ssse import AtrHistorical, CardIdCode, Ef05, Ef06
 from sscard.errors import ConfigError
+from sscard.files import parse_json, read_text
 
 CARD_SCHEMA = "sscard-card/1"
 CARD_STATES = ("ok", "expired", "blocked", "pin-locked")
@@ -114,9 +115,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def read_json_file(path: str | os.PathLike[str], schema: str) -> dict[str, Any]:
-    """Load a JSON object and check its ``schema`` (typed errors, no traceback)."""
+    """Load a JSON object and check its ``schema`` (typed errors, no traceback).
+
+    Read through the bounded reader (regular file, size limit; sscard.files).
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise ProfileError(
             f"cannot read {Path(path).name}: {exc.strerror}", f"无法读取{Path(path).name}"
@@ -131,10 +135,11 @@ def read_json_file(path: str | os.PathLike[str], schema: str) -> dict[str, Any]:
 
 def parse_json_text(text: str, schema: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = parse_json(text)  # bounded: nesting, integer length, no NaN (sscard.files)
     except json.JSONDecodeError as exc:
+        why = f": {exc.msg}" if exc.pos == 0 and not exc.msg.startswith("Expecting") else ""
         raise ProfileError(
-            f"not JSON (line {exc.lineno})", f"不是JSON（第{exc.lineno}行）"
+            f"not JSON (line {exc.lineno}){why}", f"不是JSON（第{exc.lineno}行）"
         ) from None
     if not isinstance(data, dict):
         raise ProfileError("top level is not a JSON object", "顶层不是JSON对象")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sscard.apdu import ApduFormatError, Command, Response
+from sscard.files import MAX_TRACE_BYTES, open_private, parse_json, read_text
 from sscard.terminals.errors import TraceFormatError, TraceWriteError
 
 TRACE_VERSION = 1
@@ -131,7 +132,7 @@ class Tracer:
         self._stream: IO[str] | None
         if isinstance(sink, str | Path):
             try:
-                self._stream = Path(sink).open("a", encoding="utf-8")  # noqa: SIM115 (see close)
+                self._stream = open_private(sink, "a")  # 0600: a --no-redact trace holds everything
             except OSError as exc:
                 name = Path(sink).name
                 raise TraceWriteError(
@@ -189,10 +190,52 @@ class Tracer:
         self.close()
 
 
+#: The type every field of a record must have (``None`` allowed for all). A trace is
+#: user input: a dict where a string belongs must be one error line, not a traceback.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "dir": (str,),
+    "time": (str,),
+    "name": (str,),
+    "hex": (str,),
+    "sw": (str,),
+    "status": (str,),
+    "reader": (str,),
+    "atr": (str,),
+    "protocol": (str,),
+    "error": (str,),
+    "message": (str,),
+    "lc": (int,),
+    "le": (int,),
+    "duration_us": (int, float),
+    "redacted": (int, bool),
+    "version": (int,),
+}
+
+
+def _check_record(record: Any, number: int) -> dict[str, Any]:
+    if not isinstance(record, dict) or record.get("dir") not in ("S", "C", "R", "E"):
+        raise TraceFormatError(
+            f"line {number} is not a trace record", f"第 {number} 行不是跟踪记录"
+        )
+    for key, value in record.items():
+        types = _FIELD_TYPES.get(key, (str, int, float, bool))
+        if value is not None and not isinstance(value, types):
+            shown = key if len(key) <= 24 else key[:24] + "…"
+            raise TraceFormatError(
+                f"line {number}: field {shown!r} has the wrong type",
+                f"第 {number} 行：字段 {shown!r} 类型错误",
+            )
+    return record
+
+
 def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
-    """The records of a trace file; TraceFormatError (with the line number) on bad lines."""
+    """The records of a trace file; TraceFormatError (with the line number) on bad lines.
+
+    The file is read through the bounded reader (regular file, at most
+    ``MAX_TRACE_BYTES``); every field must have its type (:data:`_FIELD_TYPES`).
+    """
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = read_text(path, max_bytes=MAX_TRACE_BYTES).splitlines()
     except OSError as exc:
         raise TraceFormatError(
             f"cannot read trace file: {exc.strerror}", f"无法读取跟踪文件：{exc.strerror}"
@@ -206,16 +249,42 @@ def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line)
         except json.JSONDecodeError as exc:
             raise TraceFormatError(
                 f"line {number} is not JSON", f"第 {number} 行不是 JSON"
             ) from exc
-        if not isinstance(record, dict) or record.get("dir") not in ("S", "C", "R", "E"):
-            raise TraceFormatError(
-                f"line {number} is not a trace record", f"第 {number} 行不是跟踪记录"
-            )
-        yield record
+        yield _check_record(record, number)
+
+
+def redact_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply the redaction rule to a trace recorded with ``--no-redact``, for display.
+
+    ``sscard trace show`` shows what a default trace would hold unless it is itself
+    run with ``--no-redact``: one masking policy for every output path (issue 15).
+    A response is judged by the command before it, as when recording.
+    """
+    out: list[dict[str, Any]] = []
+    redaction = NONE
+    for record in records:
+        kind, raw = record.get("dir"), record.get("hex")
+        if kind == "C":
+            redaction = NONE
+            if not record.get("redacted") and "lc" not in record and isinstance(raw, str):
+                try:
+                    apdu = bytes.fromhex(raw)
+                except ValueError:
+                    apdu = b""
+                redaction = Redaction.for_command(apdu)
+                if redaction.command:
+                    masked = command_record(apdu, True)
+                    record = {**record, **{k: masked[k] for k in masked if k != "time"}}
+        elif kind == "R" and redaction.response and isinstance(raw, str) and len(raw) > 4:
+            record = {**record, "hex": raw[-4:], "redacted": (len(raw) - 4) // 2}
+        elif kind == "S":
+            redaction = NONE
+        out.append(record)
+    return out
 
 
 def format_record(record: dict[str, Any]) -> str:
