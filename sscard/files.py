@@ -38,6 +38,8 @@ from sscard.errors import ConfigError
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 #: Traces and fee lists may be long (one line per APDU / per item).
 MAX_TRACE_BYTES = 64 * 1024 * 1024
+#: Black and trust lists are streamed line by line; a million entries is ~40 MB.
+MAX_LIST_BYTES = 512 * 1024 * 1024
 #: Deeper than anything sscard writes (card images nest about 5 levels).
 MAX_NESTING = 32
 #: Longer than any amount, counter or time stamp in sscard's files (2**64 has 20 digits).
@@ -56,13 +58,8 @@ class InputFileRejected(ConfigError):
 # =========================================================================== reading
 
 
-def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
-
-    Raises :class:`InputFileRejected` for a device, FIFO, socket or directory, or a
-    file larger than ``max_bytes``; ``OSError`` (missing, no permission) propagates
-    as from ``open`` so callers keep their own "cannot read" messages.
-    """
+def _open_regular(path: str | os.PathLike[str], max_bytes: int) -> tuple[int, str]:
+    """An fd on the regular file ``path`` no larger than ``max_bytes`` (else rejected)."""
     name = Path(path).name or str(path)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -73,6 +70,35 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES
             )
         if info.st_size > max_bytes:
             raise _too_large(name, max_bytes)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, name
+
+
+def open_text(
+    path: str | os.PathLike[str], *, encoding: str = "utf-8", max_bytes: int = MAX_LIST_BYTES
+) -> IO[str]:
+    """A text stream on a regular file of at most ``max_bytes`` (for line-by-line readers,
+    e.g. a blacklist of a million lines that is never held whole)."""
+    fd, _name = _open_regular(path, max_bytes)
+    try:
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, encoding=encoding)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
+
+    Raises :class:`InputFileRejected` for a device, FIFO, socket or directory, or a
+    file larger than ``max_bytes``; ``OSError`` (missing, no permission) propagates
+    as from ``open`` so callers keep their own "cannot read" messages.
+    """
+    fd, name = _open_regular(path, max_bytes)
+    try:
         chunks: list[bytes] = []
         left = max_bytes + 1  # one byte more tells a file that grew since fstat
         while left > 0:

@@ -19,6 +19,7 @@ sscard profile): ``SSC1:`` goes to this verifier, anything else is handed back a
 from __future__ import annotations
 
 import hmac
+import io
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ from sscard.cards.ecard_qr import (
 )
 from sscard.crypto import Sm2Backend, default_backend
 from sscard.errors import ConfigError, DependencyMissing
+from sscard.files import read_bytes
 from sscard.services.replay_cache import ReplayCache
 
 TRUST_SCHEMA = "sscard-ecard-trust/1"
@@ -266,9 +268,10 @@ def read_qr_image(path: str | os.PathLike[str]) -> list[str]:
         ) from None
     name = Path(path).name
     try:
-        with Image.open(path) as image:
+        data = read_bytes(path)  # bounded reader (sscard.files): no device, no 20 GB file
+        with Image.open(io.BytesIO(data)) as image:
             gray = image.convert("L")
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ConfigError(
             f"cannot read image {name}: {type(exc).__name__}", f"无法读取图片 {name}"
         ) from exc

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import ClassVar, Self, TypeVar
 
 from sscard.errors import ExitStatus, SscardError
+from sscard.files import open_text
 
 # --------------------------------------------------------------------------- errors
 
@@ -122,7 +123,7 @@ def _parse_header(first_line: str, kind: str) -> ListHeader:
 def _load(path: str | os.PathLike[str], parse: Callable[[Iterable[str]], _L]) -> _L:
     """Stream the file into ``parse`` (a million lines are never held as a list)."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_text(path) as f:  # regular file, size bound (sscard.files)
             return parse(line.rstrip("\n") for line in f)
     except OSError as exc:
         raise ListError(

@@ -17,10 +17,14 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from sscard.errors import ConfigError
+from sscard.files import parse_toml, read_text
 from sscard.services.audit import DEFAULT_RETENTION_DAYS, AuditLog
 from sscard.services.lists import TrustList
 
 POLICY_SCHEMA = "sscard-identity-policy/1"
+#: Bounds of numbers a policy may set (a hostile ``min_age = inf`` is one error line).
+MAX_AGE = 150
+MAX_RETENTION_DAYS = 36_500
 
 Kind = Literal["hotel", "gate", "counter"]
 RegionRule = Literal["refuse", "note", "off"]
@@ -175,8 +179,7 @@ class IdentityPolicy:
     def load(cls, path: str | Path) -> IdentityPolicy:
         name = Path(path).name
         try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
+            doc = parse_toml(read_text(path))  # bounded reader (sscard.files)
         except OSError as exc:
             raise _policy_error(f"cannot read {name}", f"无法读取 {name}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -191,10 +194,13 @@ class IdentityPolicy:
         audit = _table(doc, "audit")
         retention = audit.get("retention_days", DEFAULT_RETENTION_DAYS)
         if retention is not None and (
-            isinstance(retention, bool) or not isinstance(retention, int | float) or retention <= 0
+            isinstance(retention, bool)
+            or not isinstance(retention, int | float)
+            or not 0 < retention <= MAX_RETENTION_DAYS  # also refuses nan and inf
         ):
             raise _policy_error(
-                "audit.retention_days must be a positive number", "audit.retention_days 须为正数"
+                f"audit.retention_days must be a number in (0, {MAX_RETENTION_DAYS}]",
+                f"audit.retention_days 须为 (0, {MAX_RETENTION_DAYS}] 之间的数",
             )
         trust = _table(doc, "trust")
         regions = trust.get("regions")
@@ -284,13 +290,18 @@ def _age_bands(name: str, value: Any) -> tuple[AgeBand, ...]:
     bands = []
     for entry in value:
         try:
-            band = AgeBand(
-                int(entry["min_age"]), str(entry["code"]), str(entry["en"]), str(entry["zh"])
-            )
+            min_age = entry["min_age"]
+            # An integer age a person can have: refuses inf, nan, 1e300, true and "18".
+            if isinstance(min_age, bool) or not isinstance(min_age, int):
+                raise TypeError("min_age")
+            if not 0 <= min_age <= MAX_AGE:
+                raise ValueError("min_age")
+            band = AgeBand(min_age, str(entry["code"]), str(entry["en"]), str(entry["zh"]))
         except (KeyError, TypeError, ValueError):
             raise _policy_error(
-                f"scenario.{name}.age_bands: each needs min_age, code, en, zh",
-                f"scenario.{name}.age_bands：每项须有 min_age、code、en、zh",
+                f"scenario.{name}.age_bands: each needs min_age (integer 0-{MAX_AGE}),"
+                " code, en, zh",
+                f"scenario.{name}.age_bands：每项须有 min_age（0-{MAX_AGE} 的整数）、code、en、zh",
             ) from None
         bands.append(band)
     return tuple(bands)

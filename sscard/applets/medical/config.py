@@ -18,6 +18,7 @@ from typing import Any
 
 from sscard.applets.medical.desk import FrontDesk
 from sscard.errors import ConfigError
+from sscard.files import parse_toml, read_text
 from sscard.services.insurance import ClientConfig, InsuranceClient, PlatformFilingCheck
 
 
@@ -56,7 +57,7 @@ class DeskConfig:
         if path is not None:
             name = Path(path).name
             try:
-                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+                data = parse_toml(read_text(path))  # bounded reader (sscard.files)
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read {name}: {exc.strerror}", f"无法读取配置文件 {name}"

@@ -46,6 +46,7 @@ from typing import Any, Literal
 from sscard.applets.transit.errors import TransitConfigError
 from sscard.applets.transit.fares import CATEGORY_NAMES, FarePolicy, FareTable, Station
 from sscard.cards.ids import CardCategory, Industry, PurseAlgorithmId
+from sscard.files import parse_toml, read_text
 
 Mode = Literal["flat", "metro", "bus-segment"]
 Gate = Literal["entry", "exit", "auto"]
@@ -126,7 +127,7 @@ class ValidatorConfig:
     def load(cls, path: str | os.PathLike[str]) -> ValidatorConfig:
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = parse_toml(read_text(p))  # bounded reader (sscard.files)
         except OSError as exc:
             raise TransitConfigError(
                 f"cannot read {p.name}: {exc.strerror}", f"无法读取配置文件{p.name}"

@@ -30,6 +30,7 @@ from types import MappingProxyType
 
 from sscard.applets.transit.errors import TransitConfigError
 from sscard.cards.ids import CardCategory
+from sscard.files import read_text
 
 
 @dataclass(frozen=True, order=True)
@@ -108,7 +109,7 @@ class FareTable:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FareTable:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_text(path)  # bounded: regular file, size limit (sscard.files)
         except (OSError, UnicodeDecodeError) as exc:
             raise TransitConfigError(
                 f"cannot read fare table {Path(path).name}", "无法读取票价表"

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from sscard.files import read_text
 from sscard.services.insurance.errors import InvalidAmount, InvalidRequest
 from sscard.services.insurance.models import FeeItem
 from sscard.services.insurance.money import CENT
@@ -160,6 +161,10 @@ def _from_json(name: str, text: str) -> list[FeeItem]:
         raise FeeFileError(
             name, exc.lineno, exc.colno, "", f"JSON syntax: {exc.msg}", "JSON 格式错误"
         ) from None
+    except (RecursionError, ValueError):  # hostile input: 100k-deep nesting, 5000-digit int
+        raise FeeFileError(
+            name, 0, 0, "", "JSON nested too deep or a number too long", "JSON 嵌套过深或数字过长"
+        ) from None
     items = []
     seen: set[str] = set()
     for line, value in raw:
@@ -179,11 +184,11 @@ def load_fee_items(path: str | Path) -> list[FeeItem]:
     """Read a visit's fee items from ``.csv`` or ``.json``; raise :class:`FeeFileError`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path, encoding="utf-8-sig")  # bounded reader (sscard.files)
     except FileNotFoundError:
         raise FeeFileError(path.name, 0, 0, "", "file not found", "文件不存在") from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = exc.object[: exc.start].count(b"\n") + 1
         raise FeeFileError(path.name, line, 0, "", "not UTF-8 text", "不是 UTF-8 文本") from None
     suffix = path.suffix.lower()
     if suffix == ".csv":
