@@ -23,11 +23,12 @@ from sscard.cards.ecard_qr import (
     TokenBadLength,
     TokenBadPrefix,
     TokenBadVersion,
+    TokenRetiredVersion,
     TokenTruncated,
-    ssn_digest,
+    holder_reference,
 )
 from sscard.cli.ecard import command
-from sscard.crypto import PurePythonSm2, default_backend, sm3
+from sscard.crypto import PurePythonSm2, default_backend, hmac_sm3, sm3
 from sscard.errors import ConfigError, DependencyMissing
 from sscard.services.replay_cache import ReplayCache
 from sscard.simulators.ecard_issuer import (
@@ -81,10 +82,12 @@ def test_payload_layout_matches_profile(issuer: EcardIssuer, key: IssuerKey) -> 
     assert text.startswith("SSC1:") and "=" not in text and len(text) == 5 + 152
     raw = base64.urlsafe_b64decode(text[5:])
     assert len(raw) == TOKEN_LENGTH == 114
-    assert raw[0] == 0x01
+    assert raw[0] == 0x02
     assert raw[1:5] == key.key_id == sm3(key.public_key)[:4]
     assert raw[5:21] == CARD
-    assert raw[21:37] == sm3(SSN.encode("ascii"))[:16]
+    # Version 02: HMAC-SM3 under the issuer's holder secret, never the bare SM3 of v01.
+    assert raw[21:37] == hmac_sm3(key.holder_secret, SSN.encode("ascii"))[:16]
+    assert sm3(SSN.encode("ascii"))[:16] not in raw
     assert raw[37:41] == T0.to_bytes(4, "big")
     assert raw[41] == 0x3C
     assert raw[42:50] == nonce
@@ -92,15 +95,56 @@ def test_payload_layout_matches_profile(issuer: EcardIssuer, key: IssuerKey) -> 
     assert PurePythonSm2().verify(key.public_key, raw[:50], raw[50:], b"1234567812345678")
 
 
-def test_ssn_digest_normalises_check_character() -> None:
-    assert ssn_digest("11010519491231002x ") == ssn_digest(SSN)
+def test_holder_reference_normalises_check_character_and_is_keyed() -> None:
+    secret = bytes(range(32))
+    assert holder_reference(secret, "11010519491231002x ") == holder_reference(secret, SSN)
+    assert holder_reference(bytes(32), SSN) != holder_reference(secret, SSN)
+    with pytest.raises(ValueError):
+        holder_reference(b"short", SSN)
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "mac"),
+    [
+        # GM/T 0042-2015 Appendix D.3, as in openssl/openssl
+        # test/recipes/30-test_evp_data/evpmac_sm3.txt (and libxcrypt's alg-sm3-hmac test).
+        (
+            bytes(range(1, 33)),
+            b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq" * 2,
+            "ca05e144ed05d1857840d1f318a4a8669e559fc8391f414485bfdf7bb408963a",
+        ),
+        (
+            bytes(range(1, 38)),
+            b"\xcd" * 50,
+            "220bf579ded555393f0159f66c99877822a3ecf610d1552154b41d44b94db3ae",
+        ),
+        (
+            b"\x0b" * 32,
+            b"Hi There",
+            "c0ba18c68b90c88bc07de794bfc7d2c8d19ec31ed8773bc2b390c9604e0be11e",
+        ),
+        (
+            b"Jefe Jeferson Jr",
+            b"what do ya want for nothing?",
+            "ce791a34c59adef472997a249600f3f244d59e875be04055ba2ae12fc845e78c",
+        ),
+        # jht5945/hmac-sm3 README (an independent Rust implementation).
+        (
+            b"TestSecret",
+            b"Hello World",
+            "9d91da552268ddf11b9f69662773a66c6375b250336dfb9293e7e2611c36d79f",
+        ),
+    ],
+)
+def test_hmac_sm3_known_answers(key: bytes, data: bytes, mac: str) -> None:
+    assert hmac_sm3(key, data).hex() == mac
 
 
 tokens = st.builds(
     EcardToken,
     issuer_key_id=st.binary(min_size=4, max_size=4),
     card_id_code=st.binary(min_size=16, max_size=16),
-    ssn_digest=st.binary(min_size=16, max_size=16),
+    holder_ref=st.binary(min_size=16, max_size=16),
     issued_at=st.integers(0, 0xFFFFFFFF),
     validity=st.integers(0, 255),
     nonce=st.binary(min_size=8, max_size=8),
@@ -125,6 +169,7 @@ def test_decode_arbitrary_input_raises_only_typed_errors(data: str | bytes) -> N
             "bad_encoding",
             "bad_prefix",
             "bad_version",
+            "retired_version",
             "bad_length",
         }
 
@@ -157,7 +202,8 @@ def _text(raw: bytes) -> str:
         (lambda raw: _text(raw).replace("SSC1:", "SSC2:"), TokenBadPrefix, "bad_prefix"),
         (lambda raw: _text(raw).lower(), TokenBadPrefix, "bad_prefix"),
         (lambda raw: "https://example.invalid/qr", TokenBadPrefix, "bad_prefix"),
-        (lambda raw: _text(b"\x02" + raw[1:]), TokenBadVersion, "bad_version"),
+        (lambda raw: _text(b"\x03" + raw[1:]), TokenBadVersion, "bad_version"),
+        (lambda raw: _text(b"\x01" + raw[1:]), TokenRetiredVersion, "retired_version"),
         (lambda raw: _text(b"\x00"), TokenBadVersion, "bad_version"),
         (lambda raw: _text(raw + b"\x00\x00\x00"), TokenBadLength, "bad_length"),
     ],
@@ -175,7 +221,7 @@ def test_bad_qr_decode_and_verify(
     assert info.value.reason == reason
     result = verifier.verify(text)
     assert (result.outcome, result.reason) == ("rejected", reason)
-    assert result.card_id_code is None and result.ssn_digest is None
+    assert result.card_id_code is None and result.holder_ref is None
     assert result.message_en and result.message_zh and " / " in result.bilingual()
 
 
@@ -195,10 +241,16 @@ def test_round_trip_issue_verify_each_province(
     result = verifier.verify(issuer.issue_for(card).encode())
     assert result.accepted and result.reason == "ok"
     assert result.card_id_code == card.ssse.ef05.card_id.encode()
-    assert result.matches_ssn(card.ssse.ef06.ssn)
-    assert not result.matches_ssn(SSN)
-    shown = json.dumps(result.to_dict(), ensure_ascii=False) + repr(result)
-    assert card.ssse.ef06.ssn not in shown and card.ssse.ef06.name not in shown
+    # Only the issuer, with its holder secret, ties the reference to the holder.
+    assert result.holder_ref == issuer.key.holder_reference(card.ssse.ef06.ssn)
+    assert result.holder_ref != issuer.key.holder_reference(SSN)
+    ref = result.holder_ref.hex().upper()
+    for redact in (True, False):
+        shown = json.dumps(result.to_dict(redact), ensure_ascii=False) + repr(result)
+        assert card.ssse.ef06.ssn not in shown and card.ssse.ef06.name not in shown
+        assert ref not in shown and ref[:4] in shown  # never whole, not even unredacted
+    assert card.ssse.ef05.card_id.hex not in json.dumps(result.to_dict())
+    assert result.to_dict(redact=False)["card_id_code"] == card.ssse.ef05.card_id.hex
     assert result.to_dict()["region"] == card.ssse.ef05.card_id.region
 
 
@@ -276,7 +328,9 @@ def test_wrong_key_under_trusted_id_is_bad_signature(
     key: IssuerKey, issuer: EcardIssuer, clock: Clock, tmp_path: Path
 ) -> None:
     other = IssuerKey.generate()
-    forged = EcardIssuer(IssuerKey(key.key_id, other.private_key, other.public_key))
+    forged = EcardIssuer(
+        IssuerKey(key.key_id, other.private_key, other.public_key, key.holder_secret)
+    )
     verifier = EcardVerifier(
         TrustStore({key.key_id: key.public_key}), ReplayCache(tmp_path / "r"), clock=clock
     )
@@ -337,18 +391,20 @@ def test_issuer_key_file(key: IssuerKey, tmp_path: Path) -> None:
     path = tmp_path / "issuer.json"
     key.save(path)
     doc = json.loads(path.read_text())
-    assert doc["schema"] == "sscard-ecard-issuer/1" and doc["test_key"] is True
+    assert doc["schema"] == "sscard-ecard-issuer/2" and doc["test_key"] is True
     assert "TEST KEY" in doc["warning"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert IssuerKey.load(path) == key
     assert key.private_key.hex() not in repr(key).lower()
+    assert key.holder_secret.hex() not in repr(key).lower()
     # Loaded as a trust store, only the public half is used.
     assert TrustStore.load(path).keys == {key.key_id: key.public_key}
     trust = tmp_path / "trust.json"
     write_trust_store(trust, [key, IssuerKey.generate()])
     store = TrustStore.load(trust)
     assert len(store.keys) == 2 and store.public_key(key.key_id) == key.public_key
-    assert "private_key" not in trust.read_text()
+    assert "private_key" not in trust.read_text() and "holder_secret" not in trust.read_text()
+    assert key.holder_secret.hex().upper() not in trust.read_text()
 
 
 @pytest.mark.parametrize(
@@ -447,11 +503,13 @@ def test_cli_issue_and_verify(tmp_path: Path) -> None:
     assert payload.startswith("SSC1:") and key_file.exists() and png.exists()
 
     code, out = _cli("verify", payload, "--trust", str(trust), "--terminal-id", "gate-1", *common)
-    assert code == 0 and "ACCEPTED [ok]" in out and card.ssse.ef05.card_id.hex in out
+    card_id = card.ssse.ef05.card_id.hex
+    assert code == 0 and "ACCEPTED [ok]" in out and card_id not in out
+    assert f"{card_id[:6]}{'*' * 22}{card_id[-4:]}" in out  # masked by default (issue 15)
     code, out = _cli("verify", payload, "--trust", str(trust), "--json", *common)
     assert code == 1 and json.loads(out)["reason"] == "replayed"
     code, out = _cli("verify", "otherqr", "--trust", str(trust), *common)
-    assert code == 1 and "not_ecard" in out
+    assert code == 1 and "not_ecard" in out  # relay: exit status 1 (module docstring)
     code, out = _cli("verify", "SSC1:abcde", "--trust", str(key_file), *common)
     assert code == 1 and "[bad_encoding]" in out  # 4n+1 base64 characters cannot be decoded
     if _decoder_installed():
@@ -505,7 +563,7 @@ def test_card_profile_loads_for_issue_for(tmp_path: Path, issuer: EcardIssuer) -
     card = CardProfile.load(tmp_path / "c.json")
     token = issuer.issue_for(card)
     assert token.card_id_code == card.ssse.ef05.card_id.encode()
-    assert token.ssn_digest == ssn_digest(card.ssse.ef06.ssn)
+    assert token.holder_ref == issuer.key.holder_reference(card.ssse.ef06.ssn)
     assert default_backend().verify(issuer.key.public_key, token.signed_bytes(), token.signature)
 
 
@@ -544,3 +602,76 @@ def test_cli_issue_keeps_its_private_key_out_of_the_current_directory(
     assert key.stat().st_mode & 0o777 == 0o600
     assert state.stat().st_mode & 0o077 == 0
     assert json.loads(key.read_text())["test_key"] is True
+
+
+# --------------------------------------------------------------------------- version 01 (retired)
+
+
+def _v01_payload(key: IssuerKey, card_id: bytes, ssn: str, issued_at: int) -> tuple[str, bytes]:
+    """A correctly signed payload of the retired version 01 (SM3 of the SSN) and its digest."""
+    digest = sm3(ssn.encode("ascii"))[:16]
+    body = bytes([0x01]) + key.key_id + card_id + digest + issued_at.to_bytes(4, "big")
+    body += bytes([60]) + bytes(8)
+    signature = default_backend().sign(key.private_key, body)
+    return _text(body + signature), digest
+
+
+def test_version_01_is_refused_and_its_digest_never_shown(
+    key: IssuerKey, clock: Clock, tmp_path: Path
+) -> None:
+    """Issue 15: v01 carried SM3(SSN)[0:16], brute-forced in seconds; verifiers refuse it."""
+    card = new_card("anhui", seed=5)
+    payload, digest = _v01_payload(key, card.ssse.ef05.card_id.encode(), card.ssse.ef06.ssn, T0)
+    trust = TrustStore({key.key_id: key.public_key})
+    verifier = EcardVerifier(trust, ReplayCache(tmp_path / "r"), clock=clock)
+    result = verifier.verify(payload)
+    assert (result.outcome, result.reason) == ("rejected", "retired_version")
+    assert result.token is None and result.holder_ref is None
+    assert "01" in result.message_en and "01" in result.message_zh
+    assert len(verifier.replay) == 0  # refused before the nonce was looked at
+    # Through the CLI (text and JSON, audit row): the digest appears nowhere.
+    key.save(tmp_path / "k.json")
+    common = ["--trust", str(tmp_path / "k.json"), "--replay-db", str(tmp_path / "r.db")]
+    common += ["--audit-db", str(tmp_path / "a.db")]
+    for extra in ([], ["--json"], ["--no-redact"]):
+        code, out = _cli("verify", payload, *common, *extra)
+        assert code == 1 and "retired_version" in out
+        assert digest.hex() not in out.lower()
+    assert digest.hex().upper().encode() not in (tmp_path / "a.db").read_bytes()
+
+
+def test_version_01_issuer_key_is_a_trust_store_but_cannot_issue(
+    key: IssuerKey, tmp_path: Path
+) -> None:
+    doc = {k: v for k, v in key.to_json().items() if k != "holder_secret"}
+    doc["schema"] = "sscard-ecard-issuer/1"
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    assert TrustStore.load(path).keys == {key.key_id: key.public_key}
+    with pytest.raises(ConfigError) as info:
+        IssuerKey.load(path)
+    assert "holder secret" in info.value.message_en and "02" in info.value.message_zh
+    code, out = _cli("issue", str(_card_file(tmp_path)), "--issuer-key", str(path))
+    assert code == 2 and out.startswith("error: ") and "Traceback" not in out
+
+
+def _card_file(tmp_path: Path) -> Path:
+    path = tmp_path / "card.json"
+    new_card("zhejiang", seed=2).save(path)
+    return path
+
+
+def test_a_verifier_cannot_test_candidate_ssns(
+    issuer: EcardIssuer, verifier: EcardVerifier
+) -> None:
+    """The attack of issue 15 no longer works: with the county and birth year known, no
+    SSN candidate's SM3 (or SM3 of anything else public) equals the holder reference."""
+    card = new_card("anhui", seed=9)
+    ssn = card.ssse.ef06.ssn
+    result = verifier.verify(issuer.issue_for(card).encode())
+    assert result.accepted and result.holder_ref is not None
+    public = [ssn, ssn.lower(), ssn[:17], card.ssse.ef05.card_id.hex]
+    for text in public:
+        assert sm3(text.encode())[:16] != result.holder_ref
+    # Another issuer's reference for the same holder differs: no cross-issuer linking.
+    assert IssuerKey.generate().holder_reference(ssn) != result.holder_ref

@@ -426,8 +426,14 @@ def test_qr_round_trip_at_a_gate(
         assert s["internal_auth"] == ("skipped", "not_in_qr")
         assert s["blacklist"] == ("pass", "not_listed")
         assert s["region"] == ("pass", "trusted_region")
-        assert set(result.released) == {"region", "card_id_code", "ssn_digest"}
+        assert set(result.released) == {"region", "card_id_code", "holder_ref"}
         assert result.released["card_id_code"] == profile.ssse.ef05.card_id.hex
+        ref = issuer.key.holder_reference(profile.ssse.ef06.ssn).hex().upper()
+        assert result.released["holder_ref"] == ref
+        # The holder reference is never shown whole, not even unredacted (issue 15).
+        for redact in (True, False):
+            assert ref not in str(result.to_dict(redact=redact)) + result.text(redact=redact)
+        assert profile.ssse.ef05.card_id.hex not in str(result.to_dict()) + result.text()
         assert result.notes == ("concession_unknown",)
         assert profile.ssse.ef06.ssn not in str(result.to_dict(redact=False))
         # Single use: the same code again is refused.

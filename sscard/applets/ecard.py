@@ -9,7 +9,10 @@ been seen (a shared :class:`~sscard.services.replay_cache.ReplayCache`).
 
 Every input yields an :class:`EcardResult` with a machine reason code and bilingual
 text, never an exception. An accepted code releases the card identification code and
-the SSN digest, never the SSN (the payload does not carry it).
+the holder reference (payload version 02), never the SSN: the reference is keyed by
+the issuer's secret, so a verifier cannot turn it back into an SSN, and it is shown
+masked on every output path (only the issuer resolves it, online). A version 01 code
+(it carried SM3 of the SSN) is refused as ``retired_version``.
 
 :func:`route_qr` is the profile's "multi-code fusion" router (medical-insurance.md,
 sscard profile): ``SSC1:`` goes to this verifier, anything else is handed back as
@@ -18,7 +21,6 @@ sscard profile): ``SSC1:`` goes to this verifier, anything else is handed back a
 
 from __future__ import annotations
 
-import hmac
 import io
 import os
 import time
@@ -30,6 +32,7 @@ from typing import Any, Literal
 
 from sscard.cards.ecard_qr import (
     ISSUER_SCHEMA,  # an issuer key file is accepted as a trust store
+    OLD_ISSUER_SCHEMAS,
     PREFIX,
     EcardDecodeError,
     EcardToken,
@@ -37,11 +40,12 @@ from sscard.cards.ecard_qr import (
     TokenBadLength,
     TokenBadPrefix,
     TokenBadVersion,
+    TokenRetiredVersion,
     TokenTruncated,
     hex_field,
     read_json_file,
-    ssn_digest,
 )
+from sscard.cards.privacy import mask_card_id, mask_holder_ref
 from sscard.crypto import Sm2Backend, default_backend
 from sscard.errors import ConfigError, DependencyMissing
 from sscard.files import read_bytes
@@ -64,6 +68,7 @@ REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
                 TokenBadEncoding,
                 TokenBadPrefix,
                 TokenBadVersion,
+                TokenRetiredVersion,
                 TokenBadLength,
             )
         },
@@ -118,28 +123,30 @@ class EcardResult:
         return self.token.card_id_code if self.accepted and self.token else None
 
     @property
-    def ssn_digest(self) -> bytes | None:
-        """SM3(SSN)[0:16]; released only for an accepted code."""
-        return self.token.ssn_digest if self.accepted and self.token else None
+    def holder_ref(self) -> bytes | None:
+        """The issuer-keyed holder reference; released only for an accepted code.
 
-    def matches_ssn(self, ssn: str) -> bool:
-        """True if the accepted code was issued for this SSN (constant-time compare)."""
-        digest = self.ssn_digest
-        return digest is not None and hmac.compare_digest(digest, ssn_digest(ssn))
+        For forwarding to the issuer (online); never shown whole (:meth:`to_dict`).
+        """
+        return self.token.holder_ref if self.accepted and self.token else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, redact: bool = True) -> dict[str, Any]:
+        """JSON-ready. The card identification code is masked unless ``redact`` is
+        False; the holder reference is masked always (issue 15: verifiers never
+        print it unmasked)."""
         out: dict[str, Any] = {
             "outcome": self.outcome,
             "reason": self.reason,
             "message_en": self.message_en,
             "message_zh": self.message_zh,
         }
-        if self.card_id_code is not None and self.ssn_digest is not None and self.token:
+        if self.card_id_code is not None and self.holder_ref is not None and self.token:
+            card_id = self.card_id_code.hex().upper()
             out.update(
                 issuer_key_id=self.token.issuer_key_id.hex().upper(),
-                card_id_code=self.card_id_code.hex().upper(),
+                card_id_code=mask_card_id(card_id) if redact else card_id,
                 region=self.card_id_code[:3].hex().upper(),
-                ssn_digest=self.ssn_digest.hex().upper(),
+                holder_ref=mask_holder_ref(self.holder_ref),
                 issued_at=self.token.issued_at,
             )
         return out
@@ -163,8 +170,8 @@ class TrustStore:
         if not isinstance(doc, dict):
             raise ConfigError(f"{source}: not a JSON object", f"{source}：不是 JSON 对象")
         schema = doc.get("schema")
-        if schema == ISSUER_SCHEMA:
-            entries: Any = [doc]  # its public half only
+        if schema == ISSUER_SCHEMA or schema in OLD_ISSUER_SCHEMAS:
+            entries: Any = [doc]  # its public half only (never the holder secret)
         elif schema == TRUST_SCHEMA:
             entries = doc.get("issuers")
         else:

@@ -4,10 +4,16 @@ The real e-SSC QR format is not public (ssse-card.md §5, §7); sscard uses its 
 offline profile (ssse-card.md, "sscard profile", last row) so the simulator's issuer
 and the terminal's verifier agree::
 
-    "SSC1:" + base64url( version 01 (1) ‖ issuer key ID (4) ‖ card identification
-                         code (16) ‖ SM3(SSN ASCII)[0:16] (16) ‖ issue time, Unix
+    "SSC1:" + base64url( version 02 (1) ‖ issuer key ID (4) ‖ card identification
+                         code (16) ‖ holder reference (16) ‖ issue time, Unix
                          seconds, big-endian (4) ‖ validity seconds, 3C (1) ‖
                          nonce (8) ‖ SM2 signature r‖s (64) )
+
+The holder reference is HMAC-SM3(issuer's holder secret, SSN ASCII)[0:16]: opaque,
+resolvable only by the issuer (online). Version 01 carried SM3(SSN)[0:16], a bare
+hash that gives the SSN back by brute force in seconds from the county and a birth
+year (issue 15); it is retired and refused (:class:`TokenRetiredVersion`) without
+being parsed any further, so its digest never reaches a screen or a log.
 
 The signature (SM2 with SM3, Z_A over ID ``1234567812345678``) covers every byte
 before it. 114 bytes is a multiple of 3, so the text never carries ``=`` padding.
@@ -25,20 +31,26 @@ import os
 import re
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sscard.cards.ssn import InvalidSsn
-from sscard.crypto import sm3
+from sscard.crypto import hmac_sm3
 from sscard.errors import ConfigError, SscardError
 from sscard.files import parse_json, read_text
 
 PREFIX = "SSC1:"
-VERSION = 0x01
+VERSION = 0x02
+#: Payload versions that were once issued and are now refused (01: SM3 of the SSN).
+RETIRED_VERSIONS = frozenset({0x01})
 DEFAULT_VALIDITY = 60  # seconds (byte 3C in the profile)
-#: The issuer's key file (simulator); the verifier accepts one as a trust store too.
-ISSUER_SCHEMA = "sscard-ecard-issuer/1"
+#: The issuer's key file (simulator): signing key pair and holder secret. The
+#: verifier accepts one as a trust store too, reading only its public key.
+ISSUER_SCHEMA = "sscard-ecard-issuer/2"
+#: Issuer key files of payload version 01 (no holder secret): trust stores only.
+OLD_ISSUER_SCHEMAS = frozenset({"sscard-ecard-issuer/1"})
+HOLDER_REF_LENGTH = 16
 
 _HEADER = struct.Struct(">B4s16s16sIB8s")  # everything the signature covers
 SIGNED_LENGTH = _HEADER.size  # 50
@@ -83,6 +95,12 @@ class TokenBadVersion(EcardDecodeError):
     message_zh = "二维码版本不受支持"
 
 
+class TokenRetiredVersion(TokenBadVersion):
+    reason = "retired_version"
+    message_en = "QR payload version 01 is retired; ask the holder to refresh the code"
+    message_zh = "二维码版本 01 已停用，请持卡人刷新二维码"
+
+
 class TokenBadLength(EcardDecodeError):
     code = -42
     reason = "bad_length"
@@ -90,11 +108,17 @@ class TokenBadLength(EcardDecodeError):
     message_zh = "二维码内容长度超出电子社保卡格式"
 
 
-def ssn_digest(ssn: str) -> bytes:
-    """SM3 of the SSN in ASCII, first 16 bytes; ``x`` is normalised to ``X`` (GB 11643)."""
+def holder_reference(holder_secret: bytes, ssn: str) -> bytes:
+    """HMAC-SM3(holder secret, SSN ASCII)[0:16]; ``x`` is normalised to ``X`` (GB 11643).
+
+    Keyed by a secret that never leaves the issuer, so a verifier holding the
+    payload cannot test candidate SSNs against it (ssse-card.md profile, e-SSC row).
+    """
+    if len(holder_secret) < 16:
+        raise ValueError("holder secret must be at least 16 bytes")
     text = ssn.strip().upper()
     try:
-        return sm3(text.encode("ascii"))[:16]
+        return hmac_sm3(holder_secret, text.encode("ascii"))[:HOLDER_REF_LENGTH]
     except UnicodeEncodeError:
         raise InvalidSsn("SSN must be ASCII", "社会保障号码须为 ASCII 字符") from None
 
@@ -138,11 +162,11 @@ def _need(name: str, value: bytes, length: int) -> None:
 
 @dataclass(frozen=True)
 class EcardToken:
-    """One decoded e-SSC QR payload (no personal data: the SSN is only a digest)."""
+    """One decoded e-SSC QR payload (version 02: the holder is an opaque reference)."""
 
     issuer_key_id: bytes
     card_id_code: bytes
-    ssn_digest: bytes
+    holder_ref: bytes = field(repr=False)
     issued_at: int
     validity: int
     nonce: bytes
@@ -153,7 +177,7 @@ class EcardToken:
         # Programming errors (the issuer builds tokens), so plain ValueError.
         _need("issuer key ID", self.issuer_key_id, 4)
         _need("card identification code", self.card_id_code, 16)
-        _need("SSN digest", self.ssn_digest, 16)
+        _need("holder reference", self.holder_ref, HOLDER_REF_LENGTH)
         _need("nonce", self.nonce, 8)
         _need("signature", self.signature, SIGNATURE_LENGTH)
         if not 0 <= self.issued_at <= 0xFFFFFFFF:
@@ -167,7 +191,7 @@ class EcardToken:
             self.version,
             self.issuer_key_id,
             self.card_id_code,
-            self.ssn_digest,
+            self.holder_ref,
             self.issued_at,
             self.validity,
             self.nonce,
@@ -182,20 +206,25 @@ class EcardToken:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> EcardToken:
-        """Parse the binary payload; version is checked before length (a v2 may differ)."""
+        """Parse the binary payload; version is checked before length (another may differ).
+
+        A retired version (01) is refused before anything else is read from it.
+        """
         if not raw:
             raise TokenTruncated()
+        if raw[0] in RETIRED_VERSIONS:
+            raise TokenRetiredVersion()
         if raw[0] != VERSION:
             raise TokenBadVersion()
         if len(raw) < TOKEN_LENGTH:
             raise TokenTruncated()
         if len(raw) > TOKEN_LENGTH:
             raise TokenBadLength()
-        version, key_id, card, digest, issued, validity, nonce = _HEADER.unpack_from(raw)
+        version, key_id, card, holder_ref, issued, validity, nonce = _HEADER.unpack_from(raw)
         return cls(
             issuer_key_id=key_id,
             card_id_code=card,
-            ssn_digest=digest,
+            holder_ref=holder_ref,
             issued_at=issued,
             validity=validity,
             nonce=nonce,

@@ -43,6 +43,31 @@ def mask_card_number(number: str) -> str:
     return mask_middle(number, 2, 3)
 
 
+def mask_card_id(card_id_code: bytes | str) -> str:
+    """Card identification code (32 hex, ssse-card.md §1.4): region (6) and last 4 kept.
+
+    330100D156000005011BA293AA4B9E55 -> 330100**********************9E55; the RID in
+    the middle is public, but masking it too keeps one rule for the whole code.
+    """
+    text = card_id_code.hex().upper() if isinstance(card_id_code, bytes) else card_id_code
+    return mask_middle(text, 6, 4)
+
+
+def mask_holder_ref(holder_ref: bytes | str) -> str:
+    """e-SSC holder reference (issue 15): 4 hex kept to tell two codes apart, never more.
+
+    Verifiers never show it whole, not even with ``--no-redact``: it is the issuer's
+    key to the holder, to be forwarded online, not read at a terminal.
+    """
+    text = holder_ref.hex().upper() if isinstance(holder_ref, bytes) else holder_ref
+    return text[:4] + MASK * max(0, len(text) - 4)
+
+
+def mask_date(value: str) -> str:
+    """A birth date (ISO or YYYYMMDD): the year only. 1959-03-07 -> 1959-**-**."""
+    return value[:4] + "-**-**" if value else value
+
+
 def mask_secret(value: str | bytes) -> str:
     """Keys, PINs, MAC keys: nothing but the length."""
     return f"<{len(value)} {'bytes' if isinstance(value, bytes) else 'chars'} redacted>"

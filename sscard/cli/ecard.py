@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from sscard.applets.ecard import EcardVerifier, TrustStore, read_qr_image, route_qr
-from sscard.cli.common import common_options, emit, handle_errors
+from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.errors import ConfigError, ExitStatus, SscardError
 from sscard.services import audit, replay_cache
 from sscard.simulators.ecard_issuer import (
@@ -193,12 +193,12 @@ def verify(
                 reasons=[result.reason],
                 card_id_code=result.card_id_code,
             )
-    info = result.to_dict()
+    info = result.to_dict(redact=options().redact)
     lines = [f"{result.outcome.upper()} [{result.reason}] {result.bilingual()}"]
     for label, key in (
         ("card identification code / 卡识别码", "card_id_code"),
         ("region / 地区", "region"),
-        ("SSN digest / 社会保障号码摘要", "ssn_digest"),
+        ("holder reference / 持卡人标识", "holder_ref"),
     ):
         if key in info:
             lines.append(f"  {label}: {info[key]}")

@@ -36,7 +36,7 @@ from sscard.crypto.sm2 import (
     default_backend,
     public_key_from_private,
 )
-from sscard.crypto.sm3 import sm3
+from sscard.crypto.sm3 import hmac_sm3, sm3
 from sscard.crypto.ssse import SsseAlgorithm
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "default_backend",
     "des_ecb_decrypt",
     "des_ecb_encrypt",
+    "hmac_sm3",
     "mac_alg1",
     "mac_alg3",
     "pad_m2",

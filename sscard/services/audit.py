@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sscard.cards.privacy import mask_middle, mask_name, mask_ssn
+from sscard.cards.privacy import mask_card_id, mask_name, mask_ssn
 from sscard.errors import SscardError
 from sscard.sqlite import Store, open_database, state_path
 
@@ -63,12 +63,6 @@ class AuditError(SscardError):
 def default_path() -> Path:
     """``$SSCARD_AUDIT_DB``, else ``$SSCARD_STATE_DIR`` (default ~/.local/state/sscard)."""
     return state_path("SSCARD_AUDIT_DB", "audit.sqlite3")
-
-
-def mask_card_id(card_id_code: bytes | str) -> str:
-    """Card identification code: region (6 hex) and last 4 hex kept."""
-    text = card_id_code.hex().upper() if isinstance(card_id_code, bytes) else card_id_code
-    return mask_middle(text, 6, 4)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,17 @@ The real electronic social security card is issued by the national platform and
 its QR format is not public (ssse-card.md §5, §7). This issuer implements the sscard
 profile (ssse-card.md, "sscard profile", e-SSC row; codec in
 :mod:`sscard.cards.ecard_qr`) so the terminal-side verifier
-(:mod:`sscard.applets.ecard`) can be exercised end to end. Its key pair lives in a
-JSON file marked TEST KEY (``sscard-ecard-issuer/1``); the key ID defaults to the
-first 4 bytes of SM3(public key), so two generated issuers never collide by chance.
+(:mod:`sscard.applets.ecard`) can be exercised end to end. Its key pair and its
+holder secret (the HMAC-SM3 key of the payload's holder reference, version 02) live
+in a JSON file marked TEST KEY (``sscard-ecard-issuer/2``, created 0600); the key
+ID defaults to the first 4 bytes of SM3(public key), so two generated issuers never
+collide by chance. Only the issuer can resolve a holder reference
+(:meth:`IssuerKey.holder_reference`); verifiers get the public key alone.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -23,14 +27,16 @@ from typing import Any
 from sscard.cards.ecard_qr import (
     DEFAULT_VALIDITY,
     ISSUER_SCHEMA,
+    OLD_ISSUER_SCHEMAS,
     EcardToken,
     hex_field,
+    holder_reference,
     read_json_file,
-    ssn_digest,
 )
 from sscard.crypto import Sm2Backend, Sm2KeyError, default_backend, sm3
 from sscard.crypto.sm2 import public_key_from_private
 from sscard.errors import ConfigError, DependencyMissing
+from sscard.files import write_private
 from sscard.simulators.profile import CardProfile, atomic_write_text
 
 TEST_KEY_WARNING = (
@@ -38,23 +44,44 @@ TEST_KEY_WARNING = (
     "测试密钥，仅供 sscard 模拟器使用，切勿用于生产"
 )
 QR_ENCODER_HINT = "pip install 'segno>=1.6,<2'"
+HOLDER_SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True)
 class IssuerKey:
-    """An e-SSC issuer's SM2 key pair and 4-byte key ID (the private key stays out of repr)."""
+    """An e-SSC issuer's SM2 key pair, 4-byte key ID and holder secret (secrets not in repr)."""
 
     key_id: bytes
     private_key: bytes = field(repr=False)
     public_key: bytes
+    holder_secret: bytes = field(repr=False, default=b"")
+
+    def __post_init__(self) -> None:
+        if len(self.holder_secret) != HOLDER_SECRET_LENGTH:
+            raise ValueError(f"holder secret must be {HOLDER_SECRET_LENGTH} bytes")
 
     @classmethod
     def generate(cls, backend: Sm2Backend | None = None, key_id: bytes | None = None) -> IssuerKey:
         private, public = (backend or default_backend()).generate_keypair()
-        return cls(key_id if key_id is not None else sm3(public)[:4], private, public)
+        return cls(
+            key_id if key_id is not None else sm3(public)[:4],
+            private,
+            public,
+            secrets.token_bytes(HOLDER_SECRET_LENGTH),
+        )
+
+    def holder_reference(self, ssn: str) -> bytes:
+        """The payload's opaque holder reference for ``ssn`` (issuer side only)."""
+        return holder_reference(self.holder_secret, ssn)
 
     @classmethod
     def from_json(cls, doc: Any, source: str = "issuer key") -> IssuerKey:
+        if isinstance(doc, dict) and doc.get("schema") in OLD_ISSUER_SCHEMAS:
+            raise ConfigError(
+                f"{source}: a version 01 issuer key (no holder secret); "
+                "delete it to create a version 02 key",
+                f"{source}：01 版签发密钥（无持卡人密钥），请删除后重新生成 02 版密钥",
+            )
         if not isinstance(doc, dict) or doc.get("schema") != ISSUER_SCHEMA:
             raise ConfigError(
                 f"{source}: not an {ISSUER_SCHEMA} file", f"{source}：不是 {ISSUER_SCHEMA} 文件"
@@ -63,6 +90,7 @@ class IssuerKey:
             hex_field(doc, "key_id", 4, source),
             hex_field(doc, "private_key", 32, source),
             hex_field(doc, "public_key", 64, source),
+            hex_field(doc, "holder_secret", HOLDER_SECRET_LENGTH, source),
         )
         try:
             matches = public_key_from_private(key.private_key) == key.public_key
@@ -96,6 +124,7 @@ class IssuerKey:
             "key_id": self.key_id.hex().upper(),
             "private_key": self.private_key.hex().upper(),
             "public_key": self.public_key.hex().upper(),
+            "holder_secret": self.holder_secret.hex().upper(),
         }
 
     def trust_entry(self) -> dict[str, str]:
@@ -109,7 +138,7 @@ class IssuerKey:
 
 
 def write_trust_store(path: str | os.PathLike[str], keys: list[IssuerKey]) -> None:
-    """Write the verifier's trust store (public keys only) for these issuers."""
+    """Write the verifier's trust store (public keys only, never the holder secret)."""
     doc = {"schema": "sscard-ecard-trust/1", "issuers": [k.trust_entry() for k in keys]}
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 
@@ -142,7 +171,7 @@ class EcardIssuer:
         unsigned = EcardToken(
             issuer_key_id=self.key.key_id,
             card_id_code=card_id_code,
-            ssn_digest=ssn_digest(ssn),
+            holder_ref=self.key.holder_reference(ssn),
             issued_at=int(self.clock()) if issued_at is None else issued_at,
             validity=self.validity,
             nonce=secrets.token_bytes(8) if nonce is None else nonce,
@@ -165,8 +194,10 @@ def write_qr_png(payload: str, path: str | os.PathLike[str], *, scale: int = 4) 
             f"生成二维码图片需要 segno：{QR_ENCODER_HINT}",
         ) from None
     qr = segno.make(payload, error="m", micro=False)
+    image = io.BytesIO()
+    qr.save(image, kind="png", scale=scale, border=4)
     try:
-        qr.save(os.fspath(path), kind="png", scale=scale, border=4)
+        write_private(path, image.getvalue())  # 0600: the code names a card and a holder
     except OSError as exc:
         name = Path(path).name
         raise ConfigError(f"cannot write {name}: {exc.strerror}", f"无法写入 {name}") from exc

@@ -200,7 +200,8 @@ class IdentityCheck:
         """An e-SSC QR code (Art. 2: the electronic card is the card), audited.
 
         Releases only what the token carries: the region of the card identification
-        code, the code itself (masked) and the SSN digest (ssse-card.md profile).
+        code, the code itself and the issuer's opaque holder reference (payload
+        version 02, ssse-card.md profile), both masked on output.
         """
         policy = self.policy.scenario(scenario)
         at = self.clock()
@@ -225,11 +226,11 @@ class IdentityCheck:
             checks.append(self._blacklist_check(policy, card_id, None))
             checks.append(self._region_check(policy, card_id[:3].hex()))
         result = IdentityResult(scenario, "ecard", tuple(checks), at=at)
-        if result.accepted and card_id is not None and qr.ssn_digest is not None:
+        if result.accepted and card_id is not None and qr.holder_ref is not None:
             released = {
                 "region": _region_label(card_id[:3].hex()),
                 "card_id_code": card_id.hex().upper(),
-                "ssn_digest": qr.ssn_digest.hex().upper(),
+                "holder_ref": qr.holder_ref.hex().upper(),
             }
             notes = ("concession_unknown",) if "concession" in policy.release else ()
             result = replace(result, released=released, notes=notes)

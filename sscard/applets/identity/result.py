@@ -15,9 +15,15 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from sscard.applets.identity.reasons import CHECK_NAMES, NOTES, REASONS
-from sscard.cards.privacy import mask_card_number, mask_name, mask_ssn
+from sscard.cards.privacy import (
+    mask_card_id,
+    mask_card_number,
+    mask_date,
+    mask_holder_ref,
+    mask_name,
+    mask_ssn,
+)
 from sscard.errors import ConfigError
-from sscard.services.audit import mask_card_id
 
 #: The card's dates are Beijing dates (UTC+8, no daylight saving).
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
@@ -51,19 +57,21 @@ class CheckResult:
         }
 
 
-def _mask_date(value: str) -> str:
-    return value[:4] + "-**-**"
-
-
 #: How a released field is shown when redacted (the default everywhere).
 _REDACT: Mapping[str, Callable[[str], str]] = MappingProxyType(
     {
         "name": mask_name,
         "ssn": mask_ssn,
-        "birth_date": _mask_date,
+        "birth_date": mask_date,
         "card_number": mask_card_number,
         "card_id_code": mask_card_id,
+        "holder_ref": mask_holder_ref,
     }
+)
+#: Fields masked even with ``--no-redact``: the e-SSC holder reference is the
+#: issuer's, to forward online, never to read at a terminal (issue 15).
+_ALWAYS_MASKED: Mapping[str, Callable[[str], str]] = MappingProxyType(
+    {"holder_ref": mask_holder_ref}
 )
 
 
@@ -100,9 +108,8 @@ class IdentityResult:
         raise ConfigError(f"no check named {name!r}", f"无检查项 {name!r}")
 
     def released_view(self, redact: bool = True) -> dict[str, str]:
-        if not redact:
-            return dict(self.released)
-        return {k: _REDACT.get(k, str)(v) for k, v in self.released.items()}
+        masks = _REDACT if redact else _ALWAYS_MASKED
+        return {k: masks.get(k, str)(v) for k, v in self.released.items()}
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
         """JSON-ready; personal fields masked unless ``redact=False``."""
