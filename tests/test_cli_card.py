@@ -75,7 +75,8 @@ def test_read_ireadcardbas_and_json(card3: tuple[str, CardProfile]) -> None:
         code, out = run("read", "--sim", path, *args)
         data = json.loads(out)
         assert code == 0 and data["genuine"] is True and data["generation"] == 3
-        assert data["holder"]["ssn"] != ef06.ssn and data["issuer"]["card_id"] == ef05.card_id.hex
+        assert data["holder"]["ssn"] != ef06.ssn and data["issuer"]["card_id"] != ef05.card_id.hex
+        assert data["issuer"]["card_id"] == ef05.card_id.hex[:6] + "*" * 22 + ef05.card_id.hex[-4:]
 
 
 def test_pin_from_stdin_and_prompt_never_echoed(card3: tuple[str, CardProfile]) -> None:

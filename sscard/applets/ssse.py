@@ -44,7 +44,7 @@ from sscard.apdu import errors as sw_errors
 from sscard.apdu.codec import to_bcd
 from sscard.applets.keyprovider import HsmInputError, KeyProvider, PsamMissing
 from sscard.cards.ids import EF05_FID, EF05_SFI, EF06_FID, EF06_SFI, SSSE_DDF_NAME, SsseKeyId
-from sscard.cards.privacy import mask_card_number, mask_name, mask_ssn
+from sscard.cards.privacy import mask_card_id, mask_card_number, mask_name, mask_ssn
 from sscard.cards.regions import Region, UnknownRegion, region_of
 from sscard.cards.ssse import CardIdCode, Ef05, Ef06, SsseFci, items_of
 from sscard.crypto.ssse import SsseAlgorithm
@@ -219,7 +219,7 @@ class IssuerData:
             "region_code": self.region_code,
             "region_zh": region.name_zh if region else "",
             "region_en": region.name_en if region else "",
-            "card_id": self.card_id_hex,
+            "card_id": mask_card_id(self.card_id_hex) if redact else self.card_id_hex,
             "card_type": self.card_type,
             "spec_version": self.spec_version,
             "issue_date": self.issue_date.isoformat(),

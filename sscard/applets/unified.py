@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from sscard.applets.keyprovider import KeyProvider
 from sscard.applets.ssse import CardRead, KeysRequired, SsseReader
-from sscard.cards.privacy import mask_name, mask_ssn
+from sscard.cards.privacy import mask_card_id, mask_card_number, mask_name, mask_ssn
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
 
@@ -101,19 +101,24 @@ def format_card_bas(read: CardRead, *, device_number: str = "", redact: bool = F
 
     region | SSN | card number (first 9) | card ID (32 hex) | name + extension | ATR
     historical bytes | spec version | issue date | expiry date | terminal number |
-    device number |. ``redact`` masks the SSN and the name (display, logs).
+    device number |. ``redact`` masks the SSN, the card number, the card
+    identification code and the name (display, logs: the one masking policy of
+    sscard.cards.privacy); hospital software that needs the DLL's exact string calls
+    with ``redact=False`` (the CLI's ``--no-redact``).
     """
     if read.holder is None:
         raise KeysRequired()
     issuer, holder = read.issuer, read.holder
     ssn, name = holder.ssn, holder.full_name
+    number, card_id = issuer.card_number[:9], issuer.card_id_hex
     if redact:
         ssn, name = mask_ssn(ssn), mask_name(name)
+        number, card_id = mask_card_number(number), mask_card_id(card_id)
     fields = (
         issuer.region_code,
         ssn,
-        issuer.card_number[:9],
-        issuer.card_id_hex,
+        number,
+        card_id,
         name,
         read.atr_historical_hex,
         issuer.spec_version,

@@ -4,6 +4,24 @@ The house rule (shared/design/architecture.md, Conventions): full names, SSNs,
 PINs and keys never appear unredacted; redaction is on by default and the CLI's
 ``--no-redact`` turns it off. Masks keep enough to recognise a card at the counter:
 the surname and last character of a name, the region and last four of an SSN.
+
+One policy for every output path (issue 15; regulation.md Art. 18): with default
+options no command, in no output format (table, ``--json``, iReadCardBas), shows a
+full SSN, name, birth date, card number, card identification code, purse ASN, PIN
+or key; tests/test_privacy_all_commands.py runs every command to check it.
+
+============================  ==========================  =========================
+field                         masked as                   function
+============================  ==========================  =========================
+name                          欧**明                       :func:`mask_name`
+SSN                           3412**********3183           :func:`mask_ssn`
+birth date                    1959-**-**                   :func:`mask_date`
+card number (EF05 07)         U8****874                    :func:`mask_card_number`
+card id code (EF05 01)        341200****...****200F        :func:`mask_card_id`
+purse ASN (EF 0015)           0230…2714                    :func:`mask_asn`
+e-SSC holder reference        A1B2****...                  :func:`mask_holder_ref`
+PIN, key                      <6 chars redacted>           :func:`mask_secret`
+============================  ==========================  =========================
 """
 
 from __future__ import annotations
@@ -41,6 +59,14 @@ def mask_ssn(ssn: str) -> str:
 def mask_card_number(number: str) -> str:
     """Card number or ASN: first two and last three kept (X00000019 -> X0****019)."""
     return mask_middle(number, 2, 3)
+
+
+def mask_asn(asn: str) -> str:
+    """Purse application serial number (20 digits, transit-purse.md EF 0015): 4 + 4 kept.
+
+    02300891843872252714 -> 0230…2714 (the transit commands' established form).
+    """
+    return f"{asn[:4]}…{asn[-4:]}" if len(asn) > 8 else mask_middle(asn, 1, 0)
 
 
 def mask_card_id(card_id_code: bytes | str) -> str:

@@ -13,7 +13,15 @@ from typing import Any
 import click
 
 from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId
-from sscard.cards.privacy import mask_name, mask_secret, mask_ssn
+from sscard.cards.privacy import (
+    mask_asn,
+    mask_card_id,
+    mask_card_number,
+    mask_date,
+    mask_name,
+    mask_secret,
+    mask_ssn,
+)
 from sscard.cards.regions import DELTA_PROVINCES, UnknownRegion, region_of
 from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.simulators.profile import CARD_STATES, CardProfile, ProfileError, new_card
@@ -90,8 +98,8 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
         "state": s.state,
         "counterfeit": card.counterfeit,
         "region": region,
-        "card_id": ef05.card_id.hex,
-        "card_number": ef05.card_number,
+        "card_id": mask_card_id(ef05.card_id.hex) if redact else ef05.card_id.hex,
+        "card_number": mask_card_number(ef05.card_number) if redact else ef05.card_number,
         "issue_date": ef05.issue_date.isoformat(),
         "expiry_date": ef05.expiry_date.isoformat(),
         "atr": s.atr.hex().upper(),
@@ -99,7 +107,7 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
             "name": mask_name(name) if redact else name,
             "ssn": mask_ssn(ef06.ssn) if redact else ef06.ssn,
             "sex": {"1": "male", "2": "female"}.get(ef06.sex, ef06.sex),
-            "birth_date": f"{ef06.birth_date.year}-**-**" if redact else str(ef06.birth_date),
+            "birth_date": mask_date(str(ef06.birth_date)) if redact else str(ef06.birth_date),
             "ethnicity": ef06.ethnicity,
         },
         "pin": {
@@ -114,7 +122,7 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
     if p is not None:
         out["purse"] = {
             "algorithm": PurseAlgorithmId(p.algorithm_id).name,
-            "asn": p.ef0015.asn,
+            "asn": mask_asn(p.ef0015.asn) if redact else p.ef0015.asn,
             "issuer_id": p.ef0015.issuer_id.hex().upper(),
             "balance_fen": p.balance,
             "max_balance_fen": p.max_balance,

@@ -26,6 +26,7 @@ from sscard.applets.transit.load import load as load_purse
 from sscard.applets.transit.purse import Counters, Purse
 from sscard.applets.transit.results import TapResult
 from sscard.applets.transit.validator import Validator
+from sscard.cards.privacy import mask_asn
 from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
 from sscard.errors import ExitStatus
@@ -53,9 +54,7 @@ def _yuan(fen: int) -> str:
 
 
 def _mask(asn: str | None, redact: bool) -> str | None:
-    if asn is None or not redact:
-        return asn
-    return f"{asn[:4]}…{asn[-4:]}"
+    return asn if asn is None or not redact else mask_asn(asn)
 
 
 def _open_psam(psam_reader: str | None, psam_sim: str | None) -> Connection:

@@ -1,0 +1,433 @@
+"""Every CLI command, in every output format, with default options: nothing personal shown.
+
+Issue 15 (regulation.md Art. 18, personal data at terminals): one masking policy
+(sscard.cards.privacy) for every output path. A module fixture runs each leaf command
+of ``sscard`` (the list is checked against the click tree, so a new command cannot be
+forgotten) in its text form, with ``--json`` and in its other formats (``read --format
+json|ireadcardbas``) against one simulated card with a distinctive name and PIN; each
+(command, format) is then its own test that scans stdout and stderr for the holder's
+full SSN, name (UTF-8/GBK, text and hex), birth date, card number (EF05 07), card
+identification code (32 hex), purse ASN, PIN (old and new), the e-SSC holder
+reference, the retired SM3(SSN) digest, and the hex of every master and card key.
+The ``--no-redact`` control shows the scan finds them when they are shown.
+
+Commands that need pcscd (``readers``, ``monitor``) are run here without it (one
+error line); ``test_pcsc_paths_mask_too`` runs them and ``read -r`` with a private
+pcscd and the card in a vpcd reader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from sscard.cli import main
+from sscard.cli.serve import make_serve_command
+from sscard.crypto import sm3
+from sscard.simulators.card import build_card
+from sscard.simulators.ecard_issuer import IssuerKey
+from sscard.simulators.insurance_platform import InsurancePlatform
+from sscard.simulators.keys import FAMILIES, PURSE_CARD_KEY, SSSE_KEY_NAMES, default_key_set
+from sscard.simulators.profile import CardProfile, PinState, new_card
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NAME, NAME_EXT = "欧阳明月", "·测试"
+PIN, NEW_PIN = "975319", "864208"  # month/hour 97/86: no date or time contains them
+SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
+def holder_card() -> CardProfile:
+    profile = new_card("anhui", seed=31, balance=5_000)
+    ef06 = dataclasses.replace(profile.ssse.ef06, name=NAME, name_ext=NAME_EXT)
+    ssse = dataclasses.replace(profile.ssse, ef06=ef06, pin=PinState(pin=PIN))
+    purse = profile.purse
+    assert purse is not None
+    ef0016 = dataclasses.replace(purse.ef0016, holder_name=ef06.full_name)
+    return dataclasses.replace(profile, ssse=ssse, purse=dataclasses.replace(purse, ef0016=ef0016))
+
+
+def needles(profile: CardProfile, holder_ref: bytes | None = None) -> dict[str, bytes]:
+    """Everything that must not be shown whole, in every spelling a leak could take."""
+    ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
+    out: dict[str, bytes] = {}
+    for label, text in (("ssn", ef06.ssn), ("name", ef06.name), ("full name", ef06.full_name)):
+        for enc in ("utf-8", "gbk"):
+            raw = text.encode(enc)
+            out[f"{label} {enc}"] = raw
+            out[f"{label} {enc} hex"] = raw.hex().encode()
+            out[f"{label} {enc} HEX"] = raw.hex().upper().encode()
+        out[f"{label} json"] = json.dumps(text)[1:-1].encode()
+    out["birth date iso"] = ef06.birth_date.isoformat().encode()
+    out["birth date compact"] = ef06.birth_date.strftime("%Y%m%d").encode()
+    out["card number"] = ef05.card_number.encode()
+    out["card id"] = ef05.card_id.hex.upper().encode()
+    out["card id lower"] = ef05.card_id.hex.lower().encode()
+    out["ssn sm3 (payload v01)"] = sm3(ef06.ssn.encode())[:16].hex().upper().encode()
+    if profile.purse is not None:
+        out["asn"] = profile.purse.ef0015.asn.encode()
+    if ef06.ssn != profile.ssse.pin.pin:
+        out["pin"] = profile.ssse.pin.pin.encode()
+    out["new pin"] = NEW_PIN.encode()
+    if holder_ref is not None:
+        out["holder ref"] = holder_ref.hex().upper().encode()
+    keys = default_key_set()
+    for group_name, group in (("ssse", keys.ssse), ("purse", keys.purse)):
+        for family in FAMILIES:
+            for name, key in group.keys.get(family, {}).items():
+                out[f"key {group_name} {family} {name}"] = key.hex().upper().encode()
+    card_id = ef05.card_id.encode()
+    for name in SSSE_KEY_NAMES:
+        key = keys.ssse_card_key(name, card_id, profile.ssse.algorithm_flag)
+        out[f"card key {name}"] = key.hex().upper().encode()
+    if profile.purse is not None:
+        raw15 = profile.purse.ef0015.encode()
+        for master, card_name in PURSE_CARD_KEY.items():
+            key = keys.purse_card_key(master, raw15[0:8], raw15[12:20], profile.purse.algorithm_id)
+            out[f"card key {card_name}"] = key.hex().upper().encode()
+    return out
+
+
+def leaks(blob: bytes, found: dict[str, bytes]) -> list[str]:
+    low = blob.lower()
+    return sorted(
+        label
+        for label, needle in found.items()
+        if needle in blob or (needle.isascii() and needle.lower() in low and len(needle) >= 16)
+    )
+
+
+def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> set[str]:
+    out: set[str] = set()
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            out |= leaf_commands(cmd, (*prefix, name))
+        else:
+            out.add(" ".join((*prefix, name)))
+    return out
+
+
+@dataclasses.dataclass
+class Run:
+    command: str  # the leaf command, e.g. "identity qr verify"
+    fmt: str  # "text", "json", "ireadcardbas", ...
+    code: int
+    output: bytes
+    needles: dict[str, bytes]
+
+
+class Harness:
+    """Runs the commands in order (state flows: a tap feeds the journal, a settlement
+    the reconciliation) and keeps every output."""
+
+    def __init__(self, work: Path, platform: InsurancePlatform) -> None:
+        self.work = work
+        self.platform = platform
+        self.runs: list[Run] = []
+        self.profile = holder_card()
+        self.card = work / "card.json"
+        self.profile.save(self.card)
+        self.issuer = IssuerKey.generate()
+        self.issuer.save(work / "issuer.json")
+        self.holder_ref = self.issuer.holder_reference(self.profile.ssse.ef06.ssn)
+        self.needles = needles(self.profile, self.holder_ref)
+
+    def sscard(
+        self,
+        command: str,
+        *args: str,
+        fmt: str = "text",
+        stdin: str | None = None,
+        expect: tuple[int, ...] = (0,),
+        sim: bool = True,
+    ) -> bytes:
+        argv = [*command.split(), *args]
+        if sim:
+            argv += ["--sim", str(self.card)]
+        if fmt == "json":
+            argv.append("--json")
+        result = CliRunner().invoke(main, argv, input=stdin, catch_exceptions=False)
+        out = result.stdout_bytes + result.stderr_bytes
+        assert result.exit_code in expect, (argv, out.decode("utf-8", "replace"))
+        self.runs.append(Run(command, fmt, result.exit_code, out, self.needles))
+        return result.stdout_bytes
+
+    def both(self, command: str, *args: str, **kw: object) -> list[bytes]:
+        return [self.sscard(command, *args, fmt=fmt, **kw) for fmt in ("text", "json")]  # type: ignore[arg-type]
+
+
+def medical_config(work: Path, url: str) -> Path:
+    text = (EXAMPLES / "medical.toml").read_text(encoding="utf-8")
+    text = text.replace('outbox = "medical-outbox.db"', f'outbox = "{work / "outbox.db"}"')
+    text = text.replace(
+        'url = "http://127.0.0.1:8080/fsi/api/rsfComIfsService/callService"', f'url = "{url}"'
+    )
+    path = work / "medical.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def bus_config(work: Path) -> Path:
+    text = (EXAMPLES / "validator-bus.toml").read_text(encoding="utf-8")
+    text = text.replace('path = "validator-bus.db"', f'path = "{work / "bus.db"}"')
+    path = work / "bus.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_all(h: Harness) -> None:
+    w = h.work
+    h.both("version", sim=False)
+    h.both("apdu decode", "00B2010C00", sim=False)
+    h.both("apdu decode-response", "9000", sim=False)
+    # SELECT SSSE, then EF05 records 01 (card id) and 07 (card number): answers redacted.
+    select = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
+    h.both("apdu send", f"{select};00B2012C00;00B2072C00")
+    h.both("atr", h.profile.ssse.atr.hex(), sim=False)
+    h.both("doctor", sim=False, expect=(0, 1))
+    h.both("readers", sim=False, expect=(0, 1, 3))
+    h.both("monitor", "--count", "1", "--timeout", "0.1", sim=False, expect=(0, 1, 3))
+
+    # sim: new (its own card: needles of that card), show, serve, ecard issue
+    for fmt in ("text", "json"):
+        other = w / f"new-{fmt}.json"
+        h.sscard("sim new", "--province", "jiangsu", "--seed", "5", "-o", str(other),
+                 fmt=fmt, sim=False)  # fmt: skip
+        h.runs[-1].needles = needles(CardProfile.load(other))
+    h.both("sim show", str(h.card), sim=False)
+    h.both("sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"), sim=False)
+
+    # the front desk: read in all its formats, PIN, card authentication
+    h.both("read")
+    h.sscard("read", "--format", "json", fmt="format-json")
+    h.sscard("read", "--format", "ireadcardbas", fmt="ireadcardbas")
+    h.sscard("read", "--verify-pin", "--pin-stdin", fmt="text+pin", stdin=PIN + "\n")
+    h.sscard("pin verify", "--pin-stdin", stdin=PIN + "\n")
+    h.sscard("pin verify", "--pin-stdin", fmt="json", stdin=PIN + "\n")
+    h.sscard("pin verify", "--pin-stdin", fmt="text-wrong", stdin="000000\n", expect=(1,))
+    h.sscard("pin change", "--pin-stdin", stdin=f"{PIN}\n{NEW_PIN}\n")
+    h.sscard("pin change", "--pin-stdin", fmt="json", stdin=f"{NEW_PIN}\n{PIN}\n")
+    h.both("auth")
+
+    # identity: card, e-SSC QR (check and verify), audit
+    h.both("identity check", "--scenario", "hotel")
+    for fmt in ("text", "json"):
+        payload = h.sscard(
+            "sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"), sim=False
+        )
+        h.runs.pop()  # already scanned above
+        code = payload.decode().strip().splitlines()[-1]
+        h.sscard("identity check", "--scenario", "gate", "--qr", code,
+                 "--ecard-trust", str(w / "issuer.json"), fmt=f"qr-{fmt}", sim=False)  # fmt: skip
+        h.runs[-1].fmt = f"qr {fmt}"
+    for fmt in ("text", "json"):
+        payload = h.sscard(
+            "sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"), sim=False
+        )
+        h.runs.pop()
+        code = payload.decode().strip().splitlines()[-1]
+        h.sscard("identity qr verify", code, "--trust", str(w / "issuer.json"), fmt=fmt, sim=False)
+    h.both("identity audit", sim=False)
+
+    # transit: tap (writes the journal), balance, history, load, validator
+    config, psam = str(bus_config(w)), str(w / "psam.json")
+    h.both("transit tap", "--config", config, "--psam-sim", psam)
+    h.both("transit balance")
+    h.both("transit history")
+    h.both("transit load", "10")
+    h.both("validator run", "--config", config, "--psam-sim", psam, "--taps", "1")
+    exported = h.sscard(
+        "journal export", "--db", str(w / "bus.db"), "-o", str(w / "c.csv"), fmt="json", sim=False
+    )
+    h.sscard("journal ack", "--db", str(w / "bus.db"), json.loads(exported)["batch_id"], sim=False)
+    h.sscard("journal export", "--db", str(w / "bus.db"), "-o", str(w / "d.csv"), sim=False)
+    h.sscard("journal ack", "--db", str(w / "bus.db"), "nope", fmt="json", sim=False,
+             expect=(1, 2, 6))  # fmt: skip
+
+    # trace show: a trace recorded with --no-redact is shown redacted by default
+    raw = w / "raw.jsonl"
+    h.sscard("read", "--verify-pin", "--pin-stdin", "--no-redact", "--trace", str(raw),
+             stdin=PIN + "\n", fmt="control")  # fmt: skip
+    h.runs.pop()  # --no-redact: not a default-options run
+    h.both("trace show", str(raw), sim=False)
+
+    # medical: settle, cancel, reconcile against the simulated platform over HTTP
+    med = ["--config", str(medical_config(w, h.platform.url))]
+    items = ["--items", str(EXAMPLES / "visit.csv"), "--yes"]
+    receipts = [h.sscard("medical settle", *items, *med, fmt=fmt) for fmt in ("text", "json")]
+    setl_id = json.loads(receipts[1])["setl_id"]
+    h.sscard("medical reconcile", *med, sim=False, expect=(0, 5))
+    h.sscard("medical cancel", setl_id, *med, fmt="json", sim=False)
+    h.sscard("medical reconcile", *med, fmt="json", sim=False, expect=(0, 5))
+    h.sscard("medical cancel", "no-such-settlement", *med, sim=False, expect=(1, 2, 4, 5))
+
+    # sim serve (stops at once: no vpcd listening) and sim insurance serve (a process)
+    stop = threading.Event()
+    stop.set()
+    serve = make_serve_command(until=stop)
+    for fmt in ("text", "json"):
+        argv = [str(h.card), "--port", "1"] + (["--json"] if fmt == "json" else [])
+        result = CliRunner().invoke(serve, argv, catch_exceptions=False)
+        h.runs.append(Run("sim serve", fmt, result.exit_code, result.output.encode(), h.needles))
+    for fmt in ("text", "json"):
+        h.runs.append(Run("sim insurance serve", fmt, 0, insurance_serve(h, fmt), h.needles))
+
+
+def insurance_serve(h: Harness, fmt: str) -> bytes:
+    url_file = h.work / f"url-{fmt}.txt"
+    args = ["--enrol", str(h.card), "--filing-to", "310000", "--db", str(h.work / f"l-{fmt}.db"),
+            "--url-file", str(url_file)] + (["--json"] if fmt == "json" else [])  # fmt: skip
+    code = SIGINT_DEFAULT + f"from sscard.cli.insurance_sim import command; command({args!r})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not url_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert url_file.exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    return out + err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Run]]:
+    work = tmp_path_factory.mktemp("privacy")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSCARD_STATE_DIR", str(work / "state"))
+        mp.setenv("SSCARD_INSURANCE_URL", "")
+        for name in ("SSCARD_AUDIT_DB", "SSCARD_ECARD_REPLAY_DB", "SSCARD_IDENTITY_POLICY",
+                     "SSCARD_MEDICAL_CONFIG", "SSCARD_READER", "SSCARD_ECARD_TRUST",
+                     "SSCARD_ECARD_ISSUER_KEY", "SSCARD_TERMINAL_ID"):  # fmt: skip
+            mp.delenv(name, raising=False)
+        mp.chdir(work)
+        with InsurancePlatform(work / "ledger.db") as platform:
+            h = Harness(work, platform)
+            ef05, ef06 = h.profile.ssse.ef05, h.profile.ssse.ef06
+            psn_no = platform.add_person_from_card(
+                ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
+                insuplc_admdvs="340100", card_no=ef05.card_number,
+            )  # fmt: skip
+            platform.add_filing(psn_no, "340100", "310000", date.today(), date(2099, 12, 31))
+            run_all(h)
+            yield h.runs
+
+
+#: (command, format) pairs the harness runs; each is one test below.
+CASES = [
+    (c, f)
+    for c in sorted(
+        {
+            "version",
+            "apdu decode",
+            "apdu decode-response",
+            "apdu send",
+            "atr",
+            "doctor",
+            "readers",
+            "monitor",
+            "sim new",
+            "sim show",
+            "sim ecard issue",
+            "read",
+            "auth",
+            "pin verify",
+            "pin change",
+            "identity check",
+            "identity qr verify",
+            "identity audit",
+            "transit tap",
+            "transit balance",
+            "transit history",
+            "transit load",
+            "validator run",
+            "trace show",
+            "sim serve",
+            "sim insurance serve",
+        }
+    )
+    for f in ("text", "json")
+] + [
+    ("read", "format-json"),
+    ("read", "ireadcardbas"),
+    ("read", "text+pin"),
+    ("pin verify", "text-wrong"),
+    ("identity check", "qr text"),
+    ("identity check", "qr json"),
+    ("journal export", "text"),
+    ("journal export", "json"),
+    ("journal ack", "text"),
+    ("journal ack", "json"),
+    ("medical settle", "text"),
+    ("medical settle", "json"),
+    ("medical cancel", "text"),
+    ("medical cancel", "json"),
+    ("medical reconcile", "text"),
+    ("medical reconcile", "json"),
+]
+
+
+def test_every_command_is_covered() -> None:
+    assert leaf_commands(main) == {c for c, _ in CASES}
+
+
+@pytest.mark.parametrize(("command", "fmt"), CASES, ids=[f"{c} [{f}]" for c, f in CASES])
+def test_no_personal_data_with_default_options(runs: list[Run], command: str, fmt: str) -> None:
+    matching = [r for r in runs if r.command == command and r.fmt == fmt]
+    assert matching, f"{command} [{fmt}] was not run"
+    for run in matching:
+        assert run.output.strip(), f"{command} [{fmt}] printed nothing"
+        assert leaks(run.output, run.needles) == [], run.output.decode("utf-8", "replace")
+
+
+def test_the_scan_finds_what_is_shown(tmp_path: Path) -> None:
+    """Control: with --no-redact the same commands show what the scan looks for."""
+    profile = holder_card()
+    card = tmp_path / "card.json"
+    profile.save(card)
+    found = needles(profile)
+    shown: set[str] = set()
+    for args in (["read"], ["read", "--format", "ireadcardbas"], ["sim", "show", str(card)],
+                 ["transit", "balance"]):  # fmt: skip
+        extra = ["--sim", str(card)] if args[0] != "sim" else []
+        result = CliRunner().invoke(main, [*args, *extra, "--no-redact"])
+        assert result.exit_code == 0, result.output
+        shown |= set(leaks(result.stdout_bytes, found))
+    assert {"ssn utf-8", "full name utf-8", "birth date iso", "birth date compact",
+            "card number", "card id", "asn", "pin"} <= shown  # fmt: skip
+
+
+@pytest.mark.pcsc
+def test_pcsc_paths_mask_too(vreader, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """``readers``, ``monitor`` and ``read -r`` with the card in a real PC/SC reader."""
+    monkeypatch.delenv("SSCARD_READER_IGNORE", raising=False)
+    profile = holder_card()
+    vreader.insert(build_card(profile))
+    found = needles(profile)
+    runs = [["readers"], ["readers", "--json"],
+            ["monitor", "--count", "2", "--timeout", "5", "-r", vreader.name],
+            ["read", "-r", vreader.name], ["read", "-r", vreader.name, "--json"],
+            ["read", "-r", vreader.name, "--format", "ireadcardbas"],
+            ["transit", "balance", "-r", vreader.name]]  # fmt: skip
+    for argv in runs:
+        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        assert result.exit_code in (0, 1), (argv, result.output)
+        assert leaks(result.stdout_bytes + result.stderr_bytes, found) == [], result.output
+    result = CliRunner().invoke(main, ["read", "-r", vreader.name, "--no-redact"])
+    assert "card id" in leaks(result.stdout_bytes, found)  # the control: it was read
+    assert os.environ.get("SSCARD_READER") is None
