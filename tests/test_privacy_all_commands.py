@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -207,7 +208,8 @@ def run_all(h: Harness) -> None:
                  fmt=fmt, sim=False)  # fmt: skip
         h.runs[-1].needles = needles(CardProfile.load(other))
     h.both("sim show", str(h.card), sim=False)
-    h.both("sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"), sim=False)
+    h.both("sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"),
+           "--png", str(w / "qr.png"), sim=False)  # fmt: skip
 
     # the front desk: read in all its formats, PIN, card authentication
     h.both("read")
@@ -266,7 +268,10 @@ def run_all(h: Harness) -> None:
     # medical: settle, cancel, reconcile against the simulated platform over HTTP
     med = ["--config", str(medical_config(w, h.platform.url))]
     items = ["--items", str(EXAMPLES / "visit.csv"), "--yes"]
-    receipts = [h.sscard("medical settle", *items, *med, fmt=fmt) for fmt in ("text", "json")]
+    receipt = ["--receipt", str(w / "receipt.json")]
+    receipts = [
+        h.sscard("medical settle", *items, *med, *receipt, fmt=fmt) for fmt in ("text", "json")
+    ]
     setl_id = json.loads(receipts[1])["setl_id"]
     h.sscard("medical reconcile", *med, sim=False, expect=(0, 5))
     h.sscard("medical cancel", setl_id, *med, fmt="json", sim=False)
@@ -306,8 +311,9 @@ def insurance_serve(h: Harness, fmt: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Run]]:
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     work = tmp_path_factory.mktemp("privacy")
+    old_umask = os.umask(0o022)  # the usual umask: files are private by sscard's doing
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SSCARD_STATE_DIR", str(work / "state"))
         mp.setenv("SSCARD_INSURANCE_URL", "")
@@ -324,8 +330,36 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Run]]:
                 insuplc_admdvs="340100", card_no=ef05.card_number,
             )  # fmt: skip
             platform.add_filing(psn_no, "340100", "310000", date.today(), date(2099, 12, 31))
-            run_all(h)
-            yield h.runs
+            try:
+                run_all(h)
+            finally:
+                os.umask(old_umask)
+            yield h
+
+
+@pytest.fixture(scope="module")
+def runs(harness: Harness) -> list[Run]:
+    return harness.runs
+
+
+#: Files the test itself writes as input (configurations); everything else is sscard's.
+TEST_INPUTS = {"medical.toml", "bus.toml"}
+
+
+def test_every_file_the_commands_create_is_private(harness: Harness) -> None:
+    """Issue 15: every file the project creates (card images, key files, PSAM image, trace,
+    QR image, receipt, clearing files, journal, outbox, audit log, replay cache, ledgers
+    and their -wal/-shm, URL files) is 0600, with the usual umask 022."""
+    files = [p for p in harness.work.rglob("*") if p.is_file() and p.name not in TEST_INPUTS]
+    names = {p.name for p in files}
+    for expected in ("card.json", "issuer.json", "psam.json", "raw.jsonl", "qr.png",
+                     "receipt.json", "c.csv", "bus.db", "outbox.db", "ledger.db-wal",
+                     "ledger.db", "l-text.db", "url-text.txt", "new-text.json"):  # fmt: skip
+        assert expected in names, f"{expected} was not created: {sorted(names)}"
+    assert any(p.parent.name == "state" for p in files), "no audit/replay state written"
+    loose = {str(p.relative_to(harness.work)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in files if stat.S_IMODE(p.stat().st_mode) != 0o600}  # fmt: skip
+    assert loose == {}
 
 
 #: (command, format) pairs the harness runs; each is one test below.

@@ -302,6 +302,42 @@ class Outbox(Store):
     def flag_manual(self, msgid: str, note: str) -> None:
         self._update(msgid, manual=1, note=note)
 
+    def purge_resend_data(self, day: date) -> int:
+        """Mask the personal fields kept for byte-exact resends, once ``day`` has balanced.
+
+        Requests other than 1101 are kept whole so that a lost reply can be recovered
+        by resending them unchanged (module docstring); after the day's reconciliation
+        balances nothing of that day is resent or reversed any more (2601 is barred
+        after 3201, reconcile.py), so what was kept for it goes: every request and reply
+        of the day is reduced to :func:`minimise` (names, ID and card numbers, birth
+        dates masked). What later steps need stays: msgid, psn_no, setl_id, mdtrt_id,
+        ipt_otp_no, amounts (a 2208 cancellation still works). Rows still ``pending`` or
+        ``unknown`` are left alone. ``secure_delete`` and a WAL checkpoint keep the old
+        bytes out of free pages and the WAL (regulation.md Art. 18; docs/privacy.md).
+        Returns the number of rows rewritten.
+        """
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")
+            found = self._db.execute(
+                "SELECT msgid, request, response FROM outbox"
+                " WHERE day = ? AND state NOT IN ('pending', 'unknown')",
+                (day.isoformat(),),
+            ).fetchall()
+        changed = []
+        for msgid, request, response in found:
+            new_request = dumps(minimise(loads(request)))
+            new_response = None if response is None else dumps(minimise(loads(response)))
+            if new_request != request or new_response != response:
+                changed.append((new_request, new_response, msgid))
+        if changed:
+            with self._tx() as db:
+                db.executemany(
+                    "UPDATE outbox SET request = ?, response = ? WHERE msgid = ?", changed
+                )
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(changed)
+
     def record_reconciliation(self, day: date, msgid: str, balanced: bool) -> None:
         with self._tx() as db:
             db.execute(

@@ -227,6 +227,9 @@ def reconcile(client: InsuranceClient, day: date, *, resolve_first: bool = True)
     unresolved = tuple(r.msgid for r in client.outbox.rows(day=day, states=("unknown", "pending")))
     unbalanced = tuple(client.outbox.unbalanced(day))
     client.outbox.record_reconciliation(day, answer.msgid, not differences)
-    return ReconcileReport(
+    report = ReconcileReport(
         day, local, answer.platform, differences, answer.stmt_rslt, unresolved, unbalanced
     )
+    if report.balanced:  # nothing of the day is resent any more (docs/privacy.md)
+        client.outbox.purge_resend_data(day)
+    return report
