@@ -546,10 +546,10 @@ def test_platform_down_during_a_visit_leaves_registration_consistent(
 def test_query_is_retried_but_business_transactions_are_not(
     client: InsuranceClient, platform: InsurancePlatform, hefei: str
 ) -> None:
-    set_fault_over_http(platform.url, {"infno": "1101", "kind": "http500", "count": 1})
+    set_fault_over_http(platform, {"infno": "1101", "kind": "http500", "count": 1})
     client.person_info(PersonInfoRequest("02", CERT_HEFEI))
     assert client.outbox.rows(infno="1101")[0].attempts == 2
-    set_fault_over_http(platform.url, {"infno": "2201", "kind": "http500", "count": 1})
+    set_fault_over_http(platform, {"infno": "2201", "kind": "http500", "count": 1})
     with pytest.raises(OutcomeUnknown):
         client.register(
             RegisterRequest(hefei, "310", "340100", now_text(), "02", CERT_HEFEI, "OTP-8")
@@ -581,7 +581,7 @@ def test_envelope_carries_every_field_of_the_reference(client: InsuranceClient, 
 
 
 def test_admin_endpoint_rejects_unknown_faults(platform: InsurancePlatform) -> None:
-    status = set_fault_over_http(platform.url, {"infno": "2207", "kind": "explode"})
+    status = set_fault_over_http(platform, {"infno": "2207", "kind": "explode"})
     assert status == 400
 
 
@@ -609,11 +609,13 @@ def post_raw(url: str, envelope: dict[str, object]) -> tuple[int, dict[str, obje
         conn.close()
 
 
-def set_fault_over_http(url: str, spec: dict[str, object]) -> int:
-    parts = urlsplit(url)
+def set_fault_over_http(platform: InsurancePlatform, spec: dict[str, object]) -> int:
+    """POST /admin/faults with the platform's admin token (issue 15)."""
+    parts = urlsplit(platform.url)
+    headers = {"Authorization": f"Bearer {platform.admin_token}"}
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
     try:
-        conn.request("POST", "/admin/faults", body=json.dumps(spec).encode())
+        conn.request("POST", "/admin/faults", body=json.dumps(spec).encode(), headers=headers)
         resp = conn.getresponse()
         resp.read()
         return resp.status

@@ -1,13 +1,17 @@
 """``sscard sim insurance serve``: run the simulated medical-insurance platform.
 
-Loopback by default; ``--port 0`` picks a free port and the URL is printed
-(and written to ``--url-file`` for scripts). ``--demo-data`` loads the issue-8
+Loopback only unless ``--allow-remote`` (issue 15: the simulator is a test double
+holding test identities and a fault switch; binding it to every interface must be
+a decision, and it is warned about on every start). ``--port 0`` picks a free port
+and the URL is printed (and written to ``--url-file`` for scripts), with the admin
+token that ``POST/DELETE /admin/faults`` need (``Authorization: Bearer TOKEN``). ``--demo-data`` loads the issue-8
 demo people: an Anhui (Hefei) cardholder filed for treatment in Shanghai, one
 without a filing, and a Shanghai local. See shared/reference/medical-insurance.md §1.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import tempfile
 import threading
 from datetime import date
@@ -17,6 +21,7 @@ import click
 
 from sscard.cards.privacy import mask_ssn
 from sscard.cli.common import common_options, emit, handle_errors, options
+from sscard.errors import ConfigError
 from sscard.files import write_private
 from sscard.simulators.insurance_platform import InsurancePlatform
 from sscard.simulators.profile import CardProfile
@@ -27,6 +32,17 @@ DEMO_PEOPLE = (
     ("340104199202020033", "测试乙", "2", "1992-02-02", "340100", False),
     ("310104198505050022", "测试丙", "1", "1985-05-05", "310000", False),
 )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ::1 (names are not resolved:
+    a name that resolves elsewhere must not pass for loopback)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_demo_data(
@@ -47,7 +63,10 @@ def load_demo_data(
 
 @click.command("serve")
 @common_options
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; not loopback only with --allow-remote.")  # fmt: skip
+@click.option("--allow-remote", is_flag=True,
+              help="Allow binding a non-loopback address (warned about on every start).")  # fmt: skip
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -73,8 +92,22 @@ def command(
     enrol: tuple[str, ...],
     filing_to: str | None,
     url_file: str | None,
+    allow_remote: bool,
 ) -> None:
     """Serve the simulated national medical-insurance platform over HTTP."""
+    if not is_loopback(host):
+        if not allow_remote:
+            raise ConfigError(
+                f"--host {host} is not a loopback address; the simulator serves test identities"
+                " and a fault switch: add --allow-remote to bind it anyway",
+                f"--host {host} 不是本机回环地址；模拟平台含测试身份与故障开关，"
+                "如确需对外监听请加 --allow-remote",
+            )
+        click.echo(
+            f"warning: the simulated insurance platform listens on {host}, reachable from"
+            " other machines (--allow-remote) / 警告：模拟医保平台在非回环地址监听，其他机器可访问",
+            err=True,
+        )
     if db_path is None:
         db_path = str(Path(tempfile.mkdtemp(prefix="sscard-insurance-")) / "ledger.db")
     platform = InsurancePlatform(db_path, host=host, port=port).start()
@@ -89,11 +122,14 @@ def command(
             people = [{**p, "certno": mask_ssn(p["certno"])} for p in people]
         if url_file:
             write_private(url_file, platform.url + "\n")
-        lines = [f"insurance platform listening on {platform.url}", f"ledger: {db_path}"]
+        lines = [f"insurance platform listening on {platform.url}", f"ledger: {db_path}",
+                 f"admin token: {platform.admin_token} (Authorization: Bearer … for"
+                 " /admin/faults)"]  # fmt: skip
         lines += [
             f"  {p['certno']} area {p['insuplc_admdvs']} filing {p['filing']}" for p in people
         ]
-        emit({"url": platform.url, "ledger": db_path, "people": people}, "\n".join(lines))
+        emit({"url": platform.url, "ledger": db_path, "admin_token": platform.admin_token,
+              "people": people}, "\n".join(lines))  # fmt: skip
         click.echo("press Ctrl-C to stop", err=True)
         threading.Event().wait()  # the server runs in its own thread; Ctrl-C ends this
     except KeyboardInterrupt:

@@ -5,6 +5,10 @@ PSAM from ``--psam-reader R`` (PC/SC) or ``--psam-sim psam.json`` (the simulated
 PSAM; the file is created with TEST keys when missing and keeps the sequence number).
 ``transit load`` talks to the *simulated* load host with the TEST key set: a real
 load host is the issuer's network service (transit-purse.md §2, §4).
+
+TEST keys with a card in a real reader (``--psam-sim`` or ``transit load`` without
+``--sim``) need ``--test-keys`` and print a warning on every run (issue 15): a real
+card must never meet the published TEST keys by accident.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from sscard.applets.transit.validator import Validator
 from sscard.cards.privacy import mask_asn
 from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
-from sscard.errors import ExitStatus
+from sscard.errors import ConfigError, ExitStatus
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
 
@@ -49,6 +53,30 @@ _PSAM_SIM = click.option(
 )
 
 
+_TEST_KEYS = click.option(
+    "--test-keys",
+    is_flag=True,
+    help="Allow the TEST key set (simulated PSAM / load host) with a card in a real reader.",
+)
+
+
+def _check_test_keys(test_keys: bool, what_en: str, what_zh: str) -> None:
+    """TEST keys with a real reader: refused without ``--test-keys``, warned about with it."""
+    if options().sim:
+        return  # the simulated card is personalised with the TEST keys
+    if not test_keys:
+        raise ConfigError(
+            f"{what_en} uses the TEST key set, but the card is in a real reader;"
+            " add --test-keys if that is meant",
+            f"{what_zh}使用测试密钥，而卡片在真实读卡器上；如确需如此请加 --test-keys",
+        )
+    click.echo(
+        f"warning: {what_en} with TEST keys on a real reader (--test-keys) /"
+        f" 警告：{what_zh}在真实读卡器上使用测试密钥",
+        err=True,
+    )
+
+
 def _yuan(fen: int) -> str:
     return f"{fen / 100:.2f}"
 
@@ -57,8 +85,9 @@ def _mask(asn: str | None, redact: bool) -> str | None:
     return asn if asn is None or not redact else mask_asn(asn)
 
 
-def _open_psam(psam_reader: str | None, psam_sim: str | None) -> Connection:
+def _open_psam(psam_reader: str | None, psam_sim: str | None, test_keys: bool) -> Connection:
     if psam_sim:
+        _check_test_keys(test_keys, "--psam-sim (a simulated PSAM)", "--psam-sim（模拟PSAM）")
         from sscard.simulators.keys import default_key_set
         from sscard.simulators.psam import PsamImage, new_psam, psam_card
         from sscard.terminals.simulator import SimulatorTransport
@@ -199,12 +228,13 @@ def history() -> None:
 @_CONFIG
 @_PSAM_READER
 @_PSAM_SIM
+@_TEST_KEYS
 @common_options
 @handle_errors
-def tap(config: str, psam_reader: str | None, psam_sim: str | None) -> None:
+def tap(config: str, psam_reader: str | None, psam_sim: str | None, test_keys: bool) -> None:
     """One validator tap with the card (exit status 1 when refused)."""
     opts = options()
-    psam = _open_psam(psam_reader, psam_sim)
+    psam = _open_psam(psam_reader, psam_sim, test_keys)
     try:
         with Validator.from_file(config, psam) as validator, open_connection(opts) as conn:
             result = validator.tap(conn)
@@ -220,9 +250,10 @@ def tap(config: str, psam_reader: str | None, psam_sim: str | None) -> None:
 @click.option(
     "--terminal-id", default="310000000001", show_default=True, help="6-B load terminal ID, hex."
 )
+@_TEST_KEYS
 @common_options
 @handle_errors
-def load_command(amount: str, terminal_id: str) -> None:
+def load_command(amount: str, terminal_id: str, test_keys: bool) -> None:
     """Load AMOUNT CNY (e.g. 50 or 20.50) through the simulated load host (TEST keys)."""
     from sscard.simulators.keys import default_key_set
     from sscard.simulators.load_host import LoadHost
@@ -237,6 +268,7 @@ def load_command(amount: str, terminal_id: str) -> None:
         tid = bytes.fromhex(terminal_id)
     except ValueError:
         raise click.BadParameter("6 bytes of hex") from None
+    _check_test_keys(test_keys, "transit load (the simulated load host)", "圈存（模拟圈存主机）")
     opts = options()
     with open_connection(opts) as conn:
         result = load_purse(conn, int(fen), LoadHost(default_key_set()), terminal_id=tid)
@@ -283,14 +315,20 @@ def validator_group() -> None:
 @_PSAM_SIM
 @click.option("--taps", type=int, default=1, show_default=True, help="--sim: number of taps.")
 @click.option("--interval", type=float, default=0.0, help="--sim: seconds between taps.")
+@_TEST_KEYS
 @common_options
 @handle_errors
 def run(
-    config: str, psam_reader: str | None, psam_sim: str | None, taps: int, interval: float
+    config: str,
+    psam_reader: str | None,
+    psam_sim: str | None,
+    taps: int,
+    interval: float,
+    test_keys: bool,
 ) -> None:
     """Wait for cards, tap, print; Ctrl-C / SIGTERM stop after the current tap."""
     opts = options()
-    psam = _open_psam(psam_reader, psam_sim)
+    psam = _open_psam(psam_reader, psam_sim, test_keys)
     try:
         with Validator.from_file(config, psam) as validator, _stop_on_signals() as stop:
             if opts.sim:

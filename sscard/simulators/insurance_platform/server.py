@@ -12,19 +12,36 @@ network flap):
 
 Set them from tests with :meth:`InsurancePlatform.inject` or over HTTP:
 ``POST /admin/faults {"infno": "2207", "kind": "drop", "count": 1}``,
-``DELETE /admin/faults``. The admin endpoint is for a loopback test double.
+``DELETE /admin/faults``, with the header ``Authorization: Bearer TOKEN`` where
+TOKEN is :attr:`InsurancePlatform.admin_token` (random per start, printed by
+``sscard sim insurance serve``). Values are bounded (count 1-1000, delay 0-30 s).
+
+The HTTP transport is hardened against hostile clients (issue 15): a body over
+``MAX_BODY`` (1 MB) is 413, a missing or malformed ``Content-Length`` 411/400,
+JSON that cannot be parsed (including 100k-deep nesting) reaches the ledger as a
+malformed envelope, and anything the ledger raises is a 500 with an ``infcode -1``
+JSON body: the client always gets a reply and the worker lives on. Connections are
+served by ``WORKERS`` threads from a queue of at most ``QUEUE`` accepted
+connections; beyond that the server answers 503 at once instead of starting a
+thread per connection.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
+import math
+import queue
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +52,20 @@ from sscard.simulators.insurance_platform.wire import dumps, loads
 from sscard.simulators.profile import CardProfile
 
 FAULT_KINDS = ("drop", "lose", "delay", "http500")
+MAX_BODY = 1024 * 1024  # bytes; the largest real request (2204 with items) is far smaller
+WORKERS = 16  # threads serving connections
+QUEUE = 64  # accepted connections waiting for a worker; beyond: 503
+MAX_FAULT_COUNT = 1000
+MAX_FAULT_DELAY = 30.0  # seconds
+
+log = logging.getLogger(__name__)
+
+
+def _error_body(en: str, zh: str) -> bytes:
+    """A reply envelope the client parses like the platform's own refusals."""
+    return json.dumps(
+        {"infcode": -1, "err_msg": f"{zh} / {en}", "output": {}}, ensure_ascii=False
+    ).encode("utf-8")
 
 
 @dataclass
@@ -61,33 +92,74 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+    def _refuse(self, status: int, en: str, zh: str) -> None:
+        """An HTTP error with an envelope body; the connection is closed (its framing
+        may be lost, e.g. after an unread body)."""
+        self.close_connection = True
+        self._send(status, _error_body(en, zh))
+
+    def _body(self) -> bytes | None:
+        """The request body, or None after answering 400/411/413 (bad or huge length)."""
+        text = self.headers.get("Content-Length")
+        if text is None:
+            if self.headers.get("Transfer-Encoding"):
+                self._refuse(411, "Content-Length required", "须提供 Content-Length")
+                return None
+            return b""
+        if not text.strip().isdigit():
+            self._refuse(400, "bad Content-Length", "Content-Length 无效")
+            return None
+        length = int(text)
+        if length > MAX_BODY:
+            self._refuse(413, f"body larger than {MAX_BODY} bytes", f"报文超过 {MAX_BODY} 字节")
+            return None
+        return self.rfile.read(length) if length else b""
 
     def _drop(self) -> None:
         self.close_connection = True
 
+    def _authorised(self) -> bool:
+        """``Authorization: Bearer <admin token>`` (constant-time compare), else 403."""
+        given = self.headers.get("Authorization") or ""
+        expected = f"Bearer {self.server.platform.admin_token}"
+        if hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+            return True
+        self._refuse(403, "admin token required", "需要管理令牌")
+        return False
+
     def do_POST(self) -> None:
+        try:
+            self._post()
+        except Exception:  # never a dead worker or a client without a reply
+            log.exception("insurance platform: request failed")
+            self._refuse(500, "internal error of the simulated platform", "模拟平台内部错误")
+
+    def _post(self) -> None:
         platform = self.server.platform
         raw = self._body()
+        if raw is None:
+            return
         if self.path.startswith("/admin/faults"):
+            if not self._authorised():
+                return
             try:
                 spec = json.loads(raw or b"{}")
+                if not isinstance(spec, dict):
+                    raise TypeError("a JSON object")
                 platform.inject(
                     str(spec["infno"]),
                     str(spec["kind"]),
                     int(spec.get("count", 1)),
                     delay=float(spec.get("delay", 0.0)),
                 )
-            except (ValueError, KeyError, TypeError) as exc:
-                self._send(400, json.dumps({"error": str(exc)}).encode())
+            except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+                self._send(400, json.dumps({"error": str(exc)[:200]}).encode())
                 return
             self._send(200, b'{"ok":true}')
             return
         try:
             envelope = loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             envelope = None
         infno = str(envelope.get("infno")) if isinstance(envelope, dict) else ""
         fault = platform.take_fault(infno)
@@ -105,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         if self.path.startswith("/admin/faults"):
+            if not self._authorised():
+                return
             self.server.platform.clear_faults()
             self._send(200, b'{"ok":true}')
         else:
@@ -117,13 +191,73 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"{}")
 
 
-class _Server(ThreadingHTTPServer):
-    # stop() waits for in-flight requests (e.g. a delayed one) before the ledger closes.
-    daemon_threads = False
-    block_on_close = True
+class _Server(HTTPServer):
+    """A fixed pool of ``WORKERS`` threads fed by a bounded queue of connections.
+
+    ``ThreadingHTTPServer`` starts one thread per connection without bound (issue 15:
+    eight 50 MB bodies in parallel took 563 MB). Here the accept loop only queues;
+    a full queue is answered 503 on the spot. ``server_close`` waits for the
+    in-flight requests (e.g. a delayed one) before the ledger closes.
+    """
+
     allow_reuse_address = True
     request_queue_size = 128
     platform: InsurancePlatform
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler]) -> None:
+        self._jobs: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(QUEUE)
+        self._workers: list[threading.Thread] = []  # server_close runs if the bind fails
+        super().__init__(address, handler)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"insurance-http-{i}", daemon=True)
+            for i in range(WORKERS)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            self._jobs.put_nowait((request, client_address))
+        except queue.Full:
+            self._busy(request)
+
+    @staticmethod
+    def _busy(request: socket.socket) -> None:
+        body = _error_body("platform busy, try again", "平台繁忙，请重试")
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8"
+            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+        )
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode("ascii") + body)
+        except OSError:
+            pass
+        finally:
+            request.close()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            request, client_address = job
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("insurance platform: connection from %s failed", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            self._jobs.put(None)  # after the queued connections: they are served first
+        for worker in self._workers:
+            worker.join(timeout=10)
 
 
 class InsurancePlatform:
@@ -150,6 +284,8 @@ class InsurancePlatform:
         self._fault_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        #: Bearer token of ``/admin/faults`` (fresh per platform; printed by the CLI).
+        self.admin_token = secrets.token_urlsafe(18)
         # Set-up API, straight from the ledger.
         self.add_person = self.ledger.add_person
         self.add_person_from_card = self.ledger.add_person_from_card
@@ -235,11 +371,19 @@ class InsurancePlatform:
     # -- faults ------------------------------------------------------------
 
     def inject(self, infno: str, kind: str, count: int = 1, *, delay: float = 0.0) -> None:
-        """Apply fault ``kind`` to the next ``count`` requests of ``infno`` ("*" = any)."""
+        """Apply fault ``kind`` to the next ``count`` requests of ``infno`` ("*" = any).
+
+        Bounded (a fault is a test tool, not a way to park every worker): ``count``
+        1-1000, ``delay`` a finite 0-30 s, ``infno`` "*" or up to 8 letters/digits.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if count < 1 or delay < 0:
-            raise ValueError("count must be >= 1 and delay >= 0")
+        if not (infno == "*" or (0 < len(infno) <= 8 and infno.isalnum())):
+            raise ValueError("infno must be '*' or up to 8 letters and digits")
+        if isinstance(count, bool) or not 1 <= count <= MAX_FAULT_COUNT:
+            raise ValueError(f"count must be 1-{MAX_FAULT_COUNT}")
+        if not math.isfinite(delay) or not 0 <= delay <= MAX_FAULT_DELAY:
+            raise ValueError(f"delay must be 0-{MAX_FAULT_DELAY:g} seconds")
         with self._fault_lock:
             self._faults.setdefault(infno, []).append(Fault(kind, count, delay))
 
