@@ -29,6 +29,19 @@ class CardTorn(SscardError):
     message_zh = "卡片掉电（拔卡），无响应"
 
 
+class CardNotPowered(CardTorn):
+    """A command reached a simulated card that has no power (after ``power_off``).
+
+    A real card without power answers nothing, so the simulated one does not either
+    (issue 15: it used to answer APDUs after a power-off). A subclass of
+    :class:`CardTorn` because every transport already handles "no response": the
+    in-process transport reports the card removed, the vpcd bridge drops its link.
+    """
+
+    message_en = "card is not powered (power it on first); no response"
+    message_zh = "卡片未上电（请先上电），无响应"
+
+
 @runtime_checkable
 class SimulatedCard(Protocol):
     """What a transport needs from a simulated card (or PSAM)."""
@@ -54,6 +67,7 @@ class SimulatedCard(Protocol):
         """Process one command APDU; returns data ‖ SW1 SW2.
 
         Never raises for bad input; raises :class:`CardTorn` only when a fault
-        injection cut the power (the response is lost).
+        injection cut the power (the response is lost), and :class:`CardNotPowered`
+        when the card has been powered off and not powered on again.
         """
         ...

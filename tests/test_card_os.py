@@ -476,3 +476,17 @@ def test_slow_card_latency() -> None:
 
 def test_echo_card_baseline() -> None:
     assert EchoCard().execute(H("0001000002AABB")) == H("AABB9000")
+
+
+def test_a_powered_off_card_answers_nothing() -> None:
+    """Issue 15: no APDU is processed between power off and power on (a mute card)."""
+    from sscard.card_interface import CardNotPowered, CardTorn
+
+    card = make_card()
+    assert tx(card, SELECT_DDF).sw == 0x9000
+    card.power_off()
+    with pytest.raises(CardNotPowered) as info:
+        card.execute(bytes.fromhex(SELECT_DDF))
+    assert isinstance(info.value, CardTorn) and " / " in info.value.bilingual()
+    card.power_on()
+    assert tx(card, SELECT_DDF).sw == 0x9000

@@ -143,3 +143,53 @@ def test_env_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert VpcdBridge(EchoCard()).quickack is False
     monkeypatch.delenv("VICC_NOQUICKACK")
     assert VpcdBridge(EchoCard()).quickack is True
+
+
+# --------------------------------------------------------------------------- issue 15
+
+
+def test_a_half_frame_drops_the_link_after_the_frame_timeout(
+    fake_vpcd: FakeVpcd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame that stops half-way no longer blocks the bridge until the rest arrives."""
+    from sscard.simulators import vpcd
+
+    monkeypatch.setattr(vpcd, "FRAME_TIMEOUT", 0.3)
+    monkeypatch.setattr(vpcd, "TEAR_ABSENCE", 0.0)
+    with VpcdBridge(EchoCard(), port=fake_vpcd.port) as bridge:
+        fake_vpcd.accept()
+        time.sleep(0.5)  # idle between frames is fine: no limit there
+        fake_vpcd.send(b"\x04")
+        assert fake_vpcd.recv() == EchoCard.ATR
+        assert fake_vpcd.conn is not None
+        fake_vpcd.conn.sendall(b"\x00")  # one byte of the length, then nothing
+        started = time.monotonic()
+        assert fake_vpcd.conn.recv(2) == b""  # the bridge closed the link
+        assert 0.25 < time.monotonic() - started < 3
+        fake_vpcd.conn.sendall(b"\x00\x05\x00\xee\x00\x00")  # half a body: same fate
+        fake_vpcd.accept()  # it reconnected
+        fake_vpcd.send(b"\x04")
+        assert fake_vpcd.recv() == EchoCard.ATR
+        fake_vpcd.conn.sendall(b"\x00\x05\x00\xee")  # length, then half the APDU
+        assert fake_vpcd.conn.recv(2) == b""
+        assert bridge.stalled_frames == 2 and bridge.connections == 2
+
+
+def test_an_apdu_after_power_off_is_not_answered(fake_vpcd: FakeVpcd) -> None:
+    from sscard.simulators import vpcd
+
+    card = EchoCard()
+    with VpcdBridge(card, port=fake_vpcd.port) as bridge:
+        fake_vpcd.accept()
+        fake_vpcd.send(bytes.fromhex("00EE000001AA"))
+        assert fake_vpcd.recv() == bytes.fromhex("AA9000")
+        fake_vpcd.send(b"\x00")  # power off
+        fake_vpcd.send(bytes.fromhex("00EE000001AA"))
+        assert fake_vpcd.conn is not None
+        assert fake_vpcd.conn.recv(2) == b""  # mute: the link drops, no answer
+        assert bridge.unpowered_apdus == 1
+        time.sleep(vpcd.TEAR_ABSENCE)
+        fake_vpcd.accept()
+        fake_vpcd.send(b"\x01")  # power on again: answers again
+        fake_vpcd.send(bytes.fromhex("00EE000001BB"))
+        assert fake_vpcd.recv() == bytes.fromhex("BB9000")

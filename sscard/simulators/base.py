@@ -7,9 +7,9 @@ simulators; it is re-exported here for the simulators and their users.
 
 from __future__ import annotations
 
-from sscard.card_interface import CardTorn, SimulatedCard
+from sscard.card_interface import CardNotPowered, CardTorn, SimulatedCard
 
-__all__ = ["CardTorn", "EchoCard", "SimulatedCard"]
+__all__ = ["CardNotPowered", "CardTorn", "EchoCard", "SimulatedCard"]
 
 
 class EchoCard:
@@ -21,20 +21,26 @@ class EchoCard:
 
     ATR = bytes.fromhex("3B80800101")
 
+    def __init__(self) -> None:
+        self.powered = True
+
     @property
     def atr(self) -> bytes:
         return self.ATR
 
     def power_on(self) -> bytes:
+        self.powered = True
         return self.ATR
 
     def power_off(self) -> None:
-        return None
+        self.powered = False
 
     def reset(self) -> bytes:
-        return self.ATR
+        return self.power_on()
 
     def execute(self, apdu: bytes) -> bytes:
+        if not self.powered:
+            raise CardNotPowered()
         if len(apdu) < 4:
             return b"\x67\x00"
         body = apdu[5 : 5 + apdu[4]] if len(apdu) > 5 else b""

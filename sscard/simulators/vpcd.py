@@ -17,6 +17,13 @@ reproduce the stall.
 
 The card side is any ``SimulatedCard`` (user card or PSAM); the model is
 vsmartcard's ``VirtualICC`` (socket loop) kept separate from the card OS.
+
+Robustness (issue 15): waiting for the *first* byte of a frame has no time limit
+(an idle reader sends nothing), but once a frame has begun the rest must arrive
+within ``FRAME_TIMEOUT`` seconds, else the link is dropped and re-established
+instead of blocking forever on a half frame. An APDU that reaches a powered-off
+card is not answered (a card without power is mute, ``CardNotPowered``): the link is
+dropped, as for a tear, so pcscd sees the card leave instead of waiting for an answer.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ import socket
 import threading
 import time
 
-from sscard.simulators.base import CardTorn, SimulatedCard
+from sscard.simulators.base import CardNotPowered, CardTorn, SimulatedCard
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 35963
 CONNECT_TIMEOUT = 1.0
 TEAR_ABSENCE = 0.6  # seconds a torn card stays out of the field (> pcscd's 400 ms poll)
+FRAME_TIMEOUT = 2.0  # seconds for the rest of a frame once its first byte arrived
 
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0x00, 0x01, 0x02, 0x04
 
@@ -70,6 +78,10 @@ class VpcdBridge:
         self._stop = threading.Event()
         self._torn = threading.Event()
         self.tears = 0
+        #: Links dropped because a frame stalled half-way (``FRAME_TIMEOUT``).
+        self.stalled_frames = 0
+        #: APDUs refused because the card was powered off.
+        self.unpowered_apdus = 0
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,8 +209,17 @@ class VpcdBridge:
 
     def _serve(self, sock: socket.socket, card: SimulatedCard) -> None:
         while not self._stop.is_set():
-            size = int.from_bytes(self._recv_exact(sock, 2), "big")
-            payload = self._recv_exact(sock, size) if size else b""
+            sock.settimeout(None)  # idle between frames: no limit (eject/stop use shutdown)
+            first = self._recv_exact(sock, 1)
+            sock.settimeout(FRAME_TIMEOUT)  # a frame has begun: the rest must follow
+            try:
+                size = int.from_bytes(first + self._recv_exact(sock, 1), "big")
+                payload = self._recv_exact(sock, size) if size else b""
+            except TimeoutError:
+                self.stalled_frames += 1
+                log.warning("vpcd frame on port %d stalled half-way; dropping the link", self.port)
+                raise
+            sock.settimeout(None)
             reply = self._answer(card, payload)
             if reply is not None:
                 sock.sendall(len(reply).to_bytes(2, "big") + reply)
@@ -220,6 +241,11 @@ class VpcdBridge:
         self.apdus += 1
         try:
             return card.execute(payload)
+        except CardNotPowered:
+            # pcscd sent an APDU to a card it powered off: a mute card, not an answer.
+            self.unpowered_apdus += 1
+            self._torn.set()
+            raise ConnectionAbortedError("APDU to a powered-off card") from None
         except CardTorn:
             # Power lost mid-APDU: the card leaves the field. Drop the link so
             # pcscd reports the card removed; serve_forever re-inserts it after

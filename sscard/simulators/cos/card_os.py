@@ -39,6 +39,7 @@ from typing import Literal
 
 from sscard.apdu import Command, errors
 from sscard.apdu.errors import ApduFormatError, CardError
+from sscard.card_interface import CardNotPowered
 from sscard.simulators.cos.applet import Applet, Handler
 from sscard.simulators.cos.files import (
     Access,
@@ -148,9 +149,12 @@ class CardOS:
         return self.power_on()
 
     def execute(self, apdu: bytes) -> bytes:
-        """Process one command APDU: data ‖ SW1 SW2. Never raises, except :class:`CardTorn`."""
+        """Process one command APDU: data ‖ SW1 SW2. Never raises, except :class:`CardTorn`
+        (and its :class:`CardNotPowered` after ``power_off``)."""
         if self.torn:
             raise CardTorn()
+        if not self.powered:
+            raise CardNotPowered()  # a card without power answers nothing (issue 15)
         faults = self.faults
         if faults.tears or faults.latency:
             return self._execute_faulty(bytes(apdu), faults)
