@@ -180,7 +180,8 @@ def verify(
             raise QrNotFound()
         text = texts[0]
     else:
-        text = sys.stdin.readline() if payload == "-" else str(payload)
+        # A QR text is ~160 characters; a bounded read keeps a hostile stdin harmless.
+        text = sys.stdin.readline(4096) if payload == "-" else str(payload)
     with replay_cache.ReplayCache(replay_db or replay_cache.default_path()) as cache:
         verifier = EcardVerifier(TrustStore.load(trust), cache, skew=skew)
         result = route_qr(text, verifier)
