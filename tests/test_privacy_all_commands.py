@@ -208,6 +208,7 @@ def run_all(h: Harness) -> None:
                  fmt=fmt, sim=False)  # fmt: skip
         h.runs[-1].needles = needles(CardProfile.load(other))
     h.both("sim show", str(h.card), sim=False)
+    h.both("sim set", str(h.card), "--balance", "5000", sim=False)
     h.both("sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"),
            "--png", str(w / "qr.png"), sim=False)  # fmt: skip
 
@@ -377,6 +378,7 @@ CASES = [
             "monitor",
             "sim new",
             "sim show",
+            "sim set",
             "sim ecard issue",
             "read",
             "auth",
