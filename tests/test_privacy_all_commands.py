@@ -19,9 +19,11 @@ pcscd and the card in a vpcd reader.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -289,6 +291,53 @@ def run_all(h: Harness) -> None:
         h.runs.append(Run("sim serve", fmt, result.exit_code, result.output.encode(), h.needles))
     for fmt in ("text", "json"):
         h.runs.append(Run("sim insurance serve", fmt, 0, insurance_serve(h, fmt), h.needles))
+    for fmt in ("text", "json"):
+        h.runs.append(Run("serve", fmt, 0, reader_service(h, fmt), h.needles))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reader_service(h: Harness, fmt: str) -> bytes:
+    """``sscard serve`` (the browser reader service) with the card: its console and the
+    answers of a local program's read and hotel check (default: masked)."""
+    port = free_port()
+    args = ["serve", "--sim", str(h.card), "--port", str(port),
+            "--audit-db", str(h.work / f"serve-audit-{fmt}.db")]  # fmt: skip
+    args += ["--json"] if fmt == "json" else []
+    code = SIGINT_DEFAULT + f"from sscard.cli import main; main({args!r})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    answers = b""
+    try:
+        headers = {"Host": f"127.0.0.1:{port}", "X-SSCard-Request": "1",
+                   "Content-Type": "application/json"}  # fmt: skip
+        deadline = time.monotonic() + 30
+        for path, body in (("/v1/card/read", b"{}"),
+                           ("/v1/identity/check", b'{"scenario": "hotel"}')):  # fmt: skip
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    conn.request("POST", path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    conn.close()
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline, "sscard serve did not start"
+                    time.sleep(0.1)
+            assert resp.status == 200, data
+            answers += data + b"\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    read = json.loads(answers.splitlines()[0])
+    assert read["masked"] is True and read["card"]["holder"]["ssn"], read  # it was read
+    return out + err + answers
 
 
 def insurance_serve(h: Harness, fmt: str) -> bytes:
@@ -395,6 +444,7 @@ CASES = [
             "trace show",
             "sim serve",
             "sim insurance serve",
+            "serve",
         }
     )
     for f in ("text", "json")

@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sscard import __version__
 from sscard.errors import DependencyMissing, SscardError
+from sscard.files import parse_json
 from sscard.serve import ops
 from sscard.serve.backend import Backend, ReaderInfo
 from sscard.serve.config import ServeConfig
@@ -470,7 +470,7 @@ async def _body(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
+        data = parse_json(raw)  # bounded: nesting, integer length (sscard.files)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not valid JSON", "请求体不是有效的 JSON") from None
     if not isinstance(data, dict):

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sscard.errors import ConfigError
+from sscard.files import parse_toml, read_text
 
 SCHEMA = "sscard-serve/1"
 DEFAULT_PORT = 27301
@@ -148,10 +149,10 @@ class ServeConfig:
         """Read a ``sscard-serve/1`` TOML file; unknown keys are errors."""
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = parse_toml(read_text(p))  # bounded reader (sscard.files)
         except OSError as exc:
             raise _error(f"cannot read {p.name}: {exc.strerror}", f"无法读取 {p.name}") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise _error(
                 f"{p.name} is not valid TOML: {exc}", f"{p.name} 不是有效的 TOML"
             ) from None

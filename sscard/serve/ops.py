@@ -30,11 +30,11 @@ from sscard.applets.keyprovider import (
 )
 from sscard.applets.ssse import CardRead, KeysRequired, SsseReader
 from sscard.applets.unified import format_card_bas
-from sscard.cards.privacy import mask_card_number
+from sscard.cards.privacy import mask_card_id, mask_card_number
 from sscard.errors import ConfigError
 from sscard.serve.config import ServeConfig
 from sscard.services import replay_cache
-from sscard.services.audit import AuditLog, mask_card_id
+from sscard.services.audit import AuditLog
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
 
@@ -189,7 +189,7 @@ def qr_verify(
     trust = TrustStore.load(trust_path)
     with replay_cache.ReplayCache(replay_path or replay_cache.default_path()) as cache:
         result = route_qr(payload, EcardVerifier(trust, cache))
-    info = result.to_dict()
+    info = result.to_dict(redact=not full)  # the holder reference is masked always
     if not full and "card_id_code" in info:
         info["card_id_code"] = mask_card_id(info["card_id_code"])
     subject = Subject(card_id_code=result.card_id_code)
