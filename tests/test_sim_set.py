@@ -39,7 +39,7 @@ def test_three_wrong_pins_then_unblock_then_the_test_pin_works(card: Path) -> No
 
 def test_balance_state_tries_pin_and_expiry(card: Path) -> None:
     code, out = sscard("sim", "set", str(card), "--balance", "150", "--pin-tries", "1",
-                       "--expiry", "2020-01-31", "--pin", "4321", "--json")  # fmt: skip
+                       "--expiry", "2020-01-31", "--pin-stdin", "--json", stdin="4321\n")  # fmt: skip
     assert code == 0, out
     shown = json.loads(out)
     assert shown["purse"]["balance_fen"] == 150 and shown["pin"]["tries_left"] == 1
@@ -61,12 +61,12 @@ def test_balance_state_tries_pin_and_expiry(card: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--balance", "100001"], ["--pin", "12ab"], ["--pin-tries", "9"], []],
+    [["--balance", "100001"], ["--pin-stdin"], ["--pin-tries", "9"], []],
     ids=["over purse maximum", "PIN not digits", "more tries than the card has", "nothing"],
 )
 def test_a_bad_change_is_one_line_and_leaves_the_file_alone(card: Path, args: list[str]) -> None:
     before = card.read_bytes()
-    result = CliRunner().invoke(main, ["sim", "set", str(card), *args])
+    result = CliRunner().invoke(main, ["sim", "set", str(card), *args], input="12ab\n")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and " / " in result.stderr
     assert card.read_bytes() == before

@@ -49,7 +49,13 @@ def _purse(card: CardProfile, option: str) -> None:
     is_flag=True,
     help="Undo locks: PIN and authentication tries back to the maximum, state ok, purse unblocked.",
 )
-@click.option("--pin", "new_pin", help="Set the PIN (4-6 digits; the TEST default is 123456).")
+@click.option(
+    "--pin-stdin",
+    "pin_stdin",
+    is_flag=True,
+    help="Set the PIN, read from stdin (4-6 digits; the TEST default is 123456). "
+    "Never on the command line: the process list would show it.",
+)
 @click.option(
     "--expiry",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -63,7 +69,7 @@ def command(
     state: str | None,
     pin_tries: int | None,
     unblock: bool,
-    new_pin: str | None,
+    pin_stdin: bool,
     expiry: date | None,
 ) -> None:
     """Change a card image: balance, state, PIN tries, PIN, expiry; --unblock undoes locks."""
@@ -92,7 +98,8 @@ def command(
             )
         ssse.pin = dataclasses.replace(ssse.pin, tries_left=pin_tries)
         changed.append(f"PIN tries {pin_tries}")
-    if new_pin is not None:
+    if pin_stdin:
+        new_pin = click.get_text_stream("stdin").readline(16).strip()
         if not (new_pin.isdigit() and new_pin.isascii() and 4 <= len(new_pin) <= 6):
             raise ProfileError("--pin: 4 to 6 digits", "--pin：应为4至6位数字")
         ssse.pin = dataclasses.replace(ssse.pin, pin=new_pin, initial=new_pin == DEFAULT_PIN)
