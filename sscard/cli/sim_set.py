@@ -11,6 +11,7 @@ value leaves the file as it was. The simulator's TEST PIN is ``123456``
 from __future__ import annotations
 
 import dataclasses
+import sys
 from datetime import date
 from typing import cast
 
@@ -99,7 +100,7 @@ def command(
         ssse.pin = dataclasses.replace(ssse.pin, tries_left=pin_tries)
         changed.append(f"PIN tries {pin_tries}")
     if pin_stdin:
-        new_pin = click.get_text_stream("stdin").readline(16).strip()
+        new_pin = sys.stdin.readline(16).strip()
         if not (new_pin.isdigit() and new_pin.isascii() and 4 <= len(new_pin) <= 6):
             raise ProfileError("--pin: 4 to 6 digits", "--pin：应为4至6位数字")
         ssse.pin = dataclasses.replace(ssse.pin, pin=new_pin, initial=new_pin == DEFAULT_PIN)
