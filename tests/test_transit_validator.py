@@ -67,9 +67,9 @@ def refused(result: object, reason: Refusal) -> TapRefused:
 
 
 def test_metro_entry_exit_with_a_card_from_another_province(rig: Rig) -> None:
-    """A Jiangsu card (T-Union city 2100, interoperable) in Shanghai metro (2000)."""
+    """A Jiangsu card (Wuxi, T-Union city 3020, interoperable) in Shanghai metro (2900)."""
     profile = rig.profile("jiangsu", balance=5_000)
-    assert profile.purse is not None and profile.purse.ef0015.city_code != "2000"
+    assert profile.purse is not None and profile.purse.ef0015.city_code == "3020"
     _, conn = rig.card(profile)
     entry, exit_ = rig.validator(metro("entry", 2, 5)), rig.validator(metro("exit", 16, 17))
 
@@ -89,7 +89,8 @@ def test_metro_entry_exit_with_a_card_from_another_province(rig: Rig) -> None:
         (TripRecordType.EP_EXIT, Industry.METRO, 600),
         (TripRecordType.EP_ENTRY, Industry.METRO, 0),
     ]
-    assert trips[0].balance == 4_400 and trips[0].city_code == "2000"
+    assert trips[0].balance == 4_400 and trips[0].city_code == "2900"
+    assert trips[0].institution_id[2:4] == bytes.fromhex("2900")  # where T-Union Master looks
     rec = Purse(conn)
     rec.select()
     comp = rec.composite(1)
@@ -131,7 +132,7 @@ def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig) -> 
 
 def test_open_entry_in_another_city_is_not_charged(rig: Rig) -> None:
     _, conn = rig.card()
-    nanjing = rig.validator(metro("entry", 1, 3, city_code="2100"))
+    nanjing = rig.validator(metro("entry", 1, 3, city_code="3010"))
     accepted(nanjing.tap(conn))
     rig.advance(30)
     r = accepted(rig.validator(metro("entry", 2, 5)).tap(conn))
@@ -194,6 +195,8 @@ def test_bus_segment_auto_boards_then_alights(rig: Rig) -> None:
     rig.advance(10)
     r = accepted(v.tap(conn))  # same line, fresh boarding: alighting at 2-5
     assert (r.kind, r.fare) == (TapKind.EXIT, 300)
+    refused(v.tap(conn), Refusal.ALREADY_PAID)  # repeat tap right after alighting (§5.8)
+    rig.advance(2)
     assert accepted(v.tap(conn)).kind is TapKind.ENTRY
     rig.advance(10)
     r = accepted(v2.tap(conn))  # another line while boarded: missed tap-off, board again
@@ -244,8 +247,8 @@ def test_untrusted_issuer_and_non_interoperable_card(rig: Rig) -> None:
     profile.purse = dataclasses.replace(profile.purse, ef0017=ef17)
     _, conn = rig.card(profile)
     refused(rig.validator(bus()).tap(conn), Refusal.NOT_INTEROPERABLE)
-    # The same card is fine in its home city (Nanjing, T-Union city 2100).
-    accepted(rig.validator(bus(city_code="2100")).tap(conn))
+    # The same card is fine in its home city (Wuxi, T-Union city 3020).
+    accepted(rig.validator(bus(city_code="3020")).tap(conn))
 
 
 def test_category_not_accepted(rig: Rig) -> None:
@@ -487,12 +490,13 @@ def test_load_torn_at_credit_raises_load_interrupted(rig: Rig) -> None:
 def test_validator_from_the_example_configs(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent / "examples"
     cfg = ValidatorConfig.load(root / "validator-metro.toml")
-    assert (cfg.mode, cfg.gate, str(cfg.here), cfg.city_code) == ("metro", "entry", "2-5", "2000")
+    assert (cfg.mode, cfg.gate, str(cfg.here), cfg.city_code) == ("metro", "entry", "2-5", "2900")
     assert cfg.fare_table is not None and cfg.fare_table.fare(cfg.here, cfg.here) == 300
     exit_cfg = ValidatorConfig.load(root / "validator-metro-exit.toml")
     assert exit_cfg.gate == "exit" and str(exit_cfg.here) == "16-17"
     assert ValidatorConfig.load(root / "validator-bus.toml").fare == 200
-    rig = Rig(tmp_path)
+    assert cfg.psam_terminal_id is not None
+    rig = Rig(tmp_path, tid=cfg.psam_terminal_id)
     v = Validator(dataclasses.replace(cfg, journal_path=tmp_path / "m.db"), rig.psam,
                   clock=rig.clock)  # fmt: skip
     _, conn = rig.card(new_card("jiangsu", seed=5, today=TODAY, balance=900))

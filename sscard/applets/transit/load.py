@@ -9,7 +9,6 @@ simulators: the terminal side must run without them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -19,6 +18,8 @@ from sscard.applets.transit.errors import LoadInterrupted, TransitError
 from sscard.applets.transit.purse import Purse
 from sscard.cards.ids import TxnType
 from sscard.cards.purse import LoadInitResponse
+from sscard.clock import Clock, card_now
+from sscard.clock import now as beijing_now
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
 
@@ -71,9 +72,12 @@ def load(
     *,
     terminal_id: bytes,
     key_index: int = 1,
-    clock: Callable[[], datetime] = datetime.now,
+    clock: Clock = beijing_now,
 ) -> LoadResult:
     """Load ``amount`` fen onto the purse behind ``conn``.
+
+    The 8052 date-time (in MAC2, TAC and EF 0018) is Beijing time whatever ``TZ``
+    (:mod:`sscard.clock`, transit-purse.md §5.8).
 
     Errors: the card's SW (``6985`` above the maximum balance, profile), the host's
     refusal (its own typed error), :class:`LoadInterrupted` when 8052 got no answer.
@@ -95,7 +99,7 @@ def load(
             asn=bytes.fromhex(ef15.asn),
             amount=amount,
             terminal_id=terminal_id,
-            date_time=clock().replace(microsecond=0),
+            date_time=card_now(clock),
             txn_type=int(TxnType.EP_LOAD),
         )
         try:
