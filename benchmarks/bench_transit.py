@@ -67,7 +67,8 @@ class _Metered:
 
 def _config(journal: Path) -> ValidatorConfig:
     return ValidatorConfig(
-        terminal_id="BENCH", mode="flat", purchase="composite", city_code="2000", line=71,
+        terminal_id="BENCH", mode="flat", purchase="composite", city_code="2900", line=71,
+        repeat_tap_seconds=0,
         fare=1, journal_path=journal,
     )  # fmt: skip
 
@@ -120,7 +121,7 @@ def _raw_runner() -> Callable[[], None]:
     when, amount = H("20250301081500"), (1).to_bytes(4, "big")
     trip_tail = TripRecord(
         record_type=6, terminal_id=bytes(2) + TID, industry=2, line_station=bytes(7),
-        amount=1, balance=0, time=WHEN, city_code="2000", institution_id=bytes(8),
+        amount=1, balance=0, time=WHEN, city_code="2900", institution_id=bytes(8),
     ).encode()  # fmt: skip
 
     def one() -> None:

@@ -84,7 +84,8 @@ class Rig:
         if config.get("mode") in ("metro", "bus-segment"):
             config = {"fare_table": self.table, **config}
         cfg = ValidatorConfig(journal_path=self.tmp / "unused.db", **config)
-        return Validator(cfg, self.psam, journal=self.journal, clock=self.clock, **kw)
+        kw.setdefault("clock", self.clock)
+        return Validator(cfg, self.psam, journal=self.journal, **kw)
 
     def rows(self, state: TapState | None = None) -> list[Any]:
         """Every journal row, oldest first (ids are 1..n: rows are never deleted)."""

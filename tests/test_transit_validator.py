@@ -106,7 +106,7 @@ def test_metro_entry_exit_with_a_card_from_another_province(rig: Rig) -> None:
     assert rows[1].card_counter == txns[0].counter  # the counter 8050 reported
 
 
-def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig) -> None:
+def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig, host_tz: str) -> None:
     _, conn = rig.card()
     entry, exit_ = rig.validator(metro("entry", 2, 5)), rig.validator(metro("exit", 2, 10))
     refused(exit_.tap(conn), Refusal.NO_ENTRY)
@@ -118,7 +118,7 @@ def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig) -> None:
     refused(exit_.tap(conn), Refusal.NO_ENTRY)
 
 
-def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig) -> None:
+def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig, host_tz: str) -> None:
     """§5.5: no tap-off -> the next boarding charges the flagged maximum, no discount."""
     _, conn = rig.card(with_category(rig.profile(), 2))  # a student: 50 % normally
     entry = rig.validator(metro("entry", 2, 5, policy=_policy(student=50)))
@@ -154,7 +154,7 @@ def test_category_discount_student_and_elderly(rig: Rig) -> None:
         assert (r.fare, r.discount, r.category) == (expected, 200 - expected, category)
 
 
-def test_transfer_window_discount(rig: Rig) -> None:
+def test_transfer_window_discount(rig: Rig, host_tz: str) -> None:
     """Bus, then metro within 90 min: the metro fare is 1.00 less; outside: full."""
     policy = _policy(transfer=100, window=90)
     b = rig.validator(bus(policy=policy))
@@ -464,7 +464,7 @@ def test_balance_masks_bit_31(rig: Rig) -> None:
     assert p.balance() == 1_000
 
 
-def test_load_through_the_load_host(rig: Rig) -> None:
+def test_load_through_the_load_host(rig: Rig, host_tz: str) -> None:
     _, conn = rig.card(rig.profile(balance=1_000))
     result = load(conn, 5_000, LoadHost(rig.keys), terminal_id=TID, clock=rig.clock)
     assert (result.balance_before, result.balance, result.tac_verified) == (1_000, 6_000, True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from sscard.cards.cities import city as tunion_city
 from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId
 from sscard.cards.privacy import mask_name, mask_secret, mask_ssn
 from sscard.cards.regions import DELTA_PROVINCES, UnknownRegion, region_of
@@ -42,16 +43,26 @@ def command() -> None:
 @click.option("--state", type=click.Choice(CARD_STATES), default="ok", show_default=True)
 @click.option("--seed", type=int, default=None, help="Seed for a reproducible card.")
 @click.option(
+    "--region", default=None,
+    help="Issuing region, GB/T 2260 (e.g. 330100 Hangzhou); default drawn from the seed.",
+)  # fmt: skip
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
     help="Card image file to write (JSON).",
 )  # fmt: skip
 @common_options
 @handle_errors
 def new(
-    province: str, generation: str, balance: int, state: str, seed: int | None, output: str
+    province: str,
+    generation: str,
+    balance: int,
+    state: str,
+    seed: int | None,
+    region: str | None,
+    output: str,
 ) -> None:
     """Generate a realistic card image for one of the four delta provinces."""
-    card = new_card(province.lower(), int(generation), balance, state, seed)
+    card = new_card(province.lower(), int(generation), balance, state, seed, region=region)
     try:
         card.save(output)
     except OSError as exc:
@@ -119,6 +130,8 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
             "algorithm": PurseAlgorithmId(p.algorithm_id).name,
             "asn": p.ef0015.asn,
             "issuer_id": p.ef0015.issuer_id.hex().upper(),
+            "city": p.ef0015.city_code,
+            "city_name": (c.name if (c := tunion_city(p.ef0015.city_code)) else ""),
             "balance_fen": p.balance,
             "max_balance_fen": p.max_balance,
             "online_counter": p.online_counter,
@@ -149,7 +162,8 @@ def _text(d: dict[str, Any]) -> str:
     p = d["purse"]
     if p is not None:
         lines.append(
-            f"purse       {p['algorithm']}  ASN {p['asn']}  balance {p['balance_fen'] / 100:.2f} CNY"
+            f"purse       {p['algorithm']}  ASN {p['asn']}  city {p['city']} {p['city_name']}"
+            f"  balance {p['balance_fen'] / 100:.2f} CNY"
             f"  counters online {p['online_counter']} offline {p['offline_counter']}"
             + ("  BLOCKED" if p["blocked"] else "")
             + ("" if p["interoperable"] else "  LOCAL (not interoperable)")

@@ -504,6 +504,7 @@ def new_card(
     today: date | None = None,
     purse_algorithm: int | None = None,
     interoperable: bool = True,
+    region: str | None = None,
 ) -> CardProfile:
     """A realistic, internally consistent card of one delta province.
 
@@ -517,6 +518,9 @@ def new_card(
     its issuer ID carrying its issuing city's T-Union code (as always), so it is
     accepted only by that city's validators and keeps its composite records in SFI 19
     (transit-purse.md §1.3, §5.4).
+
+    ``region`` fixes the issuing region (a GB/T 2260 code of that province, e.g.
+    ``330100`` Hangzhou); by default one is drawn from the seed.
     """
     if generation not in (2, 3):
         raise ProfileError("generation must be 2 or 3", "卡代数应为2或3")
@@ -533,7 +537,13 @@ def new_card(
     today = today or clock.today()
 
     cities = cities_of(prov)
-    region = rng.choice([prov.code, *[c.code for c in cities]])
+    drawn = rng.choice([prov.code, *[c.code for c in cities]])
+    if region is None:
+        region = drawn
+    elif region_of(region).province != prov:
+        raise ProfileError(
+            f"region {region} is not in {prov.name_en}", f"行政区划{region}不属于{prov.name_zh}"
+        )
     home = region if region != prov.code else rng.choice(cities).code
 
     # Dates: 10-year validity, expiry = issue + 10 years - 1 day (20211203 -> 20311202).
