@@ -47,6 +47,7 @@ class LoadHostClient(Protocol[A]):
         terminal_id: bytes,
         date_time: bytes | datetime,
         txn_type: int = ...,
+        overdrawn: int = ...,
     ) -> A: ...
 
     def verify_tac(self, auth: A, tac: bytes) -> bool: ...
@@ -58,7 +59,7 @@ class LoadResult:
     (the value is on the card; report it to the host for reconciliation)."""
 
     amount: int
-    balance_before: int
+    balance_before: int  # negative when the card was overdrawn
     balance: int
     online_counter: int  # as INITIALIZE FOR LOAD reported it, before the increment
     asn: str
@@ -91,9 +92,13 @@ def load(
     purse = Purse(conn)
     with conn.transaction():
         ef15 = purse.select()
+        # An overdrawn card answers balance 0 and the amount overdrawn at P1 01 (§5.8);
+        # the load repays that first.
+        overdrawn = purse.overdrawn() if purse.balance() == 0 else 0
         raw = purse.init_load_raw(key_index=key_index, amount=amount, terminal_id=terminal_id)
         init = LoadInitResponse.decode(raw)
         auth = load_host.authorize(
+            overdrawn=overdrawn,
             init_response=raw,
             issuer_id=ef15.issuer_id,
             asn=bytes.fromhex(ef15.asn),
@@ -106,10 +111,11 @@ def load(
             tac = purse.credit(auth.credit_data)
         except (TerminalError, ApduFormatError) as exc:
             raise LoadInterrupted() from exc
+    before = init.balance - overdrawn
     return LoadResult(
         amount=amount,
-        balance_before=init.balance,
-        balance=init.balance + amount,
+        balance_before=before,
+        balance=before + amount,
         online_counter=init.online_counter,
         asn=ef15.asn,
         tac_verified=load_host.verify_tac(auth, tac),

@@ -201,6 +201,10 @@ class Purse:
         """GET BALANCE P1 00, fen, bit 31 masked."""
         return self._balance(0x00)
 
+    def overdrawn(self) -> int:
+        """GET BALANCE P1 01: the amount overdrawn (Metrodroid/CardBal, §5.8), fen."""
+        return self._balance(0x01)
+
     def balances(self) -> Balances:
         return Balances(*(self._balance(p1) for p1 in range(4)))
 
