@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from metrodroid_reader import MetrodroidTUnionReader
 from test_transit_support import TID, Rig, bus
 
 from sscard.applets.transit import Purse, TapAccepted, Validator, ValidatorConfig, load
@@ -112,7 +113,7 @@ def _overdraft_card(balance: int, limit: int) -> CardProfile:
 def test_an_overdrawn_card_shows_minus_the_amount_overdrawn(tmp_path: Path) -> None:
     """Balance 1.00, limit 10.00, a 5.00 fare: -4.00 for every reader (was -10.00)."""
     rig = Rig(tmp_path)
-    _, conn = rig.card(_overdraft_card(100, 1_000))
+    card, conn = rig.card(_overdraft_card(100, 1_000))
     r = rig.validator(bus(fare=500)).tap(conn)
     assert isinstance(r, TapAccepted) and r.balance == -400
     assert rig.rows()[0].balance_after == -400
@@ -121,11 +122,15 @@ def test_an_overdrawn_card_shows_minus_the_amount_overdrawn(tmp_path: Path) -> N
     b = p.balances()
     assert (b.balance, b.overdrawn, b.signed) == (0, 400, -400)
     assert p.counters().overdraft_limit == 1_000
+    seen = MetrodroidTUnionReader(card.execute).read()  # public logic, raw APDUs
+    assert seen.balance == -400 and (seen.trips[0].fare, seen.trips[0].txn_type) == (500, 9)
     # A load repays the overdraft first: 10.00 loaded -> 6.00, and the TAC verifies.
     result = load(conn, 1_000, LoadHost(rig.keys), terminal_id=TID, clock=rig.clock)
     assert (result.balance_before, result.balance, result.tac_verified) == (-400, 600, True)
     b = p.balances()
     assert (b.balance, b.overdrawn, b.signed) == (600, 0, 600)
+    seen = MetrodroidTUnionReader(card.execute).read()
+    assert seen.balance == 600 and seen.trips[0].fare == -1_000  # a top-up
 
 
 def test_cli_balance_and_history_of_an_overdrawn_card(tmp_path: Path) -> None:
