@@ -188,3 +188,14 @@ def test_clock_helpers() -> None:
     assert clock.parse_instant("2025-03-01T00:47:05+00:00") == INSTANT
     assert clock.parse_instant("2025-03-01T08:47:05") == INSTANT  # no offset: Beijing
     assert isinstance(clock.today(), date)
+
+
+def test_journal_rows_written_before_the_instant_format_still_read(tmp_path: Path) -> None:
+    """Older journals stored the 14 card digits; they are Beijing wall-clock time."""
+    rig = Rig(tmp_path)
+    _, conn = rig.card()
+    assert isinstance(rig.validator(bus(), clock=lambda: INSTANT).tap(conn), TapAccepted)
+    with rig.journal._write() as c:
+        c.execute("UPDATE taps SET txn_datetime = ?", (DIGITS,))
+    row = rig.rows()[0]
+    assert row.txn_datetime == datetime(2025, 3, 1, 8, 47, 5) and row.txn_instant == INSTANT
