@@ -35,7 +35,7 @@ def _sequence_runner(algorithm: int) -> Any:
     bus = CompositeRecord(record_id=2, state=1, entry_line=8, max_amount=500).encode()
     trip = TripRecord(
         record_type=3, terminal_id=H("0000") + TERMINAL, industry=2, line_station=bytes(7),
-        amount=1, balance=0, time=datetime(2025, 3, 1, 8, 15), city_code="3100",
+        amount=1, balance=0, time=datetime(2025, 3, 1, 8, 15), city_code="3310",
         institution_id=bytes(8),
     ).encode()  # fmt: skip
     dc_1a = H("80DC02D080") + bus

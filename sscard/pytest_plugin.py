@@ -129,6 +129,7 @@ def sscard_validator(
     def make(terminal_id: str = "000000000001", **config: Any) -> Validator:
         journal_path = tmp_path / f"journal-{terminal_id}-{len(made)}.db"
         config.setdefault("journal_path", journal_path)
+        config.setdefault("psam_terminal_id", bytes.fromhex(terminal_id))  # its own PSAM
         cfg = ValidatorConfig(terminal_id=terminal_id, **config)
         validator = Validator(cfg, sscard_psam(terminal_id), journal=Journal(cfg.journal_path))
         made.append(validator)

@@ -3,11 +3,15 @@
 Also a session guard (issue 11): a test must never leave a file in the checkout
 (a key, a journal beside an example config, an outbox in the current directory).
 The top level of the checkout and ``examples/`` are listed before and after the
-run; anything new fails the session, naming the files.
+run; anything new fails the session, naming the files. And ``host_tz``: a test run
+under each of three host time zones.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +44,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if new:
         print(f"\nTESTS LEFT FILES IN THE CHECKOUT (write to tmp_path instead): {new}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+#: Hosts in UTC (embedded images), in China, and with daylight saving time.
+HOST_TIME_ZONES = ("UTC", "Asia/Shanghai", "America/Los_Angeles")
+
+
+@pytest.fixture(params=HOST_TIME_ZONES)
+def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The process's local time zone for one test (``TZ`` + ``time.tzset``), restored
+    after it: whatever it is, card, PSAM and journal times must be Beijing time
+    (transit-purse.md §5.8)."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield request.param
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()

@@ -468,7 +468,10 @@ def test_uncertain_rows_keep_their_evidence_and_go_to_clearing_flagged(
     assert [(r["id"], r["grey"], r["tac"]) for r in lines] == [(done, 0, TAC.hex().upper()),
                                                                (grey, 1, None)]  # fmt: skip
     assert lines[1]["proof_tac"] == TAC.hex().upper() and lines[1]["prev_counter"] == 4
-    assert (lines[1]["prev_type"], lines[1]["prev_datetime"]) == ("09", "20250301085500")
+    assert (lines[1]["prev_type"], lines[1]["prev_datetime"]) == (
+        "09",
+        "2025-03-01T08:55:00+08:00",
+    )  # Beijing instant
     assert journal.batch(batch).total_amount == 300  # grey amounts are not claimed
     assert journal.ack(batch).rows_marked == 2
     assert [r.id for r in journal.rows(ASN)] == [done, grey]

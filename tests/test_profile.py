@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sscard.cards.cities import city_of_region
 from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId, TripRecordType
 from sscard.cards.purse import CompositeRecord, TripRecord
 from sscard.cards.regions import province_by_key, region_of
@@ -76,9 +77,11 @@ def test_generator_makes_valid_cards(province: str, generation: int, state: str)
     assert s.pin.locked == (state == "pin-locked")
     assert p.blocked == (state == "blocked")
     assert s.atr.hex().upper().startswith("3B6D0000") and len(s.atr) == 17
-    # Purse: issuer ID byte 0 card type, bytes 2-3 T-Union city; interoperable.
+    # Purse: issuer ID byte 0 card type, bytes 2-3 the issuing city's T-Union code
+    # (GB/T 13497, transit-purse.md §5.8), also in EF 0017; interoperable.
     assert p.ef0015.issuer_id[0] == 0x01
-    assert p.ef0015.city_code == prov.tunion_city_code
+    assert p.ef0015.city_code == city_of_region(cid.region).code == p.ef0017.city_code
+    assert p.ef0015.asn[1:5] == p.ef0015.city_code
     assert len(p.ef0015.asn) == 20 and p.ef0015.asn.isdigit()
     assert p.ef0017.interoperable and p.ef0017.interop_flag == 0x0001
     assert p.ef0016.id_number == ef06.ssn

@@ -173,7 +173,8 @@ def test_overdraft_limit_is_respected() -> None:
     )  # fmt: skip
     ok(card, "805401000F00000007 20250301081500".replace(" ", "") + mac1.hex())
     values = [int.from_bytes(ok(card, f"805C0{p}0204"), "big") for p in range(4)]
-    assert values == [0, 500, 200, 300]  # balance, limit, used, usable
+    # balance, amount overdrawn (P1 01, §5.8: Metrodroid/CardBal), overdraft used, usable
+    assert values == [0, 200, 200, 300]
     assert run(card, "805001020B0100000190001122334455 0F")[1] == 0x9401  # 400 > 300
 
 

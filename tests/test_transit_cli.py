@@ -18,13 +18,14 @@ from sscard.simulators.profile import new_card
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _setup(tmp_path: Path, balance: int = 5_000) -> tuple[str, str, str]:
+def _setup(tmp_path: Path, balance: int = 5_000, repeat: int = 60) -> tuple[str, str, str]:
     card = tmp_path / "card.json"
     new_card("zhejiang", seed=11, balance=balance).save(card)
     bus = (
         (EXAMPLES / "validator-bus.toml")
         .read_text()
         .replace('path = "validator-bus.db"', f'path = "{tmp_path / "bus.db"}"')
+        .replace("repeat_tap_seconds = 60", f"repeat_tap_seconds = {repeat}")
     )
     (tmp_path / "bus.toml").write_text(bus)
     return str(card), str(tmp_path / "psam.json"), str(tmp_path / "bus.toml")
@@ -69,7 +70,10 @@ def test_tap_needs_a_psam_and_a_good_config(tmp_path: Path) -> None:
     r = CliRunner().invoke(transit_group, ["tap", "--config", config, "--sim", card])
     assert r.exit_code == 1 and "--psam-sim" in r.output
     bad = tmp_path / "bad.toml"
-    bad.write_text('[validator]\nterminal_id = "X"\nmode = "metro"\ngate = "exit"\n')
+    bad.write_text(
+        '[validator]\nterminal_id = "X"\npsam_terminal_id = "290000000001"\ncity_code = "2900"\n'
+        'mode = "metro"\ngate = "exit"\n'
+    )
     r = CliRunner().invoke(
         transit_group, ["tap", "--config", str(bad), "--psam-sim", str(tmp_path / "p.json"),
                         "--sim", card],
@@ -78,7 +82,7 @@ def test_tap_needs_a_psam_and_a_good_config(tmp_path: Path) -> None:
 
 
 def test_validator_run_sim_loop(tmp_path: Path) -> None:
-    card, psam, config = _setup(tmp_path)
+    card, psam, config = _setup(tmp_path, repeat=0)  # repeat-tap window off
     r = CliRunner().invoke(
         validator_group, ["run", "--config", config, "--psam-sim", psam, "--sim", card,
                           "--taps", "3"],
@@ -87,8 +91,27 @@ def test_validator_run_sim_loop(tmp_path: Path) -> None:
     assert r.output.count("ACCEPTED") == 3 and "balance 44.00" in r.output
 
 
+def test_repeat_taps_on_a_bus_charge_once(tmp_path: Path) -> None:
+    """§5.8 (sscard profile): the same card again within 60 s is "already paid"."""
+    card, psam, config = _setup(tmp_path)
+    r = CliRunner().invoke(
+        validator_group, ["run", "--config", config, "--psam-sim", psam, "--sim", card,
+                          "--taps", "3"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("ACCEPTED single: fare 2.00, balance 48.00")
+    assert lines[1:] == ["REFUSED ALREADY_PAID: already paid / 请勿重复刷卡"] * 2
+    r = CliRunner().invoke(
+        transit_group, ["tap", "--config", config, "--psam-sim", psam, "--sim", card, "--json"]
+    )
+    assert r.exit_code == 1 and json.loads(r.output)["code"] == "ALREADY_PAID"
+    r = CliRunner().invoke(transit_group, ["balance", "--sim", card, "--json"])
+    assert json.loads(r.output)["balance_fen"] == 4_800
+
+
 def test_validator_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    card, psam, config = _setup(tmp_path, balance=100_000)
+    card, psam, config = _setup(tmp_path, balance=100_000, repeat=0)
     code = "from sscard.cli.transit import validator_group; validator_group()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "run", "--config", config, "--psam-sim", psam,

@@ -36,11 +36,13 @@ KILLS = 10
 CONFIG = """\
 [validator]
 terminal_id = "CRASH-BUS"
+psam_terminal_id = "290071000099"
 mode = "flat"
 purchase = "{purchase}"
-city_code = "2000"
+city_code = "2900"
 line = 71
 fare = 7
+repeat_tap_seconds = 0
 
 [journal]
 path = "journal.db"

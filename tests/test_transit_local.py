@@ -111,7 +111,7 @@ def test_new_local_card_is_a_non_interoperable_card_of_its_own_city(rig: Rig) ->
     assert profile.purse is not None
     ef15, ef17 = profile.purse.ef0015, profile.purse.ef0017
     assert ef17.interop_flag == 0x0000 and not ef17.interoperable
-    assert ef15.city_code == SHANGHAI and ef15.issuer_id.hex().upper() == "01012000FFFFFFFF"
+    assert ef15.city_code == SHANGHAI and ef15.issuer_id.hex().upper() == "01012900FFFFFFFF"
     assert composite_sfi(ef17) == SFI_LOCAL_COMPOSITE
     default = rig.profile("shanghai")  # same seed, default: the interoperable twin
     assert default.purse is not None and default.purse.ef0017.interop_flag == 0x0001
@@ -134,7 +134,7 @@ def test_composite_sfi_follows_only_the_interoperability_flag() -> None:
 def _bus_record() -> bytes:
     return CompositeRecord(
         record_id=2, txn_serial="0000000000001234", state=CompositeState.ENTERED,
-        entry_city="2000", entry_institution=H("01012000FFFFFFFF"), entry_line=71,
+        entry_city="2900", entry_institution=H("01012900FFFFFFFF"), entry_line=71,
         entry_stop=3, entry_vehicle="HU-A1234", entry_terminal=bytes(2) + TERMINAL,
         entry_time=datetime(2025, 3, 1, 8, 15), max_amount=300,
     ).encode()  # fmt: skip
@@ -239,17 +239,17 @@ def test_interoperable_card_still_uses_1a(rig: Rig) -> None:
 
 
 def test_local_card_of_another_city_is_refused(rig: Rig) -> None:
-    """A Jiangsu local card (city 2100) at a Shanghai gate: refused before 8050."""
+    """A Jiangsu local card (Wuxi, city 3020) at a Shanghai gate: refused before 8050."""
     profile = local_card(rig, "jiangsu")
-    assert profile.purse is not None and profile.purse.ef0015.city_code == "2100"
+    assert profile.purse is not None and profile.purse.ef0015.city_code == "3020"
     _, conn = rig.card(profile)
     r = refused(rig.validator(metro("entry", 2, 5)).tap(conn), Refusal.NOT_INTEROPERABLE)
     assert r.asn == profile.purse.ef0015.asn
     assert rig.rows() == [] and purse_state(conn)[0] == 10_000
     assert metro_19(conn) == EMPTY_METRO and metro_1a(conn) == EMPTY_METRO
-    # At home (Nanjing metro, 2100) the same card is local: SFI 19.
-    accepted(rig.validator(metro("entry", 1, 3, city_code="2100")).tap(conn))
-    assert CompositeRecord.decode(metro_19(conn)).entry_city == "2100"
+    # At home (Wuxi metro, 3020) the same card is local: SFI 19.
+    accepted(rig.validator(metro("entry", 1, 3, city_code="3020")).tap(conn))
+    assert CompositeRecord.decode(metro_19(conn)).entry_city == "3020"
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from\\to,2-5,2-10,16-17
 2-10,400,300,500
 16-17,600,500,300
 """
-SHANGHAI = "2000"
+SHANGHAI = "2900"  # T-Union city code (GB/T 13497, transit-purse.md §5.8)
 
 
 def metro(gate: str, line: int, station: int, **kw: Any) -> dict[str, Any]:
@@ -50,10 +50,10 @@ def bus(**kw: Any) -> dict[str, Any]:
 class Rig:
     """One PSAM, one journal, a settable clock; cards and validators on demand."""
 
-    def __init__(self, tmp_path: Path, keys: KeySet | None = None) -> None:
+    def __init__(self, tmp_path: Path, keys: KeySet | None = None, tid: bytes = TID) -> None:
         self.keys = keys or default_key_set()
         self.tmp = tmp_path
-        self.psam_card = psam_card(new_psam(TID, keys=self.keys))
+        self.psam_card = psam_card(new_psam(tid, keys=self.keys))
         self.psam_conn = Connection(SimulatorTransport(self.psam_card)).connect()
         self.psam = Psam(self.psam_conn).open()
         self.journal = Journal(tmp_path / "journal.db")
@@ -84,7 +84,8 @@ class Rig:
         if config.get("mode") in ("metro", "bus-segment"):
             config = {"fare_table": self.table, **config}
         cfg = ValidatorConfig(journal_path=self.tmp / "unused.db", **config)
-        return Validator(cfg, self.psam, journal=self.journal, clock=self.clock, **kw)
+        kw.setdefault("clock", self.clock)
+        return Validator(cfg, self.psam, journal=self.journal, **kw)
 
     def rows(self, state: TapState | None = None) -> list[Any]:
         """Every journal row, oldest first (ids are 1..n: rows are never deleted)."""

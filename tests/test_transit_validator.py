@@ -67,9 +67,9 @@ def refused(result: object, reason: Refusal) -> TapRefused:
 
 
 def test_metro_entry_exit_with_a_card_from_another_province(rig: Rig) -> None:
-    """A Jiangsu card (T-Union city 2100, interoperable) in Shanghai metro (2000)."""
+    """A Jiangsu card (Wuxi, T-Union city 3020, interoperable) in Shanghai metro (2900)."""
     profile = rig.profile("jiangsu", balance=5_000)
-    assert profile.purse is not None and profile.purse.ef0015.city_code != "2000"
+    assert profile.purse is not None and profile.purse.ef0015.city_code == "3020"
     _, conn = rig.card(profile)
     entry, exit_ = rig.validator(metro("entry", 2, 5)), rig.validator(metro("exit", 16, 17))
 
@@ -89,7 +89,8 @@ def test_metro_entry_exit_with_a_card_from_another_province(rig: Rig) -> None:
         (TripRecordType.EP_EXIT, Industry.METRO, 600),
         (TripRecordType.EP_ENTRY, Industry.METRO, 0),
     ]
-    assert trips[0].balance == 4_400 and trips[0].city_code == "2000"
+    assert trips[0].balance == 4_400 and trips[0].city_code == "2900"
+    assert trips[0].institution_id[2:4] == bytes.fromhex("2900")  # where T-Union Master looks
     rec = Purse(conn)
     rec.select()
     comp = rec.composite(1)
@@ -105,7 +106,7 @@ def test_metro_entry_exit_with_a_card_from_another_province(rig: Rig) -> None:
     assert rows[1].card_counter == txns[0].counter  # the counter 8050 reported
 
 
-def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig) -> None:
+def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig, host_tz: str) -> None:
     _, conn = rig.card()
     entry, exit_ = rig.validator(metro("entry", 2, 5)), rig.validator(metro("exit", 2, 10))
     refused(exit_.tap(conn), Refusal.NO_ENTRY)
@@ -117,7 +118,7 @@ def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig) -> None:
     refused(exit_.tap(conn), Refusal.NO_ENTRY)
 
 
-def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig) -> None:
+def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig, host_tz: str) -> None:
     """§5.5: no tap-off -> the next boarding charges the flagged maximum, no discount."""
     _, conn = rig.card(with_category(rig.profile(), 2))  # a student: 50 % normally
     entry = rig.validator(metro("entry", 2, 5, policy=_policy(student=50)))
@@ -131,7 +132,7 @@ def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig) -> 
 
 def test_open_entry_in_another_city_is_not_charged(rig: Rig) -> None:
     _, conn = rig.card()
-    nanjing = rig.validator(metro("entry", 1, 3, city_code="2100"))
+    nanjing = rig.validator(metro("entry", 1, 3, city_code="3010"))
     accepted(nanjing.tap(conn))
     rig.advance(30)
     r = accepted(rig.validator(metro("entry", 2, 5)).tap(conn))
@@ -153,7 +154,7 @@ def test_category_discount_student_and_elderly(rig: Rig) -> None:
         assert (r.fare, r.discount, r.category) == (expected, 200 - expected, category)
 
 
-def test_transfer_window_discount(rig: Rig) -> None:
+def test_transfer_window_discount(rig: Rig, host_tz: str) -> None:
     """Bus, then metro within 90 min: the metro fare is 1.00 less; outside: full."""
     policy = _policy(transfer=100, window=90)
     b = rig.validator(bus(policy=policy))
@@ -194,6 +195,8 @@ def test_bus_segment_auto_boards_then_alights(rig: Rig) -> None:
     rig.advance(10)
     r = accepted(v.tap(conn))  # same line, fresh boarding: alighting at 2-5
     assert (r.kind, r.fare) == (TapKind.EXIT, 300)
+    refused(v.tap(conn), Refusal.ALREADY_PAID)  # repeat tap right after alighting (§5.8)
+    rig.advance(2)
     assert accepted(v.tap(conn)).kind is TapKind.ENTRY
     rig.advance(10)
     r = accepted(v2.tap(conn))  # another line while boarded: missed tap-off, board again
@@ -244,8 +247,8 @@ def test_untrusted_issuer_and_non_interoperable_card(rig: Rig) -> None:
     profile.purse = dataclasses.replace(profile.purse, ef0017=ef17)
     _, conn = rig.card(profile)
     refused(rig.validator(bus()).tap(conn), Refusal.NOT_INTEROPERABLE)
-    # The same card is fine in its home city (Nanjing, T-Union city 2100).
-    accepted(rig.validator(bus(city_code="2100")).tap(conn))
+    # The same card is fine in its home city (Wuxi, T-Union city 3020).
+    accepted(rig.validator(bus(city_code="3020")).tap(conn))
 
 
 def test_category_not_accepted(rig: Rig) -> None:
@@ -461,7 +464,7 @@ def test_balance_masks_bit_31(rig: Rig) -> None:
     assert p.balance() == 1_000
 
 
-def test_load_through_the_load_host(rig: Rig) -> None:
+def test_load_through_the_load_host(rig: Rig, host_tz: str) -> None:
     _, conn = rig.card(rig.profile(balance=1_000))
     result = load(conn, 5_000, LoadHost(rig.keys), terminal_id=TID, clock=rig.clock)
     assert (result.balance_before, result.balance, result.tac_verified) == (1_000, 6_000, True)
@@ -487,12 +490,13 @@ def test_load_torn_at_credit_raises_load_interrupted(rig: Rig) -> None:
 def test_validator_from_the_example_configs(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent / "examples"
     cfg = ValidatorConfig.load(root / "validator-metro.toml")
-    assert (cfg.mode, cfg.gate, str(cfg.here), cfg.city_code) == ("metro", "entry", "2-5", "2000")
+    assert (cfg.mode, cfg.gate, str(cfg.here), cfg.city_code) == ("metro", "entry", "2-5", "2900")
     assert cfg.fare_table is not None and cfg.fare_table.fare(cfg.here, cfg.here) == 300
     exit_cfg = ValidatorConfig.load(root / "validator-metro-exit.toml")
     assert exit_cfg.gate == "exit" and str(exit_cfg.here) == "16-17"
     assert ValidatorConfig.load(root / "validator-bus.toml").fare == 200
-    rig = Rig(tmp_path)
+    assert cfg.psam_terminal_id is not None
+    rig = Rig(tmp_path, tid=cfg.psam_terminal_id)
     v = Validator(dataclasses.replace(cfg, journal_path=tmp_path / "m.db"), rig.psam,
                   clock=rig.clock)  # fmt: skip
     _, conn = rig.card(new_card("jiangsu", seed=5, today=TODAY, balance=900))

@@ -54,7 +54,8 @@ class Ef0015(Layout):
 
     @property
     def city_code(self) -> str:
-        """Issuer ID bytes 2-3, e.g. ``1000`` = Beijing."""
+        """Issuer ID bytes 2-3: the issuing city's T-Union code (GB/T 13497-1992,
+        transit-purse.md §5.8), e.g. ``1000`` Beijing, ``3310`` Hangzhou."""
         return self.issuer_id[2:4].hex().upper()
 
     @property
@@ -99,9 +100,10 @@ Ef0016._test_vectors = [
 class Ef0017(Layout):
     """Management info, 60 B (transit-purse.md §1.3).
 
-    *sscard profile* for the codes (the public source gives only their sizes): country
-    ``00000156`` (ISO 3166 156 in BCD), province = GB/T 2260 digits 1-2 ‖ ``00``,
-    city = GB/T 2260 digits 1-4.
+    Codes: city = the T-Union (GB/T 13497-1992) code of the issuing city, as in the
+    issuer ID (transit-purse.md §5.8, :mod:`sscard.cards.cities`); *sscard profile*
+    for the others (the public source gives only their sizes): country ``00000156``
+    (ISO 3166 156 in BCD), province = GB/T 2260 digits 1-2 ‖ ``00``.
     """
 
     country_code: str = fld(Hex(4))
@@ -118,8 +120,8 @@ class Ef0017(Layout):
 
 
 Ef0017._test_vectors = [
-    (H("00000156 3300 3301 0001 01") + bytes(49),
-     Ef0017(country_code="00000156", province_code="3300", city_code="3301", interop_flag=1,
+    (H("00000156 3300 3310 0001 01") + bytes(49),
+     Ef0017(country_code="00000156", province_code="3300", city_code="3310", interop_flag=1,
             category=1)),
 ]  # fmt: skip
 
@@ -217,7 +219,7 @@ class CompositeRecord(Layout):
 
 
 _BUS_BOARDED = (
-    H("27027D 01 01 00 0000000000001234 01 2000 01011000FFFFFFFF 0001 0008 13")
+    H("27027D 01 01 00 0000000000001234 01 2900 01012900FFFFFFFF 0001 0008 13")
     + b"HU-A1234"
     + H("0000300089000340 20250301081500 000001F4 00")
     + bytes(38)
@@ -225,27 +227,27 @@ _BUS_BOARDED = (
     + bytes(26)
 )
 _METRO_EXITED = (
-    H("27017D 01 01 00 0000000000000099 02 2000 02021000FFFFFFFF 0002 0002 05")
+    H("27017D 01 01 00 0000000000000099 02 2900 02022900FFFFFFFF 0002 0002 05")
     + b"G0205-03"
-    + H("0000300089000341 20250301090000 00000258 01 2000 02021000FFFFFFFF 0002 0010 11")
+    + H("0000300089000341 20250301090000 00000258 01 2900 02022900FFFFFFFF 0002 0010 11")
     + b"G1011-01"
     + H("0000300089000342 20250301093000 00000190 0C80")
     + bytes(26)
 )
 CompositeRecord._test_vectors = [
     (_BUS_BOARDED,  # synthetic: boarded line 8 stop 19, max fare 5.00
-     CompositeRecord(record_id=2, txn_serial="0000000000001234", state=1, entry_city="2000",
-                     entry_institution=H("01011000FFFFFFFF"), entry_operator=H("0001"),
+     CompositeRecord(record_id=2, txn_serial="0000000000001234", state=1, entry_city="2900",
+                     entry_institution=H("01012900FFFFFFFF"), entry_operator=H("0001"),
                      entry_line=8, entry_stop=0x13, entry_vehicle="HU-A1234",
                      entry_terminal=H("0000300089000340"),
                      entry_time=datetime(2025, 3, 1, 8, 15), max_amount=500)),
     (_METRO_EXITED,  # synthetic metro record (profile): line 2 -> line 16, fare 4.00, 3.2 km
-     CompositeRecord(record_id=1, txn_serial="0000000000000099", state=2, entry_city="2000",
-                     entry_institution=H("02021000FFFFFFFF"), entry_operator=H("0002"),
+     CompositeRecord(record_id=1, txn_serial="0000000000000099", state=2, entry_city="2900",
+                     entry_institution=H("02022900FFFFFFFF"), entry_operator=H("0002"),
                      entry_line=2, entry_stop=5, entry_vehicle="G0205-03",
                      entry_terminal=H("0000300089000341"), entry_time=datetime(2025, 3, 1, 9),
-                     max_amount=600, direction=1, exit_city="2000",
-                     exit_institution=H("02021000FFFFFFFF"), exit_operator=H("0002"),
+                     max_amount=600, direction=1, exit_city="2900",
+                     exit_institution=H("02022900FFFFFFFF"), exit_operator=H("0002"),
                      exit_line=16, exit_stop=0x11, exit_vehicle="G1011-01",
                      exit_terminal=H("0000300089000342"),
                      exit_time=datetime(2025, 3, 1, 9, 30), fare=400, distance=3200)),

@@ -27,12 +27,9 @@ class Province:
     code: str  # "330000"
     name_zh: str
     name_en: str
-    #: CLI key ("zhejiang") for the four delta provinces, else "".
+    #: CLI key ("zhejiang") for the four delta provinces, else "". The purse's T-Union
+    #: city codes are GB/T 13497, not these: see :mod:`sscard.cards.cities`.
     key: str = ""
-    #: T-Union city code of the capital, for the purse issuer ID (EF 0015 bytes 2-3).
-    #: *sscard profile*: the first four digits of the postal code, which matches the
-    #: published samples Beijing ``1000`` and Shanghai ``2000`` (transit-purse.md §1.3, §3).
-    tunion_city_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,16 +100,11 @@ _PROVINCE_ROWS = [
     ("82", "澳门特别行政区", "Macao"),
 ]
 
-#: The four delta provinces: CLI key and T-Union city code of the capital (profile).
-_DELTA = {
-    "31": ("shanghai", "2000"),
-    "32": ("jiangsu", "2100"),
-    "33": ("zhejiang", "3100"),
-    "34": ("anhui", "2300"),
-}
+#: The four delta provinces by their CLI key.
+_DELTA = {"31": "shanghai", "32": "jiangsu", "33": "zhejiang", "34": "anhui"}
 
 PROVINCES_BY_PREFIX: dict[str, Province] = {
-    p2: Province(p2 + "0000", zh, en, *_DELTA.get(p2, ("", ""))) for p2, zh, en in _PROVINCE_ROWS
+    p2: Province(p2 + "0000", zh, en, _DELTA.get(p2, "")) for p2, zh, en in _PROVINCE_ROWS
 }
 #: The delta provinces by CLI key: "shanghai", "jiangsu", "zhejiang", "anhui".
 DELTA_PROVINCES: dict[str, Province] = {p.key: p for p in PROVINCES_BY_PREFIX.values() if p.key}

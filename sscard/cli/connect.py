@@ -32,6 +32,10 @@ def set_sim_loader(loader: SimCardLoader | None) -> None:
 def load_sim_card(path: str) -> SimulatedCard:
     """Build the simulated card for ``path``; ``"echo"`` is the built-in EchoCard.
 
+    A card image (``sscard-card/1``) gives the social security card, a PSAM image
+    (``sscard-psam/1``) the PSAM, so ``sscard sim serve`` can put either in a vpcd
+    slot (card on the contactless reader, PSAM in the SAM slot). Both are file-backed:
+    committed changes (balance, records, the PSAM sequence number) are saved.
     Errors (missing file, bad image) are the loader's typed ``ProfileError``.
     """
     if path == "echo":
@@ -41,8 +45,15 @@ def load_sim_card(path: str) -> SimulatedCard:
     # Default: the file-backed social security card of issue 3 (card image JSON,
     # shipped TEST keys); imported lazily so the terminal layer does not need it.
     from sscard.simulators.card import load_card
+    from sscard.simulators.profile import SchemaMismatch
+    from sscard.simulators.psam import PSAM_SCHEMA, PsamImage, psam_card
 
-    return load_card(path)
+    try:
+        return load_card(path)
+    except SchemaMismatch as exc:
+        if exc.found != PSAM_SCHEMA:
+            raise
+    return psam_card(PsamImage.load(path), path=path)
 
 
 def open_transport(opts: CliOptions) -> Transport:

@@ -1,4 +1,5 @@
-"""``sscard sim new`` / ``sscard sim show``: make and inspect simulated card images.
+"""``sscard sim new`` / ``sscard sim show``: make and inspect simulated card images;
+``sscard sim psam new|show``: one simulated PSAM per validator.
 
 A card image is the JSON file of :mod:`sscard.simulators.profile`; ``sim show``
 redacts the holder's name and SSN (and hides the PIN) unless ``--no-redact``
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 
+from sscard.cards.cities import city as tunion_city
 from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId
 from sscard.cards.privacy import (
     mask_asn,
@@ -24,7 +26,9 @@ from sscard.cards.privacy import (
 )
 from sscard.cards.regions import DELTA_PROVINCES, UnknownRegion, region_of
 from sscard.cli.common import common_options, emit, handle_errors, options
+from sscard.simulators.keys import default_key_set
 from sscard.simulators.profile import CARD_STATES, CardProfile, ProfileError, new_card
+from sscard.simulators.psam import PsamImage, new_psam
 
 
 @click.group(name="sim")
@@ -47,16 +51,26 @@ def command() -> None:
 @click.option("--state", type=click.Choice(CARD_STATES), default="ok", show_default=True)
 @click.option("--seed", type=int, default=None, help="Seed for a reproducible card.")
 @click.option(
+    "--region", default=None,
+    help="Issuing region, GB/T 2260 (e.g. 330100 Hangzhou); default drawn from the seed.",
+)  # fmt: skip
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
     help="Card image file to write (JSON).",
 )  # fmt: skip
 @common_options
 @handle_errors
 def new(
-    province: str, generation: str, balance: int, state: str, seed: int | None, output: str
+    province: str,
+    generation: str,
+    balance: int,
+    state: str,
+    seed: int | None,
+    region: str | None,
+    output: str,
 ) -> None:
     """Generate a realistic card image for one of the four delta provinces."""
-    card = new_card(province.lower(), int(generation), balance, state, seed)
+    card = new_card(province.lower(), int(generation), balance, state, seed, region=region)
     try:
         card.save(output)
     except OSError as exc:
@@ -124,6 +138,8 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
             "algorithm": PurseAlgorithmId(p.algorithm_id).name,
             "asn": mask_asn(p.ef0015.asn) if redact else p.ef0015.asn,
             "issuer_id": p.ef0015.issuer_id.hex().upper(),
+            "city": p.ef0015.city_code,
+            "city_name": (c.name if (c := tunion_city(p.ef0015.city_code)) else ""),
             "balance_fen": p.balance,
             "max_balance_fen": p.max_balance,
             "online_counter": p.online_counter,
@@ -154,7 +170,8 @@ def _text(d: dict[str, Any]) -> str:
     p = d["purse"]
     if p is not None:
         lines.append(
-            f"purse       {p['algorithm']}  ASN {p['asn']}  balance {p['balance_fen'] / 100:.2f} CNY"
+            f"purse       {p['algorithm']}  ASN {p['asn']}  city {p['city']} {p['city_name']}"
+            f"  balance {p['balance_fen'] / 100:.2f} CNY"
             f"  counters online {p['online_counter']} offline {p['offline_counter']}"
             + ("  BLOCKED" if p["blocked"] else "")
             + ("" if p["interoperable"] else "  LOCAL (not interoperable)")
@@ -165,3 +182,80 @@ def _text(d: dict[str, Any]) -> str:
             f"  19: {p['local_composite_records'] or '-'}"
         )
     return "\n".join(lines)
+
+
+# =========================================================================== PSAM
+
+
+@command.group(name="psam")
+def psam_group() -> None:
+    """Simulated PSAMs: one per validator, each with its own terminal number."""
+
+
+@psam_group.command(name="new")
+@click.option(
+    "--terminal-id", required=True,
+    help="6-B terminal number (PSAM EF 16), 12 hex digits; unique per validator.",
+)  # fmt: skip
+@click.option("--key-index", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option("--no-sm4", is_flag=True, help="A PSAM without SM4 keys.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
+    help="PSAM image file to write (JSON, TEST keys).",
+)  # fmt: skip
+@common_options
+@handle_errors
+def psam_new(terminal_id: str, key_index: int, no_sm4: bool, output: str) -> None:
+    """Make a PSAM image for one validator (transit-purse.md §3, §5.8 "Terminal ID").
+
+    Every validator of a fleet writes its PSAM's terminal number into 8070, EF 0018
+    and EF 001E, so clearing tells them apart only if each has its own PSAM. An
+    existing file is never overwritten (it holds the sequence number).
+    """
+    try:
+        tid = bytes.fromhex(terminal_id)
+    except ValueError:
+        tid = b""
+    if len(tid) != 6:
+        raise click.BadParameter("12 hex digits (6 bytes)", param_hint="--terminal-id")
+    path = Path(output)
+    if path.exists():
+        raise ProfileError(
+            f"{path.name} exists: a PSAM keeps its sequence number, pick another file",
+            f"{path.name}已存在：PSAM保存交易序号，请换一个文件名",
+        )
+    image = new_psam(tid, key_index, keys=default_key_set(), sm4=not no_sm4)
+    try:
+        image.save(path)
+    except OSError as exc:
+        raise ProfileError(
+            f"cannot write {path.name}: {exc.strerror or exc}", f"无法写入 {path.name}"
+        ) from None
+    summary = _psam_summary(image)
+    summary["file"] = str(path)
+    emit(summary, f"wrote {output}: PSAM terminal {summary['terminal_id']}")
+
+
+@psam_group.command(name="show")
+@click.argument("psam_file", type=click.Path(dir_okay=False))
+@common_options
+@handle_errors
+def psam_show(psam_file: str) -> None:
+    """Show a PSAM image (no key bytes)."""
+    summary = _psam_summary(PsamImage.load(psam_file))
+    summary["file"] = psam_file
+    emit(
+        summary,
+        f"PSAM terminal {summary['terminal_id']}  key index {summary['key_index']}"
+        f"  next seq {summary['next_seq']}  SM4 {'yes' if summary['sm4'] else 'no'}",
+    )
+
+
+def _psam_summary(image: PsamImage) -> dict[str, Any]:
+    return {
+        "terminal_id": image.terminal_id.hex().upper(),
+        "key_index": image.key_index,
+        "next_seq": image.next_seq,
+        "sm4": image.sm4,
+        "t0": image.t0,
+    }

@@ -2,7 +2,11 @@
 
 The card comes from the common options (``--sim card.json`` or ``-r READER``); the
 PSAM from ``--psam-reader R`` (PC/SC) or ``--psam-sim psam.json`` (the simulated
-PSAM; the file is created with TEST keys when missing and keeps the sequence number).
+PSAM: make one per validator with ``sscard sim psam new --terminal-id``; a missing
+file is created with TEST keys and the configuration's ``psam_terminal_id``, and it
+keeps the sequence number). The configuration is read and checked first: a bad one
+stops the command (exit 2) before any PSAM, card or journal is touched. Times are
+Beijing time with their offset (transit-purse.md §5.8).
 ``transit load`` talks to the *simulated* load host with the TEST key set: a real
 load host is the issuer's network service (transit-purse.md §2, §4).
 
@@ -24,12 +28,15 @@ from typing import Any
 
 import click
 
+from sscard import clock as beijing
 from sscard.apdu.errors import CardError
+from sscard.applets.transit.config import ValidatorConfig
 from sscard.applets.transit.errors import PsamError
 from sscard.applets.transit.load import load as load_purse
 from sscard.applets.transit.purse import Counters, Purse
 from sscard.applets.transit.results import TapResult
 from sscard.applets.transit.validator import Validator
+from sscard.cards.cities import city as tunion_city
 from sscard.cards.privacy import mask_asn
 from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
@@ -85,7 +92,13 @@ def _mask(asn: str | None, redact: bool) -> str | None:
     return asn if asn is None or not redact else mask_asn(asn)
 
 
-def _open_psam(psam_reader: str | None, psam_sim: str | None, test_keys: bool) -> Connection:
+def _open_psam(
+    psam_reader: str | None,
+    psam_sim: str | None,
+    test_keys: bool,
+    terminal_id: bytes | None = None,
+) -> Connection:
+    """The validator's PSAM; a missing ``psam_sim`` file is made for ``terminal_id``."""
     if psam_sim:
         _check_test_keys(test_keys, "--psam-sim (a simulated PSAM)", "--psam-sim（模拟PSAM）")
         from sscard.simulators.keys import default_key_set
@@ -95,8 +108,13 @@ def _open_psam(psam_reader: str | None, psam_sim: str | None, test_keys: bool) -
         path = Path(psam_sim)
         if path.exists():
             image = PsamImage.load(path)
+        elif terminal_id is None:
+            raise PsamError(
+                f"{path.name} does not exist: make it with sscard sim psam new --terminal-id",
+                f"{path.name}不存在：请用 sscard sim psam new --terminal-id 创建",
+            )
         else:
-            image = new_psam(bytes.fromhex("310000000001"), keys=default_key_set())
+            image = new_psam(terminal_id, keys=default_key_set())
             image.save(path)
         conn = Connection(SimulatorTransport(psam_card(image, path=path), name=f"sim:{path}"))
         conn.connect()
@@ -175,20 +193,34 @@ def balance() -> None:
             counters = None
     offline = counters.offline if counters else None
     online = counters.online if counters else None
+    city = _city(ef15.city_code)
+    where = f"{city['name_zh']} {city['name_en']}".strip() or city["code"]
     emit(
         {
             "asn": _mask(ef15.asn, opts.redact),
-            "balance_fen": b.balance,
-            "overdraft_limit_fen": b.overdraft_limit,
-            "overdraft_used_fen": b.overdraft_used,
+            "balance_fen": b.signed,
+            "overdrawn_fen": b.overdrawn,
+            "overdraft_limit_fen": counters.overdraft_limit if counters else None,
             "usable_fen": b.usable,
             "offline_counter": offline,
             "online_counter": online,
             "expiry": ef15.expiry_date.isoformat(),
+            "city": city,
         },
-        f"balance / 余额: {_yuan(b.balance)} CNY  (card {_mask(ef15.asn, opts.redact)},"
-        f" purchases {offline}, loads {online}, expires {ef15.expiry_date})",
+        f"balance / 余额: {_yuan(b.signed)} CNY  (card {_mask(ef15.asn, opts.redact)},"
+        f" issued in / 发卡地 {where}, purchases {offline}, loads {online},"
+        f" expires {ef15.expiry_date})",
     )
+
+
+def _city(code: str) -> dict[str, str]:
+    """A T-Union city code with its names (GB/T 13497, transit-purse.md §5.8)."""
+    found = tunion_city(code)
+    return {
+        "code": code,
+        "name_zh": found.name_zh if found else "",
+        "name_en": found.name_en if found else "",
+    }
 
 
 @transit_group.command()
@@ -200,26 +232,32 @@ def history() -> None:
     with open_connection(opts) as conn:
         purse = Purse(conn)
         purse.select()
+        b = purse.balances()
         txns, trips = purse.transactions(), purse.trips()
     data = {
+        "balance_fen": b.signed,
         "transactions": [
             {"counter": t.counter, "amount_fen": t.amount, "type": f"{t.txn_type:02X}",
-             "terminal": t.terminal_id.hex().upper(), "time": t.time.isoformat()}
+             "terminal": t.terminal_id.hex().upper(), "time": beijing.isoformat(t.time)}
             for t in txns
         ],
         "trips": [
             {"type": f"{t.record_type:02X}", "industry": f"{t.industry:02X}",
-             "amount_fen": t.amount, "balance_fen": t.balance, "time": t.time.isoformat(),
-             "city": t.city_code}
+             "amount_fen": t.amount, "balance_fen": t.balance,
+             "time": beijing.isoformat(t.time), "terminal": t.terminal_id.hex().upper(),
+             "city": t.city_code, "city_name": _city(t.city_code)["name_zh"]}
             for t in trips
         ],
     }  # fmt: skip
-    lines = ["transactions / 交易明细:"]
+    lines = [f"balance / 余额: {_yuan(b.signed)} CNY", "transactions / 交易明细 (UTC+8):"]
     lines += [f"  {t.time:%Y-%m-%d %H:%M:%S}  type {t.txn_type:02X}  {_yuan(t.amount):>8}"
-              f"  #{t.counter}" for t in txns]  # fmt: skip
-    lines.append("trips / 行程记录:")
+              f"  terminal {t.terminal_id.hex().upper()}  #{t.counter}"
+              for t in txns]  # fmt: skip
+    lines.append("trips / 行程记录 (UTC+8):")
     lines += [f"  {t.time:%Y-%m-%d %H:%M:%S}  type {t.record_type:02X}  industry"
               f" {t.industry:02X}  {_yuan(t.amount):>8}  balance {_yuan(t.balance)}"
+              f"  terminal {t.terminal_id.hex().upper()}"
+              f"  {_city(t.city_code)['name_zh'] or t.city_code}"
               for t in trips]  # fmt: skip
     emit(data, "\n".join(lines))
 
@@ -234,9 +272,10 @@ def history() -> None:
 def tap(config: str, psam_reader: str | None, psam_sim: str | None, test_keys: bool) -> None:
     """One validator tap with the card (exit status 1 when refused)."""
     opts = options()
-    psam = _open_psam(psam_reader, psam_sim, test_keys)
+    cfg = ValidatorConfig.load(config)  # first: a bad file touches nothing
+    psam = _open_psam(psam_reader, psam_sim, test_keys, cfg.psam_terminal_id)
     try:
-        with Validator.from_file(config, psam) as validator, open_connection(opts) as conn:
+        with Validator(cfg, psam) as validator, open_connection(opts) as conn:
             result = validator.tap(conn)
     finally:
         psam.close()
@@ -328,9 +367,10 @@ def run(
 ) -> None:
     """Wait for cards, tap, print; Ctrl-C / SIGTERM stop after the current tap."""
     opts = options()
-    psam = _open_psam(psam_reader, psam_sim, test_keys)
+    cfg = ValidatorConfig.load(config)  # first: a bad file touches nothing
+    psam = _open_psam(psam_reader, psam_sim, test_keys, cfg.psam_terminal_id)
     try:
-        with Validator.from_file(config, psam) as validator, _stop_on_signals() as stop:
+        with Validator(cfg, psam) as validator, _stop_on_signals() as stop:
             if opts.sim:
                 _run_sim(validator, opts, taps, interval, stop)
             else:

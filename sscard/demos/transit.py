@@ -21,6 +21,7 @@ from sscard.applets.transit import (
     Validator,
     ValidatorConfig,
 )
+from sscard.cards.cities import city as tunion_city
 from sscard.cards.ids import CardCategory, Industry
 from sscard.demos.stage import Stage
 from sscard.simulators.card import build_card
@@ -34,7 +35,7 @@ from\\to,2-5,2-10,16-17
 2-10,400,300,500
 16-17,600,500,300
 """
-SHANGHAI = "2000"  # T-Union city code (profile)
+SHANGHAI = "2900"  # T-Union city code (GB/T 13497, transit-purse.md §5.8)
 POLICY = FarePolicy({int(CardCategory.STUDENT): 50}, transfer_window_minutes=90,
                     transfer_discount=100)  # fmt: skip
 
@@ -82,8 +83,9 @@ def run(stage: Stage) -> None:
         bus = validator(terminal_id="SH-BUS-71", mode="flat", fare=200, line=71,
                         industry=int(Industry.BUS), operator=b"\x00\x01")  # fmt: skip
 
-        print(f"  card / 卡号 {asn[:4]}…{asn[-4:]} (issuer city {profile.purse.ef0015.city_code},"
-              f" Jiangsu / 江苏), balance / 余额 {_yuan(profile.purse.balance)}")  # fmt: skip
+        home = tunion_city(profile.purse.ef0015.city_code)
+        print(f"  card / 卡号 {asn[:4]}…{asn[-4:]} (issuer city {profile.purse.ef0015.city_code}"
+              f" {home.name if home else ''}), balance / 余额 {_yuan(profile.purse.balance)}")  # fmt: skip
         for label, v, minutes in (
             ("metro in 2-5 / 进站", entry, 0),
             ("metro out 16-17 / 出站", exit_, 38),

@@ -44,6 +44,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from sscard import clock
 from sscard.errors import ExitStatus, SscardError
 from sscard.files import open_private
 from sscard.sqlite import open_database, transaction
@@ -151,7 +152,9 @@ class PendingTap:
 
     ``card_counter`` is the offline counter N from the 8050 response; recovery
     sends 805A with N + 1. ``txn_datetime`` is the terminal's local date-time
-    sent in 8054 and 8070. Amounts are in fen.
+    sent in 8054 and 8070: Beijing wall-clock time, as on the card (an aware datetime
+    is converted, :mod:`sscard.clock`); the journal stores it as an unambiguous
+    instant (ISO 8601 with ``+08:00``). Amounts are in fen.
     """
 
     terminal_id: str
@@ -191,6 +194,12 @@ class PendingTap:
                 _check_range(value, 0, 0xFF, name)
         if self.previous is not None and not isinstance(self.previous, CardTxn):
             raise JournalInputError("previous must be a CardTxn", "previous应为CardTxn")
+        object.__setattr__(self, "txn_datetime", clock.wall(self.txn_datetime))
+
+    @property
+    def txn_instant(self) -> datetime:
+        """``txn_datetime`` as an aware instant (UTC+8)."""
+        return clock.instant(self.txn_datetime)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -400,7 +409,15 @@ CLEARING_FIELDS = (
     "prev_datetime",
 )
 
-_DT_FORMAT = "%Y%m%d%H%M%S"  # the 7-B BCD date-time of 8054/8070, as digits
+_DT_FORMAT = "%Y%m%d%H%M%S"  # rows written before the ISO 8601 instant: Beijing digits
+
+
+def _txn_datetime(text: str) -> datetime:
+    """A stored ``txn_datetime``/``prev_datetime`` (ISO 8601 with offset) as Beijing
+    wall-clock time, the card's digits."""
+    if len(text) == 14 and text.isdigit():
+        return datetime.strptime(text, _DT_FORMAT)
+    return clock.wall(clock.parse_instant(text))
 
 
 def _now() -> str:
@@ -430,7 +447,7 @@ def _to_record(row: sqlite3.Row) -> TapRecord:
             txn_type=row["prev_type"],
             amount=row["prev_amount"],
             terminal_id=bytes.fromhex(row["prev_terminal"]),
-            time=datetime.strptime(row["prev_datetime"], _DT_FORMAT),
+            time=_txn_datetime(row["prev_datetime"]),
         )
     return TapRecord(
         id=row["id"],
@@ -447,7 +464,7 @@ def _to_record(row: sqlite3.Row) -> TapRecord:
         balance_before=row["balance_before"],
         balance_after=row["balance_after"],
         card_counter=row["card_counter"],
-        txn_datetime=datetime.strptime(row["txn_datetime"], _DT_FORMAT),
+        txn_datetime=_txn_datetime(row["txn_datetime"]),
         line=row["line"],
         station=row["station"],
         fare=json.loads(row["fare_json"]),
@@ -693,7 +710,7 @@ class Journal:
                     tap.amount,
                     tap.balance_before,
                     tap.card_counter,
-                    tap.txn_datetime.strftime(_DT_FORMAT),
+                    clock.isoformat(tap.txn_datetime),
                     tap.line,
                     tap.station,
                     fare_json,
@@ -703,7 +720,7 @@ class Journal:
                     None if prev is None else prev.txn_type,
                     None if prev is None else prev.amount,
                     None if prev is None else prev.terminal_id.hex().upper(),
-                    None if prev is None else prev.time.strftime(_DT_FORMAT),
+                    None if prev is None else clock.isoformat(prev.time),
                 ),
             )
             tap_id = cur.lastrowid

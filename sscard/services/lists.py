@@ -17,6 +17,8 @@ One text format for both lists (UTF-8/ASCII, ``#`` lines and blank lines ignored
     # sscard-trustlist/1 version=7 issued=2025-03-01
     tunion                         any T-Union interoperable purse (EF 0017 flag 0001)
     01011000FFFFFFFF               a purse issuer ID, 8 B = 16 hex digits
+    3310                           a purse issuing city: T-Union (GB/T 13497) code, the
+                                   issuer ID bytes 2-3 (transit-purse.md §5.8)
     330000                         a GB/T 2260 region: 330000 = the province
 
 (The trailing descriptions above are not part of the files.) A replacement list
@@ -51,6 +53,7 @@ from enum import Enum
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
 
+from sscard.cards.cities import city as tunion_city
 from sscard.errors import ExitStatus, SscardError
 from sscard.files import open_text
 
@@ -388,7 +391,8 @@ class TrustList:
 
     A purse card is trusted if it is T-Union interoperable (EF 0017
     interoperability flag ``0001``) and ``tunion`` is listed, or if its 8-B
-    issuer ID (EF 0015[0..7]) is listed. An SSSE card is trusted if its issuing
+    issuer ID (EF 0015[0..7]) or its issuing city (the T-Union city code in issuer
+    ID bytes 2-3, :mod:`sscard.cards.cities`) is listed. An SSSE card is trusted if its issuing
     region, its prefecture (``xxyy00``) or its province (``xx0000``) is listed.
     """
 
@@ -398,6 +402,7 @@ class TrustList:
     tunion: bool
     issuer_ids: frozenset[bytes]
     regions: frozenset[str]
+    cities: frozenset[str] = frozenset()
 
     @property
     def version(self) -> int:
@@ -428,6 +433,7 @@ class TrustList:
         tunion = False
         issuers: set[bytes] = set()
         regions: set[str] = set()
+        cities: set[str] = set()
         for lineno, line in enumerate(rest, start=2):
             parts = line.split()
             if not parts or parts[0][0] == "#":
@@ -437,19 +443,33 @@ class TrustList:
                 tunion = True
             elif len(parts) == 1 and len(token) == 6 and token.isascii() and token.isdigit():
                 regions.add(token)
+            elif len(parts) == 1 and len(token) == 4 and token.isascii() and token.isdigit():
+                if tunion_city(token) is None:
+                    raise ListFormatError(
+                        lineno,
+                        f"{token} is not a T-Union city code",
+                        f"{token}不是交通联合城市代码",
+                    )
+                cities.add(token)
             elif len(parts) == 1 and (key := _hex_key(token, 8)) is not None:
                 issuers.add(key)
             else:
                 raise ListFormatError(
                     lineno,
-                    "expected 'tunion', an issuer ID (16 hex) or a region code (6 digits)",
-                    "应为tunion、发卡机构标识（16位十六进制）或行政区划代码（6位数字）",
+                    "expected 'tunion', an issuer ID (16 hex), a city code (4 digits)"
+                    " or a region code (6 digits)",
+                    "应为tunion、发卡机构标识（16位十六进制）、城市代码（4位数字）"
+                    "或行政区划代码（6位数字）",
                 )
-        return cls(header, tunion, frozenset(issuers), frozenset(regions))
+        return cls(header, tunion, frozenset(issuers), frozenset(regions), frozenset(cities))
 
     def trusts_purse(self, issuer_id: bytes, *, interoperable: bool) -> bool:
         """Is a purse card of this issuer accepted? ``interoperable``: EF 0017 flag ``0001``."""
-        return (interoperable and self.tunion) or issuer_id in self.issuer_ids
+        return (
+            (interoperable and self.tunion)
+            or issuer_id in self.issuer_ids
+            or issuer_id[2:4].hex() in self.cities
+        )
 
     def trusts_region(self, region: str) -> bool:
         """Is an SSSE card issued in ``region`` (6 digits, GB/T 2260) accepted?"""
@@ -467,4 +487,5 @@ class TrustList:
         if self.tunion:
             yield TUNION
         yield from sorted(i.hex().upper() for i in self.issuer_ids)
+        yield from sorted(self.cities)
         yield from sorted(self.regions)

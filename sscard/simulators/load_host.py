@@ -61,7 +61,7 @@ class LoadAuthorization:
     txn_type: int
     terminal_id: bytes
     online_counter: int  # as returned by 8050 (before the increment)
-    balance_before: int
+    balance_before: int  # signed: negative while the card is overdrawn
     algorithm: Algorithm
     dtk: bytes = field(repr=False)
 
@@ -110,11 +110,15 @@ class LoadHost:
         terminal_id: bytes,
         date_time: bytes | datetime,
         txn_type: int = 0x02,
+        overdrawn: int = 0,
     ) -> LoadAuthorization:
         """Verify MAC1 of an INITIALIZE FOR LOAD answer (16 B, no SW) and issue MAC2.
 
         ``asn`` is the 10-B ASN of EF 0015 (or its right 8 B); ``txn_type`` is the
-        8050 P2 (02 EP, 01 ED). Raises :class:`LoadMacInvalid` or :class:`LoadDeclined`.
+        8050 P2 (02 EP, 01 ED); ``overdrawn`` the card's GET BALANCE P1 01 when P1 00
+        was 0 (transit-purse.md §5.8): the load repays it first, so the TAC's new
+        balance is ``amount - overdrawn``. Raises :class:`LoadMacInvalid` or
+        :class:`LoadDeclined`.
         """
         try:
             init = LoadInitResponse.decode(init_response)
@@ -161,7 +165,7 @@ class LoadHost:
             txn_type=txn_type,
             terminal_id=bytes(terminal_id),
             online_counter=init.online_counter,
-            balance_before=init.balance,
+            balance_before=init.balance - overdrawn,
             algorithm=algo,
             dtk=dtk,
         )
@@ -171,7 +175,7 @@ class LoadHost:
         """True when ``tac`` (the 8052 answer) is the card's load TAC for ``auth``."""
         expected = pc.load_tac(
             auth.dtk,
-            new_balance=auth.balance_before + auth.amount,
+            new_balance=max(auth.balance_before + auth.amount, 0),
             online_counter=auth.online_counter,
             amount=auth.amount,
             txn_type=auth.txn_type,

@@ -28,6 +28,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
+from sscard import clock
+from sscard.cards.cities import city_of_region
 from sscard.cards.ids import (
     INTEROP_NO,
     INTEROP_YES,
@@ -507,6 +509,7 @@ def new_card(
     today: date | None = None,
     purse_algorithm: int | None = None,
     interoperable: bool = True,
+    region: str | None = None,
 ) -> CardProfile:
     """A realistic, internally consistent card of one delta province.
 
@@ -517,9 +520,12 @@ def new_card(
     cards unless ``purse_algorithm`` says otherwise.
 
     ``interoperable=False`` gives a local card: EF 0017 interoperability flag ``0000``,
-    its issuer ID carrying the province's own T-Union city code (as always), so it is
+    its issuer ID carrying its issuing city's T-Union code (as always), so it is
     accepted only by that city's validators and keeps its composite records in SFI 19
     (transit-purse.md §1.3, §5.4).
+
+    ``region`` fixes the issuing region (a GB/T 2260 code of that province, e.g.
+    ``330100`` Hangzhou); by default one is drawn from the seed.
     """
     if generation not in (2, 3):
         raise ProfileError("generation must be 2 or 3", "卡代数应为2或3")
@@ -533,10 +539,16 @@ def new_card(
         )
     prov = province_by_key(province)
     rng = random.Random(seed)
-    today = today or date.today()
+    today = today or clock.today()
 
     cities = cities_of(prov)
-    region = rng.choice([prov.code, *[c.code for c in cities]])
+    drawn = rng.choice([prov.code, *[c.code for c in cities]])
+    if region is None:
+        region = drawn
+    elif region_of(region).province != prov:
+        raise ProfileError(
+            f"region {region} is not in {prov.name_en}", f"行政区划{region}不属于{prov.name_zh}"
+        )
     home = region if region != prov.code else rng.choice(cities).code
 
     # Dates: 10-year validity, expiry = issue + 10 years - 1 day (20211203 -> 20311202).
@@ -591,7 +603,9 @@ def new_card(
     )
 
     # Purse: issuer ID = card type ‖ 01 ‖ T-Union city code ‖ FF..; ASN 20 BCD digits.
-    city4 = prov.tunion_city_code
+    # The city code is the issuing city's (GB/T 13497, transit-purse.md §5.8): a
+    # province-level card issues as the capital (sscard profile).
+    city4 = city_of_region(region).code
     issuer_id = bytes.fromhex(f"0101{city4}FFFFFFFF")
     asn = "0" + city4 + "".join(rng.choice("0123456789") for _ in range(15))
     age = (today - birth).days // 365
@@ -614,7 +628,7 @@ def new_card(
         ef0017=Ef0017(
             country_code="00000156",
             province_code=region[:2] + "00",
-            city_code=region[:4],
+            city_code=city4,
             interop_flag=INTEROP_YES if interoperable else INTEROP_NO,
             category=int(category),
         ),

@@ -25,7 +25,8 @@ judged before either runs (:meth:`PurseApplet.answer_size`): a wrong Le answers
 ``6Cxx`` with nothing changed, so a terminal never sees an error for a committed debit.
 
 sscard profile choices implemented (transit-purse.md "sscard profile"): GET BALANCE
-P1 00-03; maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
+P1 00-03, where P1 01 is the **amount overdrawn** as Metrodroid and CardBal read it
+(§5.8: their public code overrides the profile row's "01 = overdraft limit"); maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
 cache is not MAC-covered, is committed with a successful 8054 and discarded when
 8054 fails or the card is torn; 805A carries counter N + 1.
 
@@ -338,10 +339,14 @@ class PurseApplet(Applet):
     # -- GET BALANCE ------------------------------------------------------------------
 
     def get_balance(self, cos: CardOS, cmd: Command) -> bytes:
-        """``80 5C P1 P2 04``; P2 01 ED / 02 EP; P1 00 balance, 01 overdraft limit,
-        02 overdraft used, 03 usable balance (sscard profile "GET BALANCE P1")."""
+        """``80 5C P1 P2 04``; P2 01 ED / 02 EP; P1 00 balance, 01 amount overdrawn,
+        02 overdraft used (the same value), 03 usable balance.
+
+        P1 01 follows transit-purse.md §5.8: Metrodroid (``TUnionTransitData``) and
+        CardBal show ``-(P1 01)`` when P1 00 is 0, so an overdrawn card must answer the
+        amount overdrawn there, not the limit (the limit is in the 8050 answer)."""
         st = self.state
-        values = {0: st.balance, 1: st.overdraft_limit, 2: st.overdraft_used, 3: st.usable}
+        values = {0: st.balance, 1: st.overdraft_used, 2: st.overdraft_used, 3: st.usable}
         if cmd.p2 not in (0x01, 0x02) or cmd.p1 not in values:
             raise errors.WrongParameters()
         if cmd.data:

@@ -46,6 +46,8 @@ class TransitConfigError(ConfigError):
 
     message_en = "bad validator configuration"
     message_zh = "验票机配置错误"
+    #: The key at fault (``section.key``), so the loader can add file and line.
+    where: str | None = None
 
 
 class LoadInterrupted(TransitError):

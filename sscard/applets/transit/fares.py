@@ -25,12 +25,10 @@ import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
 from sscard.applets.transit.errors import TransitConfigError
 from sscard.cards.ids import CardCategory
-from sscard.files import read_text
 
 
 @dataclass(frozen=True, order=True)
@@ -108,13 +106,10 @@ class FareTable:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FareTable:
-        try:
-            text = read_text(path)  # bounded: regular file, size limit (sscard.files)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TransitConfigError(
-                f"cannot read fare table {Path(path).name}", "无法读取票价表"
-            ) from exc
-        return cls.parse(text, str(path))
+        """Read a fare table file (through ``config.read_config_file``, the one reader)."""
+        from sscard.applets.transit.config import read_config_file
+
+        return cls.parse(read_config_file(path, "fare table", "票价表"), str(path))
 
 
 #: Category names usable in ``[discounts]`` of the validator TOML (EF 0017 byte 10).

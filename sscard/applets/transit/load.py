@@ -9,7 +9,6 @@ simulators: the terminal side must run without them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -19,6 +18,8 @@ from sscard.applets.transit.errors import LoadInterrupted, TransitError
 from sscard.applets.transit.purse import Purse
 from sscard.cards.ids import TxnType
 from sscard.cards.purse import LoadInitResponse
+from sscard.clock import Clock, card_now
+from sscard.clock import now as beijing_now
 from sscard.terminals.connection import Connection
 from sscard.terminals.errors import TerminalError
 
@@ -46,6 +47,7 @@ class LoadHostClient(Protocol[A]):
         terminal_id: bytes,
         date_time: bytes | datetime,
         txn_type: int = ...,
+        overdrawn: int = ...,
     ) -> A: ...
 
     def verify_tac(self, auth: A, tac: bytes) -> bool: ...
@@ -57,7 +59,7 @@ class LoadResult:
     (the value is on the card; report it to the host for reconciliation)."""
 
     amount: int
-    balance_before: int
+    balance_before: int  # negative when the card was overdrawn
     balance: int
     online_counter: int  # as INITIALIZE FOR LOAD reported it, before the increment
     asn: str
@@ -71,9 +73,12 @@ def load(
     *,
     terminal_id: bytes,
     key_index: int = 1,
-    clock: Callable[[], datetime] = datetime.now,
+    clock: Clock = beijing_now,
 ) -> LoadResult:
     """Load ``amount`` fen onto the purse behind ``conn``.
+
+    The 8052 date-time (in MAC2, TAC and EF 0018) is Beijing time whatever ``TZ``
+    (:mod:`sscard.clock`, transit-purse.md §5.8).
 
     Errors: the card's SW (``6985`` above the maximum balance, profile), the host's
     refusal (its own typed error), :class:`LoadInterrupted` when 8052 got no answer.
@@ -87,25 +92,30 @@ def load(
     purse = Purse(conn)
     with conn.transaction():
         ef15 = purse.select()
+        # An overdrawn card answers balance 0 and the amount overdrawn at P1 01 (§5.8);
+        # the load repays that first.
+        overdrawn = purse.overdrawn() if purse.balance() == 0 else 0
         raw = purse.init_load_raw(key_index=key_index, amount=amount, terminal_id=terminal_id)
         init = LoadInitResponse.decode(raw)
         auth = load_host.authorize(
+            overdrawn=overdrawn,
             init_response=raw,
             issuer_id=ef15.issuer_id,
             asn=bytes.fromhex(ef15.asn),
             amount=amount,
             terminal_id=terminal_id,
-            date_time=clock().replace(microsecond=0),
+            date_time=card_now(clock),
             txn_type=int(TxnType.EP_LOAD),
         )
         try:
             tac = purse.credit(auth.credit_data)
         except (TerminalError, ApduFormatError) as exc:
             raise LoadInterrupted() from exc
+    before = init.balance - overdrawn
     return LoadResult(
         amount=amount,
-        balance_before=init.balance,
-        balance=init.balance + amount,
+        balance_before=before,
+        balance=before + amount,
         online_counter=init.online_counter,
         asn=ef15.asn,
         tac_verified=load_host.verify_tac(auth, tac),

@@ -3,7 +3,8 @@
 Every layout comes from :mod:`sscard.cards.purse` (transit-purse.md §1.3, §2, §5);
 this module only builds the APDUs and decodes the answers. SELECT keeps the 9F0C copy
 of EF 0015 from the FCI so a validator skips READ BINARY (§1.2). GET BALANCE masks
-bit 31 (sscard profile "GET BALANCE P1"; Metrodroid does the same).
+bit 31 (sscard profile "GET BALANCE P1"; Metrodroid does the same) and reads P1 01 as
+the amount overdrawn, as Metrodroid and CardBal do (§5.8).
 """
 
 from __future__ import annotations
@@ -57,20 +58,33 @@ P1_LOAD, P1_PURCHASE, P1_CAPP = 0x00, 0x01, 0x03
 
 @dataclass(frozen=True)
 class Balances:
-    """GET BALANCE P1 00-03 (sscard profile, CTTIC/nfcard semantics), in fen."""
+    """GET BALANCE P1 00-03, in fen, bit 31 masked.
 
-    balance: int
-    overdraft_limit: int
-    overdraft_used: int
-    usable: int
+    P1 01 is the amount overdrawn (transit-purse.md §5.8: Metrodroid and CardBal; the
+    public code overrides the profile table's "01 = overdraft limit", which nfcard and
+    CTTIC use). The overdraft limit comes from INITIALIZE (:class:`Counters`).
+    """
+
+    balance: int  # P1 00, never negative
+    overdrawn: int  # P1 01
+    overdraft_used: int  # P1 02
+    usable: int  # P1 03: balance plus what the overdraft still allows
+
+    @property
+    def signed(self) -> int:
+        """The balance a reader shows: ``b0`` if positive, else ``-(P1 01)`` (Metrodroid
+        ``TUnionTransitData.balance``)."""
+        return self.balance if self.balance > 0 else -self.overdrawn
 
 
 @dataclass(frozen=True)
 class Counters:
-    """Offline (purchase) and online (load) counters as INITIALIZE reports them."""
+    """Offline (purchase) and online (load) counters and the overdraft limit, as
+    INITIALIZE reports them."""
 
     offline: int
     online: int
+    overdraft_limit: int = 0
 
 
 C = TypeVar("C", bound=Coded)
@@ -187,6 +201,10 @@ class Purse:
         """GET BALANCE P1 00, fen, bit 31 masked."""
         return self._balance(0x00)
 
+    def overdrawn(self) -> int:
+        """GET BALANCE P1 01: the amount overdrawn (Metrodroid/CardBal, §5.8), fen."""
+        return self._balance(0x01)
+
     def balances(self) -> Balances:
         return Balances(*(self._balance(p1) for p1 in range(4)))
 
@@ -200,7 +218,7 @@ class Purse:
             composite=False, key_index=key_index, amount=0, terminal_id=terminal_id
         )
         online = self.init_load(key_index=key_index, amount=0, terminal_id=terminal_id)
-        return Counters(offline.offline_counter, online.online_counter)
+        return Counters(offline.offline_counter, online.online_counter, offline.overdraft_limit)
 
     # -- purchase -------------------------------------------------------------------
 

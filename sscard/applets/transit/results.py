@@ -35,6 +35,7 @@ class Refusal(Enum):
     INSUFFICIENT_BALANCE = ("INSUFFICIENT_BALANCE", "insufficient balance", "余额不足")
     ALREADY_ENTERED = ("ALREADY_ENTERED", "already entered: tap out first", "已进站，请先出站")
     NO_ENTRY = ("NO_ENTRY", "no entry record: see the service desk", "无进站记录，请到服务台")
+    ALREADY_PAID = ("ALREADY_PAID", "already paid", "请勿重复刷卡")  # repeat tap, §5.8
     MAC_INVALID = ("MAC_INVALID", "card rejected the terminal MAC (9302)", "卡片MAC1校验失败")
     MAC2_INVALID = ("MAC2_INVALID", "card MAC2 invalid: card refused", "卡片MAC2校验失败，拒绝")
     CARD_REMOVED = ("CARD_REMOVED", "card removed: tap again", "卡片已移开，请重新刷卡")

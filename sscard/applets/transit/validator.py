@@ -10,7 +10,10 @@ A tap (transit-purse.md §1.2, §2, §3, §5.5, §5.7 and the sscard profile):
    debit rotated out of EF 0018) -> ``uncertain`` for clearing
    (docs/transit-recovery.md).
 3. Checks, before any 8050: validity dates (EF 0015), blacklist (ASN), EF 0017
-   category, interoperability flag for a card of another city, issuer trust list.
+   category, interoperability flag for a card of another city, issuer trust list, and
+   in flat and bus-segment modes the repeat-tap window (§5.8, sscard profile: the
+   same card again at this validator within ``repeat_tap_seconds`` of its last
+   completed tap is refused "already paid"; metro gates refuse a second entry instead).
 4. Fare: flat; or metro / bus-segment entry-exit from the composite record (1A record
    01 metro, profile; 02 bus, §5.4) and the fare table (:mod:`.fares`). A local card
    (EF 0017 interoperability flag ``0000``) keeps that record in SFI 19 instead of 1A
@@ -43,6 +46,11 @@ Entry/exit rules (project choices where §5.5 leaves room, documented here):
 
 The journal and the card cannot disagree: 8054 is all-or-nothing on the card (the
 80DC records included), and its context is on disk before it is sent.
+
+Every date-time the tap writes (8070, 8054, the 1E/1A records, hence the TAC) and every
+fare rule uses Beijing time (:mod:`sscard.clock`, §5.8) whatever the host's ``TZ``; the
+terminal number comes from this validator's own PSAM (EF 16), which must be the one its
+configuration names (``psam_terminal_id``), so each validator of a fleet is told apart.
 """
 
 from __future__ import annotations
@@ -55,7 +63,13 @@ from typing import Any
 
 from sscard.apdu.errors import ApduFormatError, CardError
 from sscard.applets.transit.config import ValidatorConfig
-from sscard.applets.transit.errors import NoPurse, PsamError, PurseBlocked, TransitError
+from sscard.applets.transit.errors import (
+    NoPurse,
+    PsamError,
+    PurseBlocked,
+    TransitConfigError,
+    TransitError,
+)
 from sscard.applets.transit.fares import Fare, Station, compute_fare, penalty_fare
 from sscard.applets.transit.psam import Mac2Check, Psam
 from sscard.applets.transit.purse import Purse, composite_sfi
@@ -85,6 +99,8 @@ from sscard.cards.purse import (
     TripRecord,
     TxnRecord,
 )
+from sscard.clock import Clock, card_now
+from sscard.clock import now as beijing_now
 from sscard.services.grey import TacChecker
 from sscard.services.journal import CardTxn, Journal, PendingTap
 from sscard.services.lists import Blacklist, TrustList
@@ -111,7 +127,7 @@ class Validator:
         journal: Journal | None = None,
         blacklist: Blacklist | None = None,
         trustlist: TrustList | None = None,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Clock = beijing_now,
         tac_checker: TacChecker | None = None,
     ) -> None:
         self.config = config
@@ -119,6 +135,15 @@ class Validator:
         #: hand (recovery.py); None on an ordinary validator.
         self.tac_checker = tac_checker
         self.psam = psam if isinstance(psam, Psam) else Psam(psam).open()
+        expected = config.psam_terminal_id
+        if expected is not None and expected != self.psam.terminal_id:
+            raise TransitConfigError(
+                f"validator.psam_terminal_id is {expected.hex().upper()} but the PSAM's"
+                f" terminal number is {self.psam.terminal_id.hex().upper()}: one PSAM per"
+                " validator",
+                f"配置的PSAM终端机编号{expected.hex().upper()}与PSAM的"
+                f"{self.psam.terminal_id.hex().upper()}不一致：每台验票机一张PSAM",
+            )
         self._own_journal = journal is None
         self.journal = journal if journal is not None else Journal(config.journal_path)
         # Any row still pending was left by a crash mid-debit: it is torn (§5.7).
@@ -178,7 +203,7 @@ class Validator:
         return TapRefused(reason=reason, asn=asn, detail=detail)
 
     def _tap(self, purse: Purse) -> TapResult:
-        now = self.clock().replace(microsecond=0)
+        now = card_now(self.clock)
         ef15 = purse.select()
         pending = self.journal.pending_for_card(ef15.asn)
         if pending is not None:
@@ -216,7 +241,21 @@ class Validator:
             ef15.issuer_id, interoperable=ef17.interoperable
         ):
             return TapRefused(reason=Refusal.UNTRUSTED_ISSUER, asn=asn), None
+        if self._repeated(asn, now):
+            return TapRefused(reason=Refusal.ALREADY_PAID, asn=asn), None
         return None, ef17
+
+    def _repeated(self, asn: str, now: datetime) -> bool:
+        """A repeat tap (§5.8, sscard profile): this card's last completed tap here is
+        younger than ``repeat_tap_seconds``. Metro gates have their own rule (a second
+        entry is ``ALREADY_ENTERED``)."""
+        cfg = self.config
+        if cfg.repeat_tap_seconds <= 0 or cfg.mode == "metro":
+            return False
+        last = self.journal.last_trip(asn)
+        if last is None or last.terminal_id != cfg.terminal_id:
+            return False
+        return timedelta(0) <= now - last.txn_datetime < timedelta(seconds=cfg.repeat_tap_seconds)
 
     # ------------------------------------------------------------------ fares
 
@@ -255,7 +294,7 @@ class Validator:
         transfer = (
             self._transfer(purse.trips(3), now) if cfg.policy.transfer_window_minutes else False
         )
-        fare = compute_fare(cfg.fare, ef17.category, cfg.policy, transfer=transfer)
+        fare = compute_fare(cfg.fare or 0, ef17.category, cfg.policy, transfer=transfer)
 
         def records(init: PurchaseInitResponse, balance: int) -> Records:
             if not composite:
