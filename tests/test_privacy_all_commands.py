@@ -185,6 +185,8 @@ def medical_config(work: Path, url: str) -> Path:
 def bus_config(work: Path) -> Path:
     text = (EXAMPLES / "validator-bus.toml").read_text(encoding="utf-8")
     text = text.replace('path = "validator-bus.db"', f'path = "{work / "bus.db"}"')
+    # Every command taps the same card in turn: switch the repeat-tap window off.
+    text = text.replace("repeat_tap_seconds = 60", "repeat_tap_seconds = 0")
     path = work / "bus.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -211,6 +213,9 @@ def run_all(h: Harness) -> None:
         h.runs[-1].needles = needles(CardProfile.load(other))
     h.both("sim show", str(h.card), sim=False)
     h.both("sim set", str(h.card), "--balance", "5000", sim=False)
+    h.sscard("sim psam new", "--terminal-id", "000000000099", "-o", str(w / "psam99.json"),
+             fmt="text", sim=False)  # fmt: skip
+    h.both("sim psam show", str(w / "psam99.json"), sim=False)
     h.both("sim ecard issue", str(h.card), "--issuer-key", str(w / "issuer.json"),
            "--png", str(w / "qr.png"), sim=False)  # fmt: skip
 
@@ -428,6 +433,7 @@ CASES = [
             "sim new",
             "sim show",
             "sim set",
+            "sim psam show",
             "sim ecard issue",
             "read",
             "auth",
@@ -449,6 +455,7 @@ CASES = [
     )
     for f in ("text", "json")
 ] + [
+    ("sim psam new", "text"),
     ("read", "format-json"),
     ("read", "ireadcardbas"),
     ("read", "text+pin"),
