@@ -41,6 +41,10 @@ def open_database(
     file is created 0600 before SQLite opens it, so its ``-wal`` and ``-shm`` files,
     which SQLite creates with the database file's mode, are 0600 too.
     """
+    state = state_dir()
+    if Path(path).parent == state:  # a default location: make it (0700), once
+        with suppress(OSError):
+            state.mkdir(mode=0o700, parents=True, exist_ok=True)
     with suppress(OSError):  # a missing directory: sqlite3 says so in its own words
         create_private(path)
     db = sqlite3.connect(
@@ -86,13 +90,26 @@ def transaction(
             raise
 
 
+def state_dir() -> Path:
+    """Where sscard keeps what it writes between runs when no path is given.
+
+    ``$SSCARD_STATE_DIR``, else ``$XDG_STATE_HOME/sscard``, else ~/.local/state/sscard
+    (XDG Base Directory): never the current directory or a configuration's folder.
+    """
+    explicit = os.environ.get("SSCARD_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "sscard"
+
+
 def state_path(env_var: str, filename: str) -> Path:
-    """``$env_var`` if set, else ``filename`` in ``$SSCARD_STATE_DIR`` (default ~/.local/state/sscard)."""
+    """``$env_var`` if set, else ``filename`` in :func:`state_dir`."""
     explicit = os.environ.get(env_var)
     if explicit:
         return Path(explicit)
-    state = os.environ.get("SSCARD_STATE_DIR") or Path.home() / ".local" / "state" / "sscard"
-    return Path(state) / filename
+    return state_dir() / filename
 
 
 class Store:

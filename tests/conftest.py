@@ -10,6 +10,7 @@ under each of three host time zones.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,8 @@ _BEFORE: set[Path] = set()
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _BEFORE.update(_listing())
+    # Whatever a test writes to the default state directory stays out of $HOME.
+    os.environ["SSCARD_STATE_DIR"] = tempfile.mkdtemp(prefix="sscard-test-state-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -58,7 +58,7 @@ def _validator(tmp: Path, taps: int) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "SSCARD_STATE_DIR": str(tmp)},
     )
 
 

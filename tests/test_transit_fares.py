@@ -62,7 +62,12 @@ def test_fare_is_between_zero_and_base(base: int, pct: int, off: int, transfer: 
     assert 0 <= f.amount <= base and f.amount + f.discount == base
 
 
-def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+def test_files_read_are_relative_to_the_config_and_the_journal_to_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: the journal is never written beside the configuration (an installed
+    example folder); a relative one goes to the state directory, none at all too."""
+    monkeypatch.setenv("SSCARD_STATE_DIR", str(tmp_path / "state"))
     (tmp_path / "fares.csv").write_text(TABLE)
     (tmp_path / "v.toml").write_text(
         '[validator]\nterminal_id = "T"\npsam_terminal_id = "290000000001"\nmode = "metro"\n'
@@ -70,8 +75,12 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         '[journal]\npath = "j.db"\n[discounts]\nstudent = 50\n'
     )
     cfg = ValidatorConfig.load(tmp_path / "v.toml")
-    assert cfg.journal_path == tmp_path / "j.db" and cfg.fare_table is not None
+    assert cfg.journal_path == tmp_path / "state" / "j.db" and cfg.fare_table is not None
     assert cfg.policy.discount_percent == {2: 50} and cfg.industry == 1  # metro
+    text = (tmp_path / "v.toml").read_text().replace('[journal]\npath = "j.db"\n', "")
+    (tmp_path / "v.toml").write_text(text)
+    default = ValidatorConfig.load(tmp_path / "v.toml").journal_path
+    assert default == tmp_path / "state" / "validator-290000000001.db"
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ from sscard.applets.transit.fares import CATEGORY_NAMES, FarePolicy, FareTable, 
 from sscard.cards.cities import city as tunion_city
 from sscard.cards.ids import CardCategory, Industry, PurseAlgorithmId
 from sscard.files import parse_toml, read_text
+from sscard.sqlite import state_dir
 
 Mode = Literal["flat", "metro", "bus-segment"]
 Gate = Literal["entry", "exit", "auto"]
@@ -125,9 +126,20 @@ class ValidatorConfig:
     blacklist_path: Path | None = None
     trustlist_path: Path | None = None
     policy: FarePolicy = field(default_factory=FarePolicy)
-    journal_path: Path = Path("validator.db")
+    #: Where the journal lives. ``None``: ``validator-<PSAM terminal no.>.db`` in the
+    #: state directory (``$SSCARD_STATE_DIR``, default ~/.local/state/sscard), never
+    #: the current directory; a path given here is used as given.
+    journal_path: Path = None  # type: ignore[assignment]  # set in __post_init__
 
     def __post_init__(self) -> None:
+        if self.journal_path is None:
+            ident = (
+                self.psam_terminal_id.hex().upper()
+                if isinstance(self.psam_terminal_id, bytes)
+                else "".join(c if c.isalnum() else "_" for c in str(self.terminal_id))
+            )
+            name = f"validator-{ident}.db"
+            object.__setattr__(self, "journal_path", state_dir() / name)
         self._check_types()
         if self.mode not in ("flat", "metro", "bus-segment"):
             raise _bad(
@@ -293,10 +305,19 @@ class ValidatorConfig:
         journal = _table(data, "journal", required=False)
 
         def path(value: Any, where: str) -> Path:
+            """A file the validator reads: relative to the configuration's folder."""
             if not isinstance(value, str) or not value:
                 raise _bad(where, "expected a file path", "应为文件路径")
             q = Path(value)
             return q if q.is_absolute() else base / q
+
+        def output_path(value: Any, where: str) -> Path:
+            """A file the validator writes: relative to the state directory, never beside
+            the configuration (it may sit in a read-only or installed folder)."""
+            if not isinstance(value, str) or not value:
+                raise _bad(where, "expected a file path", "应为文件路径")
+            q = Path(value).expanduser()
+            return q if q.is_absolute() else state_dir() / q
 
         mode = _get(v, "validator.mode", str, "flat")
         table_path = v.get("fare_table")
@@ -362,7 +383,11 @@ class ValidatorConfig:
                 transfer_window_minutes=_get(transfer, "transfer.window_minutes", int, 0),
                 transfer_discount=_get(transfer, "transfer.discount", int, 0),
             ),
-            journal_path=path(journal.get("path", "validator.db"), "journal.path"),
+            **(
+                {"journal_path": output_path(journal["path"], "journal.path")}
+                if "path" in journal
+                else {}
+            ),
         )
 
 
