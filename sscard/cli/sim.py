@@ -8,13 +8,14 @@ is given, using the one masking implementation in :mod:`sscard.cards.privacy`.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
 from sscard.cards.cities import city as tunion_city
-from sscard.cards.ids import AlgorithmFlag, PurseAlgorithmId
+from sscard.cards.ids import AlgorithmFlag, CardCategory, PurseAlgorithmId
 from sscard.cards.privacy import (
     mask_asn,
     mask_card_id,
@@ -27,7 +28,13 @@ from sscard.cards.privacy import (
 from sscard.cards.regions import DELTA_PROVINCES, UnknownRegion, region_of
 from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.simulators.keys import default_key_set
-from sscard.simulators.profile import CARD_STATES, CardProfile, ProfileError, new_card
+from sscard.simulators.profile import (
+    CARD_STATES,
+    OTHER_PROVINCE,
+    CardProfile,
+    ProfileError,
+    new_card,
+)
 from sscard.simulators.psam import PsamImage, new_psam
 
 
@@ -39,9 +46,10 @@ def command() -> None:
 @command.command(name="new")
 @click.option(
     "--province",
-    type=click.Choice(sorted(DELTA_PROVINCES), case_sensitive=False),
+    type=click.Choice([*sorted(DELTA_PROVINCES), OTHER_PROVINCE], case_sensitive=False),
     required=True,
-    help="Issuing province.",
+    help="Issuing province; 'other': a card from outside the delta (--region, default "
+    "110000 Beijing).",
 )
 @click.option("--generation", type=click.Choice(["2", "3"]), default="3", show_default=True)
 @click.option(
@@ -55,6 +63,19 @@ def command() -> None:
     help="Issuing region, GB/T 2260 (e.g. 330100 Hangzhou); default drawn from the seed.",
 )  # fmt: skip
 @click.option(
+    "--category",
+    type=click.Choice([c.name.lower() for c in CardCategory]),
+    default=None,
+    help="Transit card category (EF 0017): normal, student, elderly, ... "
+    "(default: elderly from 70, else normal).",
+)
+@click.option("--local-only", is_flag=True, help="A local, non-interoperable purse (SFI 19).")
+@click.option(
+    "--counterfeit",
+    is_flag=True,
+    help="Right data, wrong keys: fails internal authentication (a forged card).",
+)
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
     help="Card image file to write (JSON).",
 )  # fmt: skip
@@ -67,10 +88,22 @@ def new(
     state: str,
     seed: int | None,
     region: str | None,
+    category: str | None,
+    local_only: bool,
+    counterfeit: bool,
     output: str,
 ) -> None:
-    """Generate a realistic card image for one of the four delta provinces."""
-    card = new_card(province.lower(), int(generation), balance, state, seed, region=region)
+    """Generate a realistic card image (one of the four delta provinces, or 'other')."""
+    card = new_card(
+        province.lower(), int(generation), balance, state, seed,
+        region=region, interoperable=not local_only,
+    )  # fmt: skip
+    if category is not None and card.purse is not None:
+        ef17 = dataclasses.replace(card.purse.ef0017, category=int(CardCategory[category.upper()]))
+        card.purse = dataclasses.replace(card.purse, ef0017=ef17)
+    card.counterfeit = counterfeit
+    if counterfeit:
+        card.label += " counterfeit"
     try:
         card.save(output)
     except OSError as exc:
@@ -148,10 +181,18 @@ def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
             "txn_records": len(p.txn_records),
             "trip_records": len(p.trip_records),
             "interoperable": p.ef0017.interoperable,
+            "category": _category(p.ef0017.category),
             "composite_records": sorted(p.composite_records),
             "local_composite_records": sorted(p.local_composite_records),
         }
     return out
+
+
+def _category(value: int) -> str:
+    try:
+        return CardCategory(value).name.lower()
+    except ValueError:
+        return f"{value:02X}"
 
 
 def _text(d: dict[str, Any]) -> str:
@@ -175,6 +216,7 @@ def _text(d: dict[str, Any]) -> str:
             f"  counters online {p['online_counter']} offline {p['offline_counter']}"
             + ("  BLOCKED" if p["blocked"] else "")
             + ("" if p["interoperable"] else "  LOCAL (not interoperable)")
+            + ("" if p["category"] == "normal" else f"  category {p['category']}")
         )
         lines.append(
             f"records     18: {p['txn_records']}  1E: {p['trip_records']}"

@@ -49,6 +49,8 @@ from sscard.files import parse_json, read_text
 
 CARD_SCHEMA = "sscard-card/1"
 CARD_STATES = ("ok", "expired", "blocked", "pin-locked")
+#: ``new_card(OTHER_PROVINCE, region=...)``: a card issued outside the delta.
+OTHER_PROVINCE = "other"
 CardState = Literal["ok", "expired", "blocked", "pin-locked"]
 
 #: Maximum purse balance, profile default 1000.00 CNY (transit-purse.md profile).
@@ -525,8 +527,20 @@ def new_card(
     (transit-purse.md §1.3, §5.4).
 
     ``region`` fixes the issuing region (a GB/T 2260 code of that province, e.g.
-    ``330100`` Hangzhou); by default one is drawn from the seed.
+    ``330100`` Hangzhou); by default one is drawn from the seed. ``province="other"``
+    makes a card from outside the delta (default ``region`` 110000 Beijing, which has a
+    T-Union city code), to test what a terminal does with a card the regulation does
+    not cover.
     """
+    if province == OTHER_PROVINCE:
+        region = region or "110000"
+        province_of = region_of(region).province
+        if province_of.key:
+            raise ProfileError(
+                f"region {region} is in the delta: use --province {province_of.key}",
+                f"行政区划{region}属于长三角：请用 --province {province_of.key}",
+            )
+        province = province_of.code  # resolved below
     if generation not in (2, 3):
         raise ProfileError("generation must be 2 or 3", "卡代数应为2或3")
     if state not in CARD_STATES:
@@ -537,7 +551,7 @@ def new_card(
         raise ProfileError(
             f"balance must be 0..{DEFAULT_MAX_BALANCE} fen", f"余额应为0至{DEFAULT_MAX_BALANCE}分"
         )
-    prov = province_by_key(province)
+    prov = region_of(province).province if province.isdigit() else province_by_key(province)
     rng = random.Random(seed)
     today = today or clock.today()
 
@@ -549,7 +563,7 @@ def new_card(
         raise ProfileError(
             f"region {region} is not in {prov.name_en}", f"行政区划{region}不属于{prov.name_zh}"
         )
-    home = region if region != prov.code else rng.choice(cities).code
+    home = region if region != prov.code or not cities else rng.choice(cities).code
 
     # Dates: 10-year validity, expiry = issue + 10 years - 1 day (20211203 -> 20311202).
     if state == "expired":
@@ -659,7 +673,8 @@ def new_card(
         ssse=ssse,
         purse=purse,
         df01=df01,
-        label=f"{prov.key} gen{generation} {state}" + ("" if interoperable else " local"),
+        label=f"{prov.key or prov.name_en.lower()} gen{generation} {state}"
+        + ("" if interoperable else " local"),
     )
     profile.validate()
     return profile
