@@ -112,3 +112,22 @@ def test_cli_read_over_pcsc_without_and_with_psam(vreader, vreader2) -> None:  #
     fields = result.output.strip().split("|")
     card_id = profile.ssse.ef05.card_id.hex  # masked by default (issue 15)
     assert fields[3] == card_id[:6] + "*" * 22 + card_id[-4:] and fields[9] == TERMINAL.hex()
+
+
+def test_a_read_without_keys_says_what_it_skipped_and_how_to_give_keys(vreader) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17: a 3rd-generation card read with no keys names what it skipped, in both
+    languages and in every format, with the option that supplies keys."""
+    import json
+
+    from sscard.cli import main
+    from sscard.simulators.card import build_card
+    from sscard.simulators.profile import new_card
+
+    vreader.insert(build_card(new_card("shanghai", generation=3, seed=8)))
+    result = CliRunner().invoke(main, ["read", "-r", vreader.name, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["holder"] is None and set(data["skipped"]) == {"holder", "authentication"}
+    assert all("--keys" in w["en"] and "--keys" in w["zh"] for w in data["skipped_why"])
+    text = CliRunner().invoke(main, ["read", "-r", vreader.name]).output
+    assert "skipped / 未读取: holder data" in text and "--psam-reader" in text

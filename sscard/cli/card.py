@@ -206,7 +206,12 @@ def read_command(
     if fmt == "ireadcardbas":
         click.echo(format_card_bas(read, device_number=device_number, redact=opts.redact))
     elif fmt == "json" or opts.json:
-        click.echo(json.dumps(read.to_dict(opts.redact), ensure_ascii=False, indent=2))
+        data = read.to_dict(opts.redact)
+        # What was skipped, and why, in both languages: never a silent empty holder.
+        data["skipped_why"] = [
+            dict(zip(("en", "zh"), SKIPPED_TEXT.get(w, (w, w)), strict=True)) for w in read.skipped
+        ]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         click.echo(_render(read, opts.redact))
 
