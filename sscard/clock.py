@@ -71,3 +71,10 @@ def parse_instant(text: str) -> datetime:
     """Read back :func:`isoformat` (any ISO 8601 with an offset); a text without an
     offset is Beijing wall-clock time. Raises ``ValueError`` for anything else."""
     return instant(datetime.fromisoformat(text))
+
+
+def beijing_now() -> datetime:
+    """Now as naive Beijing wall-clock time, microseconds kept: what the medical-insurance
+    envelope and its replies carry (msgid, ``inf_time``, ``setl_time``, ``refmsg_time``,
+    medical-insurance.md §1.1), whatever ``TZ`` says."""
+    return now().replace(tzinfo=None)

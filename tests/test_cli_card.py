@@ -95,7 +95,7 @@ def test_wrong_pin_then_blocked(card3: tuple[str, CardProfile]) -> None:
     path, _ = card3
     code, out = run("pin", "verify", "--sim", path, "--pin-stdin", stdin="000000\n")
     assert code == 1
-    assert out.strip() == "error: [-51] PIN wrong, 2 tries left / 密码错误，还可尝试2次"
+    assert out.strip() == "error: PIN wrong, 2 tries left [-51] / 密码错误，还可尝试2次"
     for _ in range(2):  # the card image keeps the try counter between runs
         run("pin", "verify", "--sim", path, "--pin-stdin", stdin="000000\n")
     code, out = run("pin", "verify", "--sim", path, "--pin-stdin", stdin="123456\n")
@@ -124,7 +124,7 @@ def test_auth_genuine_and_counterfeit(tmp_path: Path) -> None:
     assert code == 0 and "genuine" in out and "真卡" in out
     code, out = run("auth", "--sim", str(fake))
     assert code == 1 and out.strip() == (
-        "error: [-21] illegal card (internal authentication failed) / 非法卡（内部认证失败）"
+        "error: illegal card (internal authentication failed) [-21] / 非法卡（内部认证失败）"
     )
 
 
@@ -151,8 +151,10 @@ def test_blocked_card_and_missing_file(tmp_path: Path) -> None:
     new_card("shanghai", generation=3, state="blocked", seed=34).save(path)
     code, out = run("read", "--sim", str(path))
     assert code == 1 and "[-27265]" in out and "社会保障应用已锁定" in out
+    # What to do comes first, the codes last (issue 14).
+    assert out.startswith("error: social security application is locked") and "12333" in out
     code, out = run("read", "--sim", str(tmp_path / "none.json"))
-    assert code == 2 and out.startswith("error: [") and "Traceback" not in out
+    assert code == 2 and out.startswith("error: ") and "[-" in out and "Traceback" not in out
 
 
 def test_trace_redacted(card3: tuple[str, CardProfile], tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from sscard.services.insurance import (
     PlatformError,
     RegisterRequest,
     SettleConfirmRequest,
+    split_fee_upload,
 )
 from sscard.simulators.insurance_platform import InsurancePlatform
 
@@ -106,7 +107,9 @@ def _visit(client: InsuranceClient, index: int) -> list[SettleConfirmRequest]:
         FeeItem(f"{k}", "XA01", "H-1", PRICE, Decimal(1), PRICE, chrg_bchno=f"B{k:04d}")
         for k in range(PER_THREAD)
     )
-    client.upload_fees(FeeUploadRequest(reg.mdtrt_id, person.psn_no, area, "", stamp, items))
+    upload = FeeUploadRequest(reg.mdtrt_id, person.psn_no, area, "", stamp, items)
+    for part in split_fee_upload(upload):  # each input under 40,000 characters (§1.7)
+        client.upload_fees(part)
     return [
         SettleConfirmRequest(
             person.psn_no,

@@ -38,6 +38,7 @@ from sscard.services.insurance import (
     PlatformError,
     PlatformFilingCheck,
     PlatformUnreachable,
+    ReconciliationBlocked,
     RegisterRequest,
     ReversalRefused,
     ReversalRequest,
@@ -241,7 +242,14 @@ def test_reply_dropped_after_commit_is_recorded_not_charged_twice(
     assert report.local.count == 1 and report.local.acct_pay == result.setlinfo.acct_pay
 
 
-def test_request_lost_before_processing_is_voided_and_can_be_settled_again(
+def unmasked(row_request: dict[str, object], certno: str) -> dict[str, object]:
+    """The envelope as it went on the wire: the outbox keeps the card/ID number masked."""
+    envelope = json.loads(json.dumps(row_request, default=float), parse_float=Decimal)
+    envelope["input"]["data"]["mdtrt_cert_no"] = certno
+    return envelope
+
+
+def test_request_lost_before_processing_is_not_made_and_can_be_settled_again(
     client: InsuranceClient, platform: InsurancePlatform, hefei: str
 ) -> None:
     request = settle(client, open_visit(client, CERT_HEFEI))
@@ -249,10 +257,14 @@ def test_request_lost_before_processing_is_voided_and_can_be_settled_again(
     with pytest.raises(SettlementNotMade) as not_made:
         client.settle(request)
     lost = client.outbox.get(not_made.value.msgid)
-    assert lost.state == "reversed" and lost.reversed_by
+    # 5261 found nothing, the 2601 was answered -1 (original never seen, §1.7), and a
+    # second 5261 still found nothing: not made.
+    assert lost.state == "failed" and lost.note and "not made" in lost.note
+    reversal = client.outbox.rows(infno="2601")[0]
+    assert reversal.state == "failed" and reversal.infcode == -1
     assert platform.balance(hefei) == Decimal("1000.00")
-    # A late copy of the lost request is barred by the 2601.
-    status, reply = post_raw(platform.url, lost.request)
+    # A late copy of the lost request is barred all the same (the simulator's safety).
+    status, reply = post_raw(platform.url, unmasked(lost.request, CERT_HEFEI))
     assert status == 200 and reply["infcode"] == -1 and "2601" in reply["err_msg"]
     again = client.settle(request)
     assert again.msgid != lost.msgid
@@ -270,7 +282,7 @@ def test_http_500_leaves_outcome_unknown_until_resolved(
     assert "HTTP 500" in unknown.value.message_en
     assert client.outbox.get(unknown.value.msgid).state == "unknown"
     resolutions = client.resolve_unknown()
-    assert [(r.msgid, r.action) for r in resolutions] == [(unknown.value.msgid, "reversed")]
+    assert [(r.msgid, r.action) for r in resolutions] == [(unknown.value.msgid, "not_made")]
     assert platform.ledger.settlements() == []
     assert client.resolve(unknown.value.msgid).action == "none"  # already final
 
@@ -302,11 +314,22 @@ def test_reversal_gives_up_after_three_attempts_with_the_profile_backoff(
     reversals = client.outbox.rows(infno="2601")
     assert len(reversals) == 1 and reversals[0].attempts == 3
     platform.clear_faults()
-    report = client.reconcile(date.today())
-    # Both the settlement and its unacknowledged 2601 await a person.
-    assert not report.balanced
-    assert report.unresolved == (manual.value.msgid, reversals[0].msgid)
-    assert client.outbox.get(reversals[0].msgid).manual
+    # The settlement awaits a person: the day is not closed (no 3201). The unanswered
+    # 2601 was resent under its msgid and got its answer (-1: the 2207 never arrived).
+    with pytest.raises(ReconciliationBlocked) as blocked:
+        client.reconcile(date.today())
+    assert [r.msgid for r in blocked.value.rows] == [manual.value.msgid]
+    assert blocked.value.exit_status == 5 and "no 3201" in blocked.value.message_en
+    assert platform.ledger.message_count("3201") == 0
+    assert client.outbox.get(reversals[0].msgid).state == "failed"
+    # Retrying the manual row now the platform answers: 5261 finds nothing, and its 2601
+    # finds the msgid already barred by the first one; nothing charged, the day closes.
+    (retried,) = client.resolve_orphans(retry_manual=True)
+    assert (retried.msgid, retried.action, retried.detail) == (
+        manual.value.msgid, "reversed", "already"
+    )  # fmt: skip
+    assert platform.ledger.settlements() == []
+    assert client.reconcile(date.today()).balanced
 
 
 def test_duplicate_msgid_returns_the_first_result(
@@ -314,12 +337,13 @@ def test_duplicate_msgid_returns_the_first_result(
 ) -> None:
     result = client.settle(settle(client, open_visit(client, CERT_HEFEI)))
     row = client.outbox.get(result.msgid)
-    first = row.response
-    assert first is not None
+    sent = unmasked(row.request, CERT_HEFEI)
+    _status, first = post_raw(platform.url, sent)
+    assert first["infcode"] == 0 and first["output"]["setlinfo"]["medins_setl_id"] == row.msgid
     for _ in range(2):
-        status, reply = post_raw(platform.url, row.request)
+        status, reply = post_raw(platform.url, sent)
         assert status == 200 and reply == first
-    altered = json.loads(json.dumps(row.request, default=str))
+    altered = json.loads(json.dumps(sent, default=str))
     altered["input"]["data"]["medfee_sumamt"] = "1.00"
     status, reply = post_raw(platform.url, altered)
     assert reply["infcode"] == -1 and "msgid" in str(reply["err_msg"])
@@ -383,6 +407,10 @@ def test_no_reversal_after_the_day_is_reconciled(
     assert client.reconcile(date.today()).balanced
     with pytest.raises(ReversalRefused, match="3201"):
         client.reverse(result.msgid)
+    # A settlement made after the 3201 can still be reversed (§1.7), on both sides.
+    later = client.settle(settle(client, open_visit(client, CERT_HEFEI, otp="OTP-2")))
+    assert client.reverse(later.msgid).rvs_rslt == "reversed"
+    assert [s["state"] for s in platform.ledger.settlements()] == ["settled", "reversed"]
 
 
 def test_reversal_of_a_registration(
@@ -405,12 +433,15 @@ def test_reconcile_reports_a_settlement_missing_locally(
         db.execute("UPDATE outbox SET state = 'failed' WHERE msgid = ?", (theirs.msgid,))
     report = client.reconcile(date.today())
     assert not report.balanced and report.stmt_rslt == "1"
-    assert report.differences["count"] == (1, 2)
-    assert report.differences["medfee_sumamt"] == (
-        mine.setlinfo.medfee_sumamt,
-        mine.setlinfo.medfee_sumamt + theirs.setlinfo.medfee_sumamt,
-    )
-    assert report.as_dict()["differences"]["count"] == ["1", "2"]
+    (statement,) = report.statements
+    assert (statement.insutype, statement.clr_type, statement.setl_optins) == (
+        "310", "11", "340100"
+    )  # fmt: skip
+    assert statement.local.count == 1
+    assert statement.local.medfee_sumamt == mine.setlinfo.medfee_sumamt
+    total = mine.setlinfo.medfee_sumamt + theirs.setlinfo.medfee_sumamt
+    assert f"the platform has 2 settlements, medfee {total}" in statement.stmt_rslt_dscr
+    assert report.as_dict()["statements"][0]["stmt_rslt"] == "1"
 
 
 # -- msgid -------------------------------------------------------------------
@@ -558,9 +589,14 @@ def test_query_is_retried_but_business_transactions_are_not(
     assert row.attempts == 1 and row.state == "unknown"
 
 
-def test_sign_in_is_required(platform: InsurancePlatform, tmp_path: Path, hefei: str) -> None:
+def test_sign_no_is_optional_but_a_wrong_one_is_refused(
+    platform: InsurancePlatform, tmp_path: Path, hefei: str
+) -> None:
+    """§1.7: sign_no is optional on every transaction; one that is sent must be known."""
     config = ClientConfig(platform.url, FIXMEDINS, "x", SHANGHAI)
     with InsuranceClient(config, tmp_path / "o.db", auto_sign_in=False) as client:
+        assert client.person_info(PersonInfoRequest("02", CERT_HEFEI)).psn_no == hefei
+        client.sign_no = f"{SHANGHAI}20250101000000" + "9" * 10
         with pytest.raises(PlatformError, match="9001"):
             client.person_info(PersonInfoRequest("02", CERT_HEFEI))
         signed = client.sign_in()
@@ -633,11 +669,8 @@ def test_a_row_left_pending_by_a_crash_is_resolved_after_restart(
     with make_client(platform.url, path) as restarted:
         assert restarted.outbox.get(msgid).state == "pending"
         assert restarted.resolve_unknown() == []  # pending rows only on request
-        (resolution,) = restarted.resolve_unknown(include_pending=True)
-        assert (resolution.msgid, resolution.action, resolution.detail) == (
-            msgid,
-            "reversed",
-            "voided",
-        )
+        (resolution,) = restarted.resolve_orphans()
+        assert (resolution.msgid, resolution.action) == (msgid, "not_made")
+        assert "original message (omsgid) not found" in resolution.detail
         assert platform.ledger.settlements() == []
         assert restarted.settle(request).setlinfo.setl_id  # the desk can settle again

@@ -44,7 +44,7 @@ def card_file(
     ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
     psn_no = platform.add_person_from_card(
         ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
-        insuplc_admdvs="340100", card_no=ef05.card_number,
+        insuplc_admdvs="340100", card_no=ef05.card_number, card_sn=ef05.card_id.hex,
     )  # fmt: skip
     if filed:
         platform.add_filing(psn_no, "340100", "310000", date.today(), date(2099, 12, 31))
@@ -98,7 +98,8 @@ def test_settle_asks_and_a_no_cancels_the_visit(
                     "--config", config, input="n\n")  # fmt: skip
     assert code == 1
     assert "基金支付 Fund pays" in out and "settle? / 确认结算？" in out
-    assert "not confirmed" in out and "cancelled (2205, 2202)" in out
+    assert "not confirmed at the desk: registration cancelled" in out
+    assert "挂号已撤销" in out and "2205, 2202" in out
     assert platform.ledger.settlements() == []
     assert platform.balance(psn_no) == Decimal("1000.00")
 

@@ -86,7 +86,7 @@ def enrol(
     ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
     psn_no = platform.add_person_from_card(
         ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
-        insuplc_admdvs=area, acct_balance=balance, card_no=ef05.card_number,
+        insuplc_admdvs=area, acct_balance=balance, card_no=ef05.card_number, card_sn=ef05.card_id.hex,
     )  # fmt: skip
     if filed_for is not None:
         insured = area or psn_no[:6]
@@ -175,13 +175,13 @@ def test_anhui_cardholder_with_filing_settles_in_shanghai_with_the_policy_split(
     assert receipt.patient.filing is FilingStatus.FILED
     assert platform.balance(holder.psn_no) == want["balc"]
     assert info.medins_setl_id == receipt.settlement.msgid
-    # 2201 went out with the SSC as medium and the card identification code as card_sn
-    # (kept byte-exact in the outbox for an idempotent resend) ...
+    # 2201 went out with the SSC as medium and the card identification code as card_sn;
+    # the outbox keeps requests and replies masked at rest.
     sent = desk.client.outbox.rows(infno="2201")[0].request_input["data"]
     ef05 = holder.profile.ssse.ef05
-    assert (sent["mdtrt_cert_type"], sent["mdtrt_cert_no"]) == ("03", ef05.card_number)
-    assert sent["card_sn"] == ef05.card_id.hex
-    # ... while the person query 1101 and every reply are kept masked at rest.
+    assert sent["mdtrt_cert_type"] == "03"
+    assert sent["mdtrt_cert_no"] == mask_card_number(ef05.card_number) != ef05.card_number
+    assert sent["card_sn"][:6] == ef05.card_id.hex[:6] and sent["card_sn"] != ef05.card_id.hex
     query = desk.client.outbox.rows(infno="1101")[0]
     asked = query.request_input["data"]
     assert asked["mdtrt_cert_type"] == "03"

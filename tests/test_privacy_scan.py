@@ -160,7 +160,7 @@ def test_no_secret_or_personal_data_leaves_the_process(
     ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
     psn_no = platform.add_person_from_card(
         ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
-        insuplc_admdvs="340100", card_no=ef05.card_number,
+        insuplc_admdvs="340100", card_no=ef05.card_number, card_sn=ef05.card_id.hex,
     )  # fmt: skip
     platform.add_filing(psn_no, "340100", "310000", date.today(), date(2099, 12, 31))
     card = env / "card.json"  # the card image holds the data by design: not scanned

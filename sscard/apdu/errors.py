@@ -138,7 +138,14 @@ class PinBlocked(AuthMethodBlocked):
 
     def __init__(self, sw: int | None = None) -> None:
         super().__init__(sw)
-        self.message_en, self.message_zh = "6983 PIN locked", "6983 密码已锁定"
+        self.message_en = (
+            "PIN locked, no tries left (SW 6983): the holder can have it reset at a card "
+            "service point of the issuing place, or call 12333"
+        )
+        self.message_zh = (
+            "密码已锁定，无剩余尝试次数（状态字 6983）：请持卡人到发卡地社保卡服务网点重置密码，"
+            "或拨打12333"
+        )
         self.args = (self.message_en,)
 
 

@@ -89,8 +89,14 @@ class SsseBlocked(CardError):
 
     def __init__(self, sw: int | None = None) -> None:
         super().__init__(sw)
-        self.message_en = f"{self.sw:04X} social security application is locked"
-        self.message_zh = f"{self.sw:04X} 社会保障应用已锁定"
+        self.message_en = (
+            f"social security application is locked (SW {self.sw:04X}): the holder can have "
+            "it unblocked at a card service point of the issuing place, or call 12333"
+        )
+        self.message_zh = (
+            f"社会保障应用已锁定（状态字 {self.sw:04X}）：请持卡人到发卡地社保卡服务网点解锁，"
+            "或拨打12333"
+        )
         self.args = (self.message_en,)
 
 

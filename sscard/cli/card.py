@@ -53,14 +53,15 @@ SKIPPED_TEXT = {
 
 
 def _with_code(func: F) -> F:
-    """Put the unified code in front of the message, then let ``handle_errors`` print it."""
+    """Add the unified code after the message (what to do comes first), then let
+    ``handle_errors`` print it."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except SscardError as exc:
             if not options().json:  # JSON output carries "code" already
-                exc.message_en = f"[{exc.code}] {exc.message_en}"
+                exc.message_en = f"{exc.message_en} [{exc.code}]"
                 exc.args = (exc.message_en,)
             raise
 

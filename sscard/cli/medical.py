@@ -1,11 +1,16 @@
-"""``sscard medical``: settle, cancel and reconcile at the medical front desk.
+"""``sscard medical``: settle, cancel, reconcile and recover at the medical front desk.
 
 ``settle --items visit.csv`` reads the card, runs 1101 → 2201 → 2203/2204 →
 2206, shows the split, asks (unless ``--yes``), settles (2207) and prints the
 receipt (``--json``: the receipt as JSON). ``cancel SETL_ID`` runs 2208 → 2205
 → 2202; ``cancel --visit MDTRT_ID`` cancels a registered, unsettled visit.
-``reconcile --date`` compares the day's outbox with the platform's 3201 totals
-(exit status 5 when they differ). See shared/reference/medical-insurance.md §1.
+``reconcile --date`` sends the day's 3201s (exit status 5 when they differ or a
+row is unresolved). ``recover`` finishes what an interrupted desk left behind;
+every other command does that first too, and says what it did on stderr
+(issue 12). See shared/reference/medical-insurance.md §1.
+
+Click's own messages (a missing option, a bad value, Ctrl-C at a prompt) are
+given in English and Chinese like every other error of these commands.
 
 The desk configuration comes from ``--config FILE`` (env ``SSCARD_MEDICAL_CONFIG``,
 e.g. examples/medical.toml); env ``SSCARD_INSURANCE_URL`` overrides its platform URL.
@@ -13,11 +18,14 @@ e.g. examples/medical.toml); env ``SSCARD_INSURANCE_URL`` overrides its platform
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -26,15 +34,19 @@ from sscard.applets.medical import (
     CardIdentity,
     DeskConfig,
     PreSettlement,
+    Receipt,
     VisitPlan,
     read_identity,
 )
 from sscard.cli.common import common_options, emit, handle_errors, options
 from sscard.cli.connect import open_connection
-from sscard.errors import ExitStatus
+from sscard.clock import beijing_now
+from sscard.errors import ExitStatus, SscardError
 from sscard.files import write_private
 from sscard.services.insurance import InsuranceError, PlatformUnreachable
 from sscard.terminals.connection import Connection
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PlatformDown(InsuranceError):
@@ -48,6 +60,104 @@ class PlatformDown(InsuranceError):
             f"{cause.message_zh}；请检查医保平台 {url}——未登记、未扣费",
             code=cause.code,
         )
+
+
+class OperatorAborted(SscardError):
+    """Ctrl-C (or end of input) at a prompt before anything was sent."""
+
+    message_en = "aborted by the operator; nothing was registered or charged"
+    message_zh = "操作员已中止；未登记、未扣费"
+
+
+def _no_abort(func: F) -> F:
+    """click's bare "Aborted!" becomes a bilingual error (inside ``handle_errors``)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.Abort:
+            raise OperatorAborted() from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+_KIND_ZH = {"option": "选项", "argument": "参数", "parameter": "参数"}
+
+
+def _usage_zh(exc: click.UsageError) -> str:
+    """The Chinese half of one of click's usage errors (no English inside it)."""
+    ctx = exc.ctx
+    if isinstance(exc, click.MissingParameter):
+        hint = exc.param.get_error_hint(ctx) if exc.param is not None and ctx else ""
+        kind = _KIND_ZH.get(
+            exc.param_type or (exc.param.param_type_name if exc.param else ""), "参数"
+        )
+        return f"缺少{kind} {hint}".rstrip()
+    if isinstance(exc, click.NoSuchOption):
+        return f"没有此选项：{exc.option_name}"
+    if isinstance(exc, click.BadOptionUsage):
+        return f"选项用法错误：{exc.option_name}"
+    if isinstance(exc, click.BadParameter):
+        hint = exc.param.get_error_hint(ctx) if exc.param is not None and ctx else ""
+        return f"{hint} 的值无效".strip()
+    message = exc.format_message()
+    if "No such command" in message:
+        return "没有此命令"
+    if "unexpected extra argument" in message:
+        return "多余的参数"
+    return "命令行用法错误"
+
+
+class BilingualUsageError(click.UsageError):
+    """A click usage error told in both languages, exit status 2 (usage)."""
+
+    def __init__(self, exc: click.UsageError) -> None:
+        self.message_en = exc.format_message().rstrip(".")
+        self.message_zh = _usage_zh(exc)
+        super().__init__(f"{self.message_en} / {self.message_zh}", exc.ctx)
+
+    def show(self, file: Any = None) -> None:
+        path = self.ctx.command_path if self.ctx else "sscard medical"
+        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"see `{path} --help` / 用法见 `{path} --help`", err=True)
+
+
+class _Bilingual(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except BilingualUsageError:
+            raise
+        except click.UsageError as exc:
+            raise BilingualUsageError(exc) from None
+
+
+class _BilingualGroup(click.Group):
+    command_class = _Bilingual
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except BilingualUsageError:
+            raise
+        except click.UsageError as exc:
+            raise BilingualUsageError(exc) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except BilingualUsageError:
+            raise
+        except click.UsageError as exc:
+            raise BilingualUsageError(exc) from None
+
+
+def _notify(en: str, zh: str) -> None:
+    """What the recovery did, on stderr (stdout stays the command's own output)."""
+    click.echo(f"recovery: {en} / 恢复：{zh}", err=True)
 
 
 def _config_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -74,7 +184,7 @@ def _load(config_path: str | None, outbox: str | None) -> DeskConfig:
     return config
 
 
-@click.group(name="medical")
+@click.group(name="medical", cls=_BilingualGroup)
 def command() -> None:
     """Medical-insurance settlement with the card at the front desk (national platform)."""
 
@@ -114,7 +224,7 @@ def _read_card(psam_reader: str | None, pin: str | None) -> CardIdentity:
 @common_options
 @_config_option
 @click.option("--items", "items_path", required=True, type=click.Path(dir_okay=False),
-              help="Fee items (CSV or JSON, 2204 field names).")  # fmt: skip
+              help="Fee items (CSV or JSON, 2204 field names; UTF-8 or GBK).")  # fmt: skip
 @click.option("--yes", is_flag=True, help="Settle without asking after the pre-settlement.")
 @click.option("--dept", default=None, help="Department code (dept_code).")
 @click.option("--dept-name", default=None, help="Department name.")
@@ -125,7 +235,11 @@ def _read_card(psam_reader: str | None, pin: str | None) -> CardIdentity:
               help="Ask for the card PIN (default: the configuration's pin_required).")  # fmt: skip
 @click.option("--receipt", "receipt_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the receipt as JSON to this file.")  # fmt: skip
+@click.option("--settle-again", is_flag=True,
+              help="Settle although the patient has a settlement recovered after an "
+                   "interruption (it is for a different visit).")  # fmt: skip
 @handle_errors
+@_no_abort
 def settle(
     config_path: str | None,
     outbox: str | None,
@@ -138,6 +252,7 @@ def settle(
     psam_reader: str | None,
     ask_pin: bool | None,
     receipt_path: str | None,
+    settle_again: bool,
 ) -> None:
     """Read the card and settle one outpatient visit (1101 … 2207)."""
     config = _load(config_path, outbox)
@@ -158,18 +273,23 @@ def settle(
         click.echo(pre.text(redact=opts.redact), err=opts.json)
         if yes:
             return True
-        return click.confirm("settle? / 确认结算？", default=False, err=True)
+        try:
+            return click.confirm("settle? / 确认结算？", default=False, err=True)
+        except click.Abort:
+            return False  # Ctrl-C or no input at the question: not confirmed
+
+    def deliver(receipt: Receipt) -> None:
+        data = receipt.to_dict(redact=opts.redact)
+        if receipt_path:
+            write_private(receipt_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        emit(data, receipt.text(redact=opts.redact))
 
     with config.open_client() as client:
-        desk = config.front_desk(client)
+        desk = config.front_desk(client, notify=_notify)
         try:
-            receipt = desk.settle(card, visit, confirm=confirm)
+            desk.settle(card, visit, confirm=confirm, settle_again=settle_again, deliver=deliver)
         except PlatformUnreachable as exc:
             raise PlatformDown(config.url, exc) from exc
-    data = receipt.to_dict(redact=opts.redact)
-    if receipt_path:
-        write_private(receipt_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    emit(data, receipt.text(redact=opts.redact))
 
 
 @command.command()
@@ -178,11 +298,12 @@ def settle(
 @click.argument("ident")
 @click.option("--visit", is_flag=True, help="IDENT is a visit (mdtrt_id) without settlement.")
 @handle_errors
+@_no_abort
 def cancel(config_path: str | None, outbox: str | None, ident: str, visit: bool) -> None:
     """Cancel settlement IDENT (2208 → 2205 → 2202), or with --visit a registered visit."""
     config = _load(config_path, outbox)
     with config.open_client() as client:
-        desk = config.front_desk(client)
+        desk = config.front_desk(client, notify=_notify)
         try:
             if visit:
                 cleanup = desk.cancel_visit(ident)
@@ -202,31 +323,56 @@ def cancel(config_path: str | None, outbox: str | None, ident: str, visit: bool)
 @common_options
 @_config_option
 @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Day to reconcile (YYYY-MM-DD, default today).")  # fmt: skip
+              help="Day to reconcile (YYYY-MM-DD, default today in Beijing).")  # fmt: skip
 @handle_errors
+@_no_abort
 def reconcile(config_path: str | None, outbox: str | None, day: datetime | None) -> None:
-    """Compare the day's outbox with the platform's totals (3201); exit 5 if they differ."""
+    """Recover, then send the day's 3201s; exit 5 if they differ or a row is unresolved."""
     config = _load(config_path, outbox)
-    when = day.date() if day else date.today()
+    when = day.date() if day else beijing_now().date()
     with config.open_client() as client:
         try:
-            report = config.front_desk(client).reconcile(when)
+            report = config.front_desk(client, notify=_notify).reconcile(when)
         except PlatformUnreachable as exc:
             raise PlatformDown(config.url, exc) from exc
+    local = report.local
     lines = [
         f"对账 Reconciliation {when.isoformat()}: "
         + ("平 balanced" if report.balanced else "不平 NOT balanced"),
-        f"  local    : {report.local.count} settlements, total {report.local.medfee_sumamt}, "
-        f"fund {report.local.fund_pay_sumamt}, account {report.local.acct_pay}, "
-        f"cash {report.local.psn_cash_pay}",
-        f"  platform : {report.platform.count} settlements, total "
-        f"{report.platform.medfee_sumamt}, fund {report.platform.fund_pay_sumamt}, "
-        f"account {report.platform.acct_pay}, cash {report.platform.psn_cash_pay}",
+        f"  local    : {local.count} settlements, total {local.medfee_sumamt}, "
+        f"fund {local.fund_pay_sumamt}, account {local.acct_pay}, cash {local.psn_cash_pay}",
     ]
-    lines += [f"  differs  : {name} local {a} / platform {b}"
-              for name, (a, b) in report.differences.items()]  # fmt: skip
-    lines += [f"  unresolved msgid {m} (manual reconciliation)" for m in report.unresolved]
+    for s in report.statements:
+        lines.append(
+            f"  3201 {s.insutype}/{s.clr_type}/{s.setl_optins}: {s.local.count} settlements,"
+            f" total {s.local.medfee_sumamt} -> {s.stmt_rslt} {s.stmt_rslt_dscr}"
+        )
+    if not report.statements:
+        lines.append("  no settlements recorded that day: no 3201 sent / 当日无结算，未发送3201")
     lines += [f"  split does not add up: msgid {m}" for m in report.unbalanced]
     emit(report.as_dict(), "\n".join(lines))
     if not report.balanced:
+        sys.exit(ExitStatus.UNKNOWN)
+
+
+@command.command()
+@common_options
+@_config_option
+@click.option("--retry-manual", is_flag=True,
+              help="Also retry rows flagged for manual reconciliation.")  # fmt: skip
+@handle_errors
+@_no_abort
+def recover(config_path: str | None, outbox: str | None, retry_manual: bool) -> None:
+    """Finish what an interrupted desk left: resolve its transactions, cancel its visits.
+
+    Exit 0 when outbox and platform agree, 5 while something still needs a person.
+    """
+    config = _load(config_path, outbox)
+    with config.open_client() as client:
+        try:
+            result = config.front_desk(client).recover(retry_manual=retry_manual)
+        except PlatformUnreachable as exc:
+            raise PlatformDown(config.url, exc) from exc
+    emit(result.to_dict(), result.text())
+    if not result.complete:
         sys.exit(ExitStatus.UNKNOWN)

@@ -501,6 +501,20 @@ def _random_name(rng: random.Random) -> str:
     return surname + (rng.choice(_GIVEN_2) if roll < 0.6 else rng.choice(_GIVEN_1))
 
 
+def _card_number(rng: random.Random, province: str, seed: int | None) -> str:
+    """Letter + 8 digits. Card numbers are unique only within an issuer, and the 1101
+    query needs card_sn as well (medical-insurance.md §1.7); but one ``--seed`` must not
+    give two provinces the *same* number by construction, which made a Jiangsu card
+    settle on a Zhejiang account in testing (issue 14). So a seeded number comes from
+    its own stream salted with the province (still reproducible); the main stream is
+    advanced exactly as before, so every other field of a seeded card is unchanged."""
+    drawn = rng.choice(_LETTERS) + f"{rng.randrange(10**8):08d}"
+    if seed is None:
+        return drawn
+    own = random.Random(f"sscard-card-number:{province}:{seed}")
+    return own.choice(_LETTERS) + f"{own.randrange(10**8):08d}"
+
+
 def new_card(
     province: str,
     generation: int = 3,
@@ -589,7 +603,7 @@ def new_card(
         init_org=region + "".join(rng.choice("0123456789") for _ in range(8)),
         issue_date=issue,
         expiry_date=expiry,
-        card_number=rng.choice(_LETTERS) + f"{rng.randrange(10**8):08d}",
+        card_number=_card_number(rng, prov.key, seed),
     )
     ef06 = Ef06(
         ssn=ssn,

@@ -3,9 +3,11 @@
 What a hospital or pharmacy desk does when a patient pays with the social
 security card (medical-insurance.md §1.2 outpatient chain, §2.1 medium 03):
 
+0. finish what an interrupted desk left behind (:meth:`FrontDesk.recover`);
 1. read the card (SSSE EF05/EF06, PIN if configured, ssse-card.md §1.4, §1.5);
 2. 1101 with ``mdtrt_cert_type`` 03, ``mdtrt_cert_no`` = card number and
-   ``card_sn`` = card identification code (mandatory cross-province, §1.6);
+   ``card_sn`` = card identification code (the card is identified by both, §1.7),
+   and refuse unless the person returned is the cardholder (SSN, name);
 3. classify local / in-province / cross-province from the *1101* insured area
    (never from the card's region: sscard profile, "Area codes");
 4. cross-province: ask the :class:`FilingCheck` (profile, "Cross-province
@@ -30,14 +32,24 @@ Modules (read in this order):
 """
 
 from sscard.applets.medical.config import DeskConfig
-from sscard.applets.medical.desk import CERT_TYPE_SSC, PSN_CERT_ID, Confirm, FrontDesk
+from sscard.applets.medical.desk import (
+    CERT_TYPE_SSC,
+    PSN_CERT_ID,
+    Confirm,
+    FrontDesk,
+    Notify,
+    person_mismatch,
+)
 from sscard.applets.medical.errors import (
     CancelIncomplete,
     CardNotUsable,
     Cleanup,
     FilingRequired,
+    RecoveredSettlement,
     SettlementDeclined,
+    UnresolvedSettlement,
     VisitAborted,
+    WrongPerson,
 )
 from sscard.applets.medical.inputs import CardIdentity, VisitPlan, read_identity
 from sscard.applets.medical.results import (
@@ -47,6 +59,7 @@ from sscard.applets.medical.results import (
     Patient,
     PreSettlement,
     Receipt,
+    Recovery,
     Registration,
 )
 
@@ -64,12 +77,18 @@ __all__ = [
     "DeskConfig",
     "FilingRequired",
     "FrontDesk",
+    "Notify",
     "Patient",
     "PreSettlement",
     "Receipt",
+    "RecoveredSettlement",
+    "Recovery",
     "Registration",
     "SettlementDeclined",
+    "UnresolvedSettlement",
     "VisitAborted",
     "VisitPlan",
+    "WrongPerson",
+    "person_mismatch",
     "read_identity",
 ]

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sscard.applets.medical.desk import FrontDesk
+from sscard.applets.medical.desk import FrontDesk, Notify
 from sscard.errors import ConfigError
 from sscard.files import parse_toml, read_text
+from sscard.services.audit import default_path as audit_default_path
 from sscard.services.insurance import ClientConfig, InsuranceClient, PlatformFilingCheck
 
 
@@ -29,8 +30,10 @@ class DeskConfig:
     ``[platform] url, timeout``; ``[institution] fixmedins_code, fixmedins_name,
     mdtrtarea_admvs``; ``[desk] operator, operator_name, outbox, dept_code,
     dept_name, med_type, insutype, acct_used_flag, psn_setlway, filing_check
-    ("platform" | "none"), pin_required``. Env ``SSCARD_INSURANCE_URL`` overrides
-    the URL. A relative outbox path is taken from the current directory.
+    ("platform" | "none"), pin_required, audit_log``. Env ``SSCARD_INSURANCE_URL``
+    overrides the URL. A relative outbox path is taken from the current directory.
+    ``audit_log`` "" is the shared privacy audit log (``$SSCARD_AUDIT_DB``, else the
+    state directory), written only when a person match is refused.
     """
 
     url: str
@@ -49,6 +52,7 @@ class DeskConfig:
     filing_check: str = "platform"
     pin_required: bool = False
     timeout: float = 15.0
+    audit_log: str = ""
 
     @classmethod
     def load(cls, path: str | Path | None, *, env: Mapping[str, str] = os.environ) -> DeskConfig:
@@ -100,7 +104,7 @@ class DeskConfig:
     def open_client(self) -> InsuranceClient:
         return InsuranceClient(self.client_config(), self.outbox)
 
-    def front_desk(self, client: InsuranceClient) -> FrontDesk:
+    def front_desk(self, client: InsuranceClient, *, notify: Notify | None = None) -> FrontDesk:
         check = PlatformFilingCheck(client) if self.filing_check == "platform" else None
         return FrontDesk(
             client,
@@ -108,6 +112,8 @@ class DeskConfig:
             insutype=self.insutype,
             acct_used_flag=self.acct_used_flag,
             psn_setlway=self.psn_setlway,
+            audit=Path(self.audit_log) if self.audit_log else audit_default_path(),
+            notify=notify,
         )
 
 
@@ -126,6 +132,7 @@ _KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "psn_setlway": str,
         "filing_check": str,
         "pin_required": bool,
+        "audit_log": str,
     },
 }
 

@@ -1,9 +1,18 @@
 """The front desk: the outpatient transaction sequence over an insurance client.
 
-1101 → area case → filing check → 2201 → 2203 → 2204 → 2206 → confirm → 2207,
-and the undo paths 2205 → 2202 and 2208 → 2205 → 2202 (medical-insurance.md
-§1.2, §1.5, §1.6; sscard profile, "Cross-province filing check" and "Area
-codes"). The package docstring (:mod:`sscard.applets.medical`) walks the flow.
+recover → 1101 → same person as the card? → patient guard → area case → filing
+check → 2201 → 2203 → 2204 → 2206 → confirm → 2207, and the undo paths 2205 →
+2202 and 2208 → 2205 → 2202 (medical-insurance.md §1.2, §1.5, §1.6, §1.7;
+sscard profile, "Cross-province filing check" and "Area codes"). The package
+docstring (:mod:`sscard.applets.medical`) walks the flow.
+
+Every step that talks to the platform (settle, cancel, reconcile) first runs
+:meth:`FrontDesk.recover` on what an interrupted session (a killed desk, a
+power cut) left behind: rows of ended processes are resolved with the platform,
+and visits they left registered but unsettled are cancelled, so nothing
+half-done survives the next command (issue 12). A patient with a settlement whose outcome
+is unknown, or one the platform completed after such an interruption, is not
+settled again without the desk saying so.
 """
 
 from __future__ import annotations
@@ -11,14 +20,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sscard.applets.medical.errors import (
     CancelIncomplete,
     Cleanup,
     FilingRequired,
+    RecoveredSettlement,
     SettlementDeclined,
+    UnresolvedSettlement,
     VisitAborted,
+    WrongPerson,
 )
 from sscard.applets.medical.inputs import CardIdentity, VisitPlan
 from sscard.applets.medical.results import (
@@ -26,9 +39,12 @@ from sscard.applets.medical.results import (
     Patient,
     PreSettlement,
     Receipt,
+    Recovery,
     Registration,
 )
+from sscard.clock import beijing_now
 from sscard.errors import ConfigError
+from sscard.services.audit import AuditLog
 from sscard.services.insurance import (
     AreaCase,
     CancelRegistrationRequest,
@@ -45,6 +61,7 @@ from sscard.services.insurance import (
     NoFilingCheck,
     OutboxRow,
     OutcomeUnknown,
+    PersonInfo,
     PersonInfoRequest,
     PlatformUnreachable,
     ReconcileReport,
@@ -52,6 +69,7 @@ from sscard.services.insurance import (
     SettleConfirmRequest,
     SettleRequest,
     VisitUploadRequest,
+    split_fee_upload,
 )
 
 #: SSC as the visit medium (medical-insurance.md §2.1).
@@ -60,6 +78,24 @@ CERT_TYPE_SSC = "03"
 PSN_CERT_ID = "01"
 
 Confirm = Callable[[PreSettlement], bool]
+#: Where the desk tells the operator what recovery did: (English, Chinese).
+Notify = Callable[[str, str], None]
+#: Audit scenario of a refused person match (sscard.services.audit codes).
+AUDIT_SCENARIO = "medical_1101"
+
+
+def person_mismatch(card: CardIdentity, person: PersonInfo) -> tuple[str, ...]:
+    """Reasons the 1101 person is not the cardholder: SSN (= citizen ID, EF06) and name.
+
+    Compared exactly, apart from surrounding spaces and the case of a final
+    check character ``x``; an empty answer from the platform counts as a mismatch.
+    """
+    reasons = []
+    if card.ssn.strip().upper() != person.certno.strip().upper():
+        reasons.append("ssn_mismatch")
+    if "".join(card.name.split()) != "".join(person.psn_name.split()):
+        reasons.append("name_mismatch")
+    return tuple(reasons)
 
 
 class FrontDesk:
@@ -68,7 +104,10 @@ class FrontDesk:
     ``filing_check``: the profile's adapter (default :class:`NoFilingCheck`, i.e.
     ``UNKNOWN``: the desk confirms by hand, the platform still refuses an unfiled
     visit). ``acct_used_flag`` / ``psn_setlway``: profile defaults ``0`` / ``01``.
-    ``insutype`` "" takes the person's first insurance from 1101.
+    ``insutype`` "" takes the person's first insurance from 1101. ``audit``: the
+    privacy audit log (or its path, opened when needed) that records a refused
+    person match. ``notify`` hears what :meth:`recover` did. ``clock``: Beijing
+    wall-clock time by default.
     """
 
     def __init__(
@@ -80,7 +119,9 @@ class FrontDesk:
         insutype: str = "",
         acct_used_flag: str = "0",
         psn_setlway: str = "01",
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] = beijing_now,
+        audit: AuditLog | str | Path | None = None,
+        notify: Notify | None = None,
     ) -> None:
         area = mdtrtarea_admvs or client.config.mdtrtarea_admvs
         if area != client.config.mdtrtarea_admvs:
@@ -95,11 +136,52 @@ class FrontDesk:
         self.acct_used_flag = acct_used_flag
         self.psn_setlway = psn_setlway
         self.clock = clock
+        self.audit = audit
+        self.notify = notify
+
+    # -- recovery ------------------------------------------------------------
+
+    def recover(self, *, retry_manual: bool = False) -> Recovery:
+        """Finish what interrupted sessions left: resolve their rows, cancel their visits.
+
+        Rows of processes that still run are left alone. A visit is cancelled
+        (2205 → 2202) when the outbox shows it registered with no live settlement
+        and no cancellation, and the last process that touched it has ended (a
+        settle killed before 2207, a cancel killed after 2208) or is this one (a
+        clean-up that failed earlier). Returns what was done; ``notify`` hears it.
+        """
+        resolutions = tuple(self.client.resolve_orphans(retry_manual=retry_manual))
+        visits: list[Cleanup] = []
+        for reg in self.client.outbox.open_visits():
+            mdtrt_id = reg.mdtrt_id or ""
+            touched = self.client.outbox.of_visit(mdtrt_id)
+            last = max(touched, key=lambda r: r.msgid) if touched else reg
+            own = last.session == self.client.outbox.session
+            if not own and self.client.outbox.is_live(last.session):
+                continue  # another desk is in the middle of this visit
+            if any(r.state in ("pending", "unknown") or r.manual for r in touched):
+                continue  # its rows need a person first
+            visits.append(self._cancel_visit(mdtrt_id))
+        unresolved = tuple(
+            r.msgid
+            for r in self.client.outbox.unresolved()
+            if r.manual or not self.client.outbox.is_live(r.session)
+        )
+        recovery = Recovery(resolutions, tuple(visits), unresolved)
+        if self.notify is not None and not recovery.empty:
+            for en, zh in recovery.lines():
+                self.notify(en, zh)
+        return recovery
 
     # -- steps -------------------------------------------------------------
 
     def identify(self, card: CardIdentity, *, med_type: str = "11") -> Patient:
-        """1101 by card (type 03, card_sn), area case from its insured area, filing check."""
+        """1101 by card (type 03, card_sn), the cardholder check, area case, filing check.
+
+        The person the platform answers with must be the one on the card (SSN
+        and name from EF06): otherwise :class:`WrongPerson`, audited, and nothing
+        registered (§1.7: card numbers are not unique across provinces).
+        """
         person = self.client.person_info(
             PersonInfoRequest(
                 CERT_TYPE_SSC,
@@ -110,6 +192,14 @@ class FrontDesk:
                 psn_name=card.name,
             )
         )
+        reasons = person_mismatch(card, person)
+        if reasons:
+            self._audit_refusal(card, reasons)
+            if person.msgid:
+                self.client.outbox.add_note(
+                    person.msgid, f"refused: person does not match the card ({', '.join(reasons)})"
+                )
+            raise WrongPerson(reasons)
         insurance = person.insurance(self.insutype or None)
         case = AreaCase.of(insurance.insuplc_admdvs, self.mdtrtarea_admvs)
         filing = None
@@ -159,7 +249,8 @@ class FrontDesk:
         return Registration(result.mdtrt_id, otp, batch, begntime, result.msgid)
 
     def pre_settle(self, patient: Patient, reg: Registration, visit: VisitPlan) -> PreSettlement:
-        """2203 visit, 2204 fee items, 2206 pre-settlement."""
+        """2203 visit, 2204 fee items (in as many uploads as the 40,000-character
+        ``input`` limit needs, §1.7), 2206 pre-settlement."""
         self.client.upload_visit(
             VisitUploadRequest(
                 mdtrt_id=reg.mdtrt_id,
@@ -173,16 +264,16 @@ class FrontDesk:
                 diseinfo=self._diagnoses(visit, reg),
             )
         )
-        self.client.upload_fees(
-            FeeUploadRequest(
-                reg.mdtrt_id,
-                patient.psn_no,
-                patient.insuplc_admdvs,
-                reg.chrg_bchno,
-                reg.begntime,
-                visit.items,
-            )
+        upload = FeeUploadRequest(
+            reg.mdtrt_id,
+            patient.psn_no,
+            patient.insuplc_admdvs,
+            reg.chrg_bchno,
+            reg.begntime,
+            visit.items,
         )
+        for part in split_fee_upload(upload):
+            self.client.upload_fees(part)
         request = SettleRequest(
             psn_no=patient.psn_no,
             insuplc_admdvs=patient.insuplc_admdvs,
@@ -198,11 +289,15 @@ class FrontDesk:
         )
         return PreSettlement(patient, reg, visit, request, self.client.pre_settle(request))
 
-    def confirm(self, pre: PreSettlement) -> Receipt:
-        """2207 for a confirmed 2206; a lost reply is resolved by the client (§1.5)."""
+    def confirm(self, pre: PreSettlement, *, seen: bool = True) -> Receipt:
+        """2207 for a confirmed 2206; a lost reply is resolved by the client (§1.5).
+
+        ``seen=False``: the receipt is handed out later (:meth:`settle` marks it seen
+        once ``deliver`` returned), so a desk killed in between leaves it *unseen*.
+        """
         invono = f"INV{pre.registration.ipt_otp_no}"
         settlement = self.client.settle(
-            SettleConfirmRequest.from_pre(pre.request, pre.settlement, invono)
+            SettleConfirmRequest.from_pre(pre.request, pre.settlement, invono), seen=seen
         )
         config = self.client.config
         return Receipt(
@@ -235,15 +330,31 @@ class FrontDesk:
 
     # -- the whole flow ----------------------------------------------------
 
-    def settle(self, card: CardIdentity, visit: VisitPlan, *, confirm: Confirm) -> Receipt:
-        """Identify, register, upload, pre-settle, ask ``confirm``, settle.
+    def settle(
+        self,
+        card: CardIdentity,
+        visit: VisitPlan,
+        *,
+        confirm: Confirm,
+        settle_again: bool = False,
+        deliver: Callable[[Receipt], None] | None = None,
+    ) -> Receipt:
+        """Recover, identify, check the patient, register, upload, pre-settle, ask
+        ``confirm``, settle, hand the receipt to ``deliver`` (print it, say), and only
+        then mark it seen: a desk that dies before the patient got the receipt leaves
+        an *unseen* settlement, which stops a second settlement of the same visit.
 
-        Raises :class:`FilingRequired` (nothing registered), :class:`VisitAborted`
-        (a step after 2201 failed; the visit was cancelled, or the error says how
-        to finish), :class:`ManualReconciliationRequired` (2207 outcome unknown;
-        visit kept for the day-end reconciliation), or the client's errors before 2201.
+        Raises :class:`WrongPerson` or :class:`FilingRequired` (nothing registered),
+        :class:`UnresolvedSettlement` / :class:`RecoveredSettlement` (the patient has
+        a settlement the desk has not seen through; ``settle_again`` acknowledges a
+        recovered one for a different visit), :class:`VisitAborted` (a step after
+        2201 failed; the visit was cancelled, or the error says how to finish),
+        :class:`ManualReconciliationRequired` (2207 outcome unknown; visit kept for
+        the day-end reconciliation), or the client's errors before 2201.
         """
+        self.recover()
         patient = self.identify(card, med_type=visit.med_type)
+        self._check_patient(patient.psn_no, settle_again=settle_again)
         reg = self.register(patient, visit)
         try:
             pre = self.pre_settle(patient, reg, visit)
@@ -254,22 +365,32 @@ class FrontDesk:
                 raise
             if not accepted:
                 raise SettlementDeclined(self.abort(patient, reg))
-            return self.confirm(pre)
+            receipt = self.confirm(pre, seen=False)
         except (SettlementDeclined, ManualReconciliationRequired):
             raise
         except InsuranceError as exc:
             cleanup = self.abort(patient, reg)
             raise VisitAborted(self._failed_infno(exc), exc, cleanup) from exc
+        if deliver is not None:
+            deliver(receipt)
+        self.client.outbox.mark_seen(receipt.settlement.msgid)
+        return receipt
 
     # -- cancellation ------------------------------------------------------
 
     def cancel(self, setl_id: str) -> Cancellation:
-        """2208 → 2205 → 2202 for a settlement made through this outbox."""
+        """2208 → 2205 → 2202 for a settlement made through this outbox (after recovery)."""
+        self.recover()
         settled = self._find("2207", lambda r: r.setl_id == setl_id)
         if settled is None:
             raise InvalidRequest(
                 f"settlement {setl_id} is not in this desk's outbox",
                 f"本机交易日志中无结算 {setl_id}",
+            )
+        if settled.cancelled_by is not None:
+            raise InvalidRequest(
+                f"settlement {setl_id} is already cancelled (by {settled.cancelled_by})",
+                f"结算 {setl_id} 已撤销（{settled.cancelled_by}）",
             )
         data = settled.request_input.get("data") or {}
         mdtrt_id = str(data.get("mdtrt_id") or "")
@@ -282,7 +403,14 @@ class FrontDesk:
         return Cancellation(setl_id, mdtrt_id, reversal, ("2208", *cleanup.steps))
 
     def cancel_visit(self, mdtrt_id: str) -> Cleanup:
-        """2205 → 2202 for a registered, unsettled visit (after a failed clean-up)."""
+        """2205 → 2202 for a registered, unsettled visit (after a failed clean-up).
+
+        The recovery that runs first may already have cancelled it: that is reported.
+        """
+        recovery = self.recover()
+        done = next((v for v in recovery.visits if v.mdtrt_id == mdtrt_id and v.complete), None)
+        if done is not None:
+            return done
         cleanup = self._cancel_visit(mdtrt_id)
         if not cleanup.complete:
             en, zh = cleanup.summary()
@@ -290,10 +418,47 @@ class FrontDesk:
         return cleanup
 
     def reconcile(self, day: date) -> ReconcileReport:
-        """Day-end: resolve unknown rows, then compare with the platform's 3201 totals."""
-        return self.client.reconcile(day)
+        """Day-end: recover, then the 3201s (never while a row of the day is unresolved)."""
+        recovery = self.recover()
+        report = self.client.reconcile(day)
+        if recovery.resolutions:
+            from dataclasses import replace
+
+            report = replace(report, resolutions=recovery.resolutions + report.resolutions)
+        return report
 
     # -- helpers -----------------------------------------------------------
+
+    def _check_patient(self, psn_no: str, *, settle_again: bool) -> None:
+        """Stop before a second settlement of what may be the same service (issue 12)."""
+        blockers = self.client.outbox.blockers(psn_no)
+        unknown = [r for r in blockers if r.state in ("pending", "unknown") or r.manual]
+        if unknown:
+            raise UnresolvedSettlement(unknown)
+        if blockers and not settle_again:
+            raise RecoveredSettlement(blockers)
+        if blockers:
+            self.client.outbox.acknowledge_unseen(psn_no)
+
+    def _audit_refusal(self, card: CardIdentity, reasons: tuple[str, ...]) -> None:
+        """One masked audit row for a refused person match (regulation Art. 18)."""
+        if self.audit is None:
+            return
+        config = self.client.config
+        fields = {
+            "terminal_id": f"{config.fixmedins_code}:{config.opter}",
+            "scenario": AUDIT_SCENARIO,
+            "result": "refused",
+            "reasons": reasons,
+            "name": card.name,
+            "ssn": card.ssn,
+            "card_id_code": card.card_id_code,
+        }
+        if isinstance(self.audit, AuditLog):
+            self.audit.record(**fields)  # type: ignore[arg-type]
+        else:
+            with AuditLog(self.audit) as log:
+                log.record(**fields)  # type: ignore[arg-type]
 
     def _cancel_visit(self, mdtrt_id: str) -> Cleanup:
         reg_row = self._find("2201", lambda r: _reply_data(r).get("mdtrt_id") == mdtrt_id)

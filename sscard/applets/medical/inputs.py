@@ -14,8 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sscard.apdu.errors import PinBlocked
 from sscard.applets.medical.errors import CardNotUsable
-from sscard.applets.ssse import SsseReader
+from sscard.applets.ssse import SsseBlocked, SsseReader
+from sscard.clock import beijing_now
 from sscard.services.insurance import FeeItem, InvalidRequest, load_fee_items, money
 from sscard.services.insurance.money import ZERO
 
@@ -61,9 +63,28 @@ def read_identity(
     authentication, ssse-card.md §1.5); with keys the card is also proved genuine
     (internal authentication, §3.4). An expired card is refused.
     """
-    day = today or date.today()
+    day = today or beijing_now().date()
     reader = SsseReader(conn, keys, today=lambda: day)
-    read = reader.read(verify_pin=pin, authenticate=keys is not None)
+    try:
+        read = reader.read(verify_pin=pin, authenticate=keys is not None)
+    except PinBlocked as exc:
+        raise CardNotUsable(
+            "card PIN locked (no tries left): the holder can have it reset at a card service "
+            "point of the issuing place or call 12333; settle with an ID card or the "
+            "medical-insurance e-voucher meanwhile",
+            "社保卡密码已锁定（无剩余次数）：请持卡人到发卡地社保卡服务网点重置或拨打12333；"
+            "本次可改用身份证或医保电子凭证结算",
+            code=exc.code,
+        ) from exc
+    except SsseBlocked as exc:
+        raise CardNotUsable(
+            "the card's social security application is locked: the holder can have it "
+            "unblocked at a card service point of the issuing place or call 12333; settle "
+            "with an ID card or the medical-insurance e-voucher meanwhile",
+            "社保卡社会保障应用已锁定：请持卡人到发卡地社保卡服务网点解锁或拨打12333；"
+            "本次可改用身份证或医保电子凭证结算",
+            code=exc.code,
+        ) from exc
     if read.holder is None:
         raise CardNotUsable(
             "holder data (EF06) not readable: a 3rd-generation card needs a PSAM or key set",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sscard.applets.medical.errors import Cleanup
 from sscard.applets.medical.inputs import CardIdentity, VisitPlan
 from sscard.cards.privacy import mask_card_number, mask_middle, mask_name, mask_ssn
 from sscard.cards.regions import UnknownRegion, region_of
@@ -20,6 +21,7 @@ from sscard.services.insurance import (
     FilingStatus,
     InsuInfo,
     PersonInfo,
+    Resolution,
     SetlInfo,
     Settlement,
     SettleRequest,
@@ -273,3 +275,60 @@ def _identity_lines(p: Patient, redact: bool) -> list[str]:
         _row("就医地", "Treatment area", _area(p.mdtrtarea_admvs)),
         _row("异地类别", "Area case", case),
     ]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`FrontDesk.recover` did with what an interrupted session left behind:
+    rows resolved with the platform, visits cancelled (2205 → 2202), rows left alone
+    because their process still runs, and rows that still need a person."""
+
+    resolutions: tuple[Resolution, ...] = ()
+    visits: tuple[Cleanup, ...] = ()
+    unresolved: tuple[str, ...] = ()
+
+    @property
+    def acted(self) -> tuple[Resolution, ...]:
+        return tuple(r for r in self.resolutions if r.action not in ("none", "skipped"))
+
+    @property
+    def empty(self) -> bool:
+        return not self.acted and not self.visits and not self.unresolved
+
+    @property
+    def complete(self) -> bool:
+        return not self.unresolved and all(v.complete for v in self.visits)
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(English, Chinese) lines for the desk; no personal data."""
+        out = [r.text() for r in self.acted]
+        out += [v.summary() for v in self.visits]
+        if self.unresolved:
+            listed = ", ".join(self.unresolved)
+            out.append(
+                (
+                    f"still unresolved (manual reconciliation or a running desk): {listed}",
+                    f"仍未解决（需人工对账或其他前台进程仍在运行）：{listed}",
+                )
+            )
+        return out
+
+    def text(self) -> str:
+        head = "恢复 Recovery: " + ("无需处理 nothing to do" if self.empty else "")
+        body = [f"  {en}\n  {zh}" for en, zh in self.lines()]
+        return "\n".join([head.rstrip(), *body])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resolved": [
+                {"msgid": r.msgid, "infno": r.infno, "action": r.action, "state": r.state,
+                 "detail": r.detail}
+                for r in self.acted
+            ],
+            "visits_cancelled": [
+                {"mdtrt_id": v.mdtrt_id, "steps": list(v.steps), "complete": v.complete}
+                for v in self.visits
+            ],
+            "unresolved": list(self.unresolved),
+            "complete": self.complete,
+        }  # fmt: skip

@@ -21,6 +21,7 @@ from sscard.services.insurance.fees import FeeFileError, load_fee_items
 from sscard.services.insurance.filing import FilingCheck, NoFilingCheck, PlatformFilingCheck
 from sscard.services.insurance.models import (
     FILING_CHECK_INFNO,
+    MAX_INPUT_CHARS,
     REVERSIBLE_INFNOS,
     SETTLEMENT_QUERY_INFNO,
     AreaCase,
@@ -51,14 +52,18 @@ from sscard.services.insurance.models import (
     SignInResult,
     Totals,
     VisitUploadRequest,
+    split_fee_upload,
 )
 from sscard.services.insurance.money import MAX_AMOUNT, money
 from sscard.services.insurance.outbox import Outbox, OutboxRow
 from sscard.services.insurance.reconcile import (
     ReconcileReport,
+    ReconciliationBlocked,
     Resolution,
+    StatementResult,
     reconcile,
     resolve,
+    resolve_orphans,
     resolve_unknown,
 )
 
@@ -66,6 +71,7 @@ __all__ = [
     "DEFAULT_PATH",
     "FILING_CHECK_INFNO",
     "MAX_AMOUNT",
+    "MAX_INPUT_CHARS",
     "REVERSIBLE_INFNOS",
     "SETTLEMENT_QUERY_INFNO",
     "AreaCase",
@@ -99,6 +105,7 @@ __all__ = [
     "PlatformFilingCheck",
     "PlatformUnreachable",
     "ReconcileReport",
+    "ReconciliationBlocked",
     "RegisterRequest",
     "RegisterResult",
     "Resolution",
@@ -114,11 +121,14 @@ __all__ = [
     "SettlementQueryResult",
     "SettlementState",
     "SignInResult",
+    "StatementResult",
     "Totals",
     "VisitUploadRequest",
     "load_fee_items",
     "money",
     "reconcile",
     "resolve",
+    "resolve_orphans",
     "resolve_unknown",
+    "split_fee_upload",
 ]

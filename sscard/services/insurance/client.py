@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from sscard.clock import beijing_now
 from sscard.services.insurance.errors import (
     InvalidRequest,
     ManualReconciliationRequired,
@@ -38,7 +39,6 @@ from sscard.services.insurance.models import (
     AreaCase,
     CancelRegistrationRequest,
     CancelSettlementRequest,
-    DailyTotalsRequest,
     DailyTotalsResult,
     DeleteFeesRequest,
     FeeDetailResult,
@@ -131,13 +131,14 @@ class InsuranceClient:
         config: ClientConfig,
         outbox: Outbox | str | Path,
         *,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] = beijing_now,
         sleep: Callable[[float], None] = time.sleep,
         reversal_backoff: tuple[float, ...] = (2.0, 8.0, 30.0),
         auto_sign_in: bool = True,
     ) -> None:
         """``reversal_backoff``: delays before each 2601 attempt (profile: 2 s, 8 s,
-        30 s, i.e. at most 3 attempts); tests inject zeros and a fake ``sleep``."""
+        30 s, i.e. at most 3 attempts); tests inject zeros and a fake ``sleep``.
+        ``clock``: Beijing wall-clock time by default (msgid, ``inf_time``, days)."""
         self.config = config
         self.outbox = (
             outbox
@@ -230,6 +231,7 @@ class InsuranceClient:
         parse: Callable[[str, dict[str, Any]], T],
         *,
         ref_msgid: str | None = None,
+        unseen: bool = False,
     ) -> T:
         """Journal, send, classify the reply, journal the outcome."""
         if request.person and not request.route_admdvs:
@@ -238,12 +240,14 @@ class InsuranceClient:
                 "含人员编号的交易须填参保地医保区划（取自1101）",
             )
         msgid, envelope = self._prepare(request, ref_msgid=ref_msgid)
-        return self._transmit(msgid, envelope, request.idempotent, parse)
+        return self._transmit(msgid, envelope, request.idempotent, parse, unseen=unseen)
 
     def _prepare(
         self, request: Request, *, ref_msgid: str | None = None
     ) -> tuple[str, dict[str, Any]]:
-        """Sign in if needed, then commit the request to the outbox (before sending)."""
+        """Check the size, sign in if needed, then commit the request to the outbox
+        (before sending; the first attempt is counted in the same commit)."""
+        request.check_size()
         if request.infno != "9001" and not self.sign_no and self.auto_sign_in:
             with self._sign_lock:
                 if not self.sign_no:
@@ -264,12 +268,18 @@ class InsuranceClient:
         parse: Callable[[str, dict[str, Any]], T],
         *,
         attempts: int | None = None,
+        counted: bool = True,
+        unseen: bool = False,
     ) -> T:
+        """Send (and for queries retry) a journalled envelope; ``counted``: its first
+        attempt was already counted when it was journalled (:meth:`_prepare`);
+        ``unseen``: a 2207 is recorded as not yet handed out."""
         infno = str(envelope["infno"])
         payload = dumps(envelope).encode("utf-8")
         tries = attempts or (max(1, self.config.query_attempts) if idempotent else 1)
         for attempt in range(1, tries + 1):
-            self.outbox.attempt(msgid)
+            if attempt > 1 or not counted:
+                self.outbox.attempt(msgid)
             try:
                 reply = self._post(payload)
             except (_NotSent, _NoReply) as exc:
@@ -277,7 +287,11 @@ class InsuranceClient:
                     self.sleep(self.config.query_backoff * attempt)
                     continue
                 if isinstance(exc, _NotSent):
-                    self.outbox.finish(msgid, "failed", error=f"not sent: {exc}")
+                    # Nothing left this time; a resend (not counted) may have gone out before.
+                    state = "failed" if counted and tries == 1 else "unknown"
+                    if idempotent:
+                        state = "failed"
+                    self.outbox.finish(msgid, state, error=f"not sent: {exc}")
                     raise PlatformUnreachable(msgid, infno, str(exc)) from None
                 # A query without reply changed nothing: failed, not unknown.
                 self.outbox.finish(msgid, "failed" if idempotent else "unknown", error=str(exc))
@@ -302,6 +316,7 @@ class InsuranceClient:
                 result.setlinfo,
                 response=reply,
                 fund_total_includes_acct=self.config.fund_total_includes_acct,
+                unseen=unseen,
             )
         else:
             self.outbox.finish(msgid, "done", response=reply)
@@ -320,7 +335,9 @@ class InsuranceClient:
 
     def person_info(self, request: PersonInfoRequest) -> PersonInfo:
         """1101; ``insuplc_admdvs`` of the result routes everything after it."""
-        return self._call(request, lambda _m, out: _checked(PersonInfo.from_output(out), "psn_no"))
+        return self._call(
+            request, lambda m, out: _checked(PersonInfo.from_output(out, m), "psn_no")
+        )
 
     def register(self, request: RegisterRequest) -> RegisterResult:
         """2201 outpatient registration; returns the platform's ``mdtrt_id``.
@@ -361,12 +378,19 @@ class InsuranceClient:
             raise InvalidRequest("pre_settle takes a 2206 SettleRequest", "预结算须为2206请求")
         return self._call(request, Settlement.from_output)
 
-    def settle(self, request: SettleConfirmRequest, *, resolve_unknown: bool = True) -> Settlement:
+    def settle(
+        self, request: SettleConfirmRequest, *, resolve_unknown: bool = True, seen: bool = True
+    ) -> Settlement:
         """2207. On :class:`OutcomeUnknown` the outcome is resolved at once
         (query by msgid, then 2601 if needed, see reconcile.py); if the platform
-        did settle, that settlement is returned as if the reply had arrived."""
+        did settle, that settlement is returned as if the reply had arrived.
+
+        ``seen=False``: the caller hands the receipt out later and says so with
+        ``outbox.mark_seen(msgid)``; until then the settlement counts as unseen, so
+        a desk that dies in between does not settle the same visit again.
+        """
         try:
-            return self._call(request, _settlement_2207)
+            return self._call(request, _settlement_2207, unseen=not seen)
         except PlatformUnreachable:
             raise
         except OutcomeUnknown as exc:
@@ -374,12 +398,12 @@ class InsuranceClient:
                 raise  # (e.g. the automatic 9001 before it had no reply)
             from sscard.services.insurance.reconcile import resolve
 
-            resolution = resolve(self, exc.msgid)
+            resolution = resolve(self, exc.msgid, unseen=not seen)
             if resolution.settlement is not None:
                 return resolution.settlement
-            if resolution.action == "manual":
-                raise ManualReconciliationRequired(exc.msgid, "2207", resolution.detail) from exc
-            raise SettlementNotMade(exc.msgid, resolution.detail) from exc
+            if resolution.action in ("reversed", "not_made"):
+                raise SettlementNotMade(exc.msgid, resolution.detail) from exc
+            raise ManualReconciliationRequired(exc.msgid, "2207", resolution.detail) from exc
 
     def cancel_settlement(self, request: CancelSettlementRequest) -> Settlement:
         """2208; the journal marks the original 2207 as cancelled."""
@@ -400,9 +424,15 @@ class InsuranceClient:
             request, lambda _m, out: FilingStatus(str((out.get("data") or {}).get("filing_stas")))
         )
 
-    def daily_totals(self, day: date, local: Totals) -> DailyTotalsResult:
-        """3201 (profile): send our totals, get the platform's."""
-        return self._call(DailyTotalsRequest(day, local), DailyTotalsResult.from_output)
+    def daily_totals(
+        self, day: date, local: Totals, insutype: str, clr_type: str, setl_optins: str
+    ) -> DailyTotalsResult:
+        """3201: our totals of one insurance type, clearing type and clearing
+        institution; the platform answers balanced or not (``stmtinfo``)."""
+        from sscard.services.insurance.reconcile import daily_totals_request
+
+        request = daily_totals_request(day, local, insutype, clr_type, setl_optins)
+        return self._call(request, DailyTotalsResult.from_output)
 
     def reverse(self, omsgid: str) -> ReversalResult:
         """2601 of a journalled request, one attempt, profile rules enforced."""
@@ -416,7 +446,18 @@ class InsuranceClient:
         """Find out what happened to an ``unknown`` row and make both sides agree."""
         from sscard.services.insurance.reconcile import resolve
 
-        return resolve(self, msgid, keep_settled=keep_settled)
+        row = self.outbox.get(msgid)
+        return resolve(
+            self, msgid, keep_settled=keep_settled, recovered=row.session != self.outbox.session
+        )
+
+    def resolve_orphans(
+        self, day: date | None = None, *, retry_manual: bool = False
+    ) -> list[Resolution]:
+        """Resolve what ended processes (crashes) left pending or unknown."""
+        from sscard.services.insurance.reconcile import resolve_orphans
+
+        return resolve_orphans(self, day, retry_manual=retry_manual)
 
     def resolve_unknown(
         self, day: date | None = None, *, include_pending: bool = False
@@ -426,7 +467,7 @@ class InsuranceClient:
         return resolve_unknown(self, day, include_pending=include_pending)
 
     def reconcile(self, day: date, *, resolve_first: bool = True) -> ReconcileReport:
-        """Day-end check of the outbox against the platform's 3201 totals."""
+        """Day-end: resolve, then one 3201 per group (never with unresolved rows)."""
         from sscard.services.insurance.reconcile import reconcile
 
         return reconcile(self, day, resolve_first=resolve_first)

@@ -9,7 +9,44 @@ reconciliation and 2601 reversal). Everything else is caught before sending.
 
 from __future__ import annotations
 
+import re
+
 from sscard.errors import ExitStatus, SscardError
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_REASONS_ZH = (  # the specific first: "2601 unanswered after 3 attempts (HTTP 500)"
+    (re.compile(r"2601 unanswered"), "冲正（2601）多次无应答"),
+    (re.compile(r"2601 refused"), "冲正（2601）被拒绝"),
+    (re.compile(r"reversal only on the day"), "仅可当日冲正"),
+    (re.compile(r"already reconciled"), "当日已对账（3201）"),
+    (re.compile(r"cannot be queried or reversed"), "该交易无法查询或冲正"),
+    (re.compile(r"unresolved rows"), "有结果未知的交易"),
+    (re.compile(r"timeout after ([0-9.]+) s"), "{0} 秒内无应答"),
+    (re.compile(r"HTTP ([0-9]+)"), "平台返回状态码 {0}"),
+    (re.compile(r"malformed reply"), "应答格式错误"),
+    (re.compile(r"unreadable reply"), "应答无法解析"),
+    (re.compile(r"ConnectionRefusedError"), "连接被拒绝"),
+    (re.compile(r"ConnectionResetError|RemoteDisconnected|BrokenPipeError"), "连接被中断"),
+)
+
+
+def reason_zh(reason: str) -> str:
+    """A Chinese rendering of an English failure reason (no English inside the Chinese
+    half of a message): the known ones translated, anything else as a network error."""
+    for pattern, text in _REASONS_ZH:
+        found = pattern.search(reason)
+        if found:
+            return text.format(*found.groups())
+    return "网络或系统错误"
+
+
+def platform_text_zh(err_msg: str) -> str:
+    """The Chinese part of a platform's ``err_msg``: real platforms answer in Chinese;
+    the simulator answers "中文 / English", whose English tail is dropped here."""
+    head, sep, tail = err_msg.rpartition(" / ")
+    if sep and _CJK.search(head) and not _CJK.search(tail):
+        return head
+    return err_msg
 
 
 class InsuranceError(SscardError):
@@ -52,7 +89,7 @@ class PlatformError(InsuranceError):
         self.msgid = msgid
         super().__init__(
             f"platform refused (infcode {infcode}): {err_msg}",
-            f"医保平台拒绝（infcode {infcode}）：{err_msg}",
+            f"医保平台拒绝（错误码 {infcode}）：{platform_text_zh(err_msg)}",
         )
 
 
@@ -72,7 +109,7 @@ class OutcomeUnknown(InsuranceError):
         self.reason = reason
         super().__init__(
             f"no reply to {infno} (msgid {msgid}): {reason}; outcome unknown, reconcile it",
-            f"交易 {infno}（报文 {msgid}）无应答：{reason}；结果未知，需对账或冲正",
+            f"交易 {infno}（报文 {msgid}）无应答：{reason_zh(reason)}；结果未知，需对账或冲正",
         )
 
 
@@ -91,7 +128,9 @@ class PlatformUnreachable(OutcomeUnknown):
         self.message_en = (
             f"medical-insurance platform unreachable ({reason}); {infno} not sent (msgid {msgid})"
         )
-        self.message_zh = f"无法连接医保平台（{reason}）；交易 {infno} 未发送（报文 {msgid}）"
+        self.message_zh = (
+            f"无法连接医保平台（{reason_zh(reason)}）；交易 {infno} 未发送（报文 {msgid}）"
+        )
         self.args = (self.message_en,)
 
 
@@ -106,7 +145,7 @@ class ManualReconciliationRequired(OutcomeUnknown):
     def __init__(self, msgid: str, infno: str, reason: str) -> None:
         super().__init__(msgid, infno, reason)
         self.message_en = f"{infno} (msgid {msgid}) needs manual reconciliation: {reason}"
-        self.message_zh = f"交易 {infno}（报文 {msgid}）需人工对账：{reason}"
+        self.message_zh = f"交易 {infno}（报文 {msgid}）需人工对账：{reason_zh(reason)}"
         self.args = (self.message_en,)
 
 
@@ -119,8 +158,8 @@ class SettlementNotMade(InsuranceError):
     def __init__(self, msgid: str, detail: str = "") -> None:
         self.msgid = msgid
         super().__init__(
-            f"settlement {msgid} was not made (reversed: {detail}); nothing charged, settle again",
-            f"结算 {msgid} 未成功（已冲正：{detail}）；未扣费，可重新结算",
+            f"settlement {msgid} was not made ({detail}); nothing charged, settle again",
+            f"结算 {msgid} 未成功（平台未受理或已冲正）；未扣费，可重新结算",
         )
 
 

@@ -12,6 +12,9 @@ otherwise be dropped silently).
 
 JSON: a list of objects with the same keys. Errors name the line (and the
 column for CSV) so the file can be fixed without guessing.
+
+Encoding: UTF-8 with or without a BOM, else GB18030 (a superset of GBK), which
+is what Excel on Chinese Windows writes for "CSV (逗号分隔)".
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sscard.files import read_text
+from sscard.files import read_bytes
 from sscard.services.insurance.errors import InvalidAmount, InvalidRequest
 from sscard.services.insurance.models import FeeItem
 from sscard.services.insurance.money import CENT
@@ -180,16 +183,27 @@ def _from_json(name: str, text: str) -> list[FeeItem]:
     return items
 
 
+def _decode(name: str, raw: bytes) -> str:
+    """UTF-8 (BOM or not), else GB18030/GBK; the line of the first bad byte otherwise."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            line = raw[: utf8.start].count(b"\n") + 1
+            raise FeeFileError(
+                name, line, 0, "", "not UTF-8 or GBK text", "不是 UTF-8 或 GBK 文本"
+            ) from None
+
+
 def load_fee_items(path: str | Path) -> list[FeeItem]:
     """Read a visit's fee items from ``.csv`` or ``.json``; raise :class:`FeeFileError`."""
     path = Path(path)
     try:
-        text = read_text(path, encoding="utf-8-sig")  # bounded reader (sscard.files)
+        text = _decode(path.name, read_bytes(path))  # bounded reader (sscard.files)
     except FileNotFoundError:
         raise FeeFileError(path.name, 0, 0, "", "file not found", "文件不存在") from None
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise FeeFileError(path.name, line, 0, "", "not UTF-8 text", "不是 UTF-8 文本") from None
     suffix = path.suffix.lower()
     if suffix == ".csv":
         items = _from_csv(path.name, text)

@@ -6,6 +6,13 @@ validate themselves when built (amounts via :func:`money`), so nothing
 malformed reaches the outbox. Personal data (certno, names) is kept out of
 reprs.
 
+Replies are read in the shape real HIS code reads them (§1.7): 2206/2207
+``setlinfo`` with the person, 2208's cash as ``pdn_cash_pay`` (the spec's
+spelling) or ``psn_cash_pay``, 2204 ``result[]`` with 19 fields, 3201
+``stmtinfo``. A request whose ``input`` would exceed 40,000 characters is refused
+before it is written (:data:`MAX_INPUT_CHARS`); fee uploads are split instead
+(:func:`split_fee_upload`).
+
 sscard profile transactions (not in the public catalogue, §7):
 ``5261`` settlement query by ``medins_setl_id`` (= the 2207 msgid) and
 ``2599`` cross-province filing check; both are side-effect free.
@@ -21,13 +28,26 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from sscard.services.insurance.errors import InvalidAmount, InvalidRequest
-from sscard.services.insurance.money import CENT, ZERO, money, quantity, wire_money, wire_ratio
+from sscard.services.insurance.money import (
+    CENT,
+    ZERO,
+    dumps,
+    money,
+    quantity,
+    wire_money,
+    wire_quantity,
+    wire_ratio,
+)
 
 #: Reversible transactions for 2601 (sscard profile, "Reversible transactions").
 REVERSIBLE_INFNOS: frozenset[str] = frozenset({"2201", "2207", "2304"})
 #: sscard profile query numbers (see module docstring).
 SETTLEMENT_QUERY_INFNO = "5261"
 FILING_CHECK_INFNO = "2599"
+#: ``input`` is at most 40,000 characters (§1.1, §1.7); the platform refuses more.
+MAX_INPUT_CHARS = 40_000
+#: Wire fields with more than two decimal places (cnt 16,4; pric 16,6).
+_QUANTITIES = frozenset({"cnt", "pric", "pric_uplmt_amt"})
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -43,11 +63,12 @@ def _fill(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
             continue
         if f.type == "Decimal":
             value = data.get(f.name)
-            kwargs[f.name] = (
-                wire_ratio(value)
-                if f.name.endswith("_prop") or f.name.endswith("prop_selfpay")
-                else wire_money(value)
-            )
+            if f.name in _QUANTITIES:
+                kwargs[f.name] = wire_quantity(value)
+            elif f.name.endswith("_prop") or f.name.endswith("prop_selfpay"):
+                kwargs[f.name] = wire_ratio(value)
+            else:
+                kwargs[f.name] = wire_money(value)
         elif f.type == "int":
             kwargs[f.name] = int(data.get(f.name) or 0)
         else:
@@ -87,6 +108,16 @@ class Request:
 
     def body(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def check_size(self) -> None:
+        """Refuse a body the platform would refuse (over :data:`MAX_INPUT_CHARS`)."""
+        size = len(dumps(self.body()))
+        if size > MAX_INPUT_CHARS:
+            raise InvalidRequest(
+                f"{self.infno} input is {size:,} characters; the platform takes at most "
+                f"{MAX_INPUT_CHARS:,}",
+                f"交易 {self.infno} 输入为 {size} 字符，平台最多接受 {MAX_INPUT_CHARS} 字符",
+            )
 
 
 # --- 9001 sign-in -----------------------------------------------------------
@@ -167,6 +198,7 @@ class PersonInfo:
     brdy: str = field(default="", repr=False)
     age: str = ""
     insuinfo: tuple[InsuInfo, ...] = ()
+    msgid: str = ""  # the 1101 that returned it
 
     @property
     def insuplc_admdvs(self) -> str:
@@ -180,10 +212,12 @@ class PersonInfo:
         raise InvalidRequest(f"person has no insurance {insutype}", f"参保人无险种 {insutype}")
 
     @classmethod
-    def from_output(cls, output: dict[str, Any]) -> PersonInfo:
+    def from_output(cls, output: dict[str, Any], msgid: str = "") -> PersonInfo:
         base = output.get("baseinfo") or {}
         infos = tuple(InsuInfo(**_fill(InsuInfo, i)) for i in output.get("insuinfo") or ())
-        return cls(**_fill(cls, base), insuinfo=infos)
+        fields = _fill(cls, base)
+        fields.pop("msgid", None)
+        return cls(**fields, insuinfo=infos, msgid=msgid)
 
 
 # --- 2201 / 2202 registration ----------------------------------------------
@@ -355,8 +389,30 @@ class FeeUploadRequest(Request):
         return {"feedetail": rows}
 
 
+def split_fee_upload(request: FeeUploadRequest) -> list[FeeUploadRequest]:
+    """The upload as few 2204s as keep each ``input`` under :data:`MAX_INPUT_CHARS`.
+
+    A visit with hundreds of lines (an Excel export) is sent in batches, as HIS
+    code does; the items keep their order and their ``feedetl_sn``.
+    """
+    rows = request.body()["feedetail"]
+    budget = MAX_INPUT_CHARS - len('{"feedetail":[]}')
+    chunks: list[list[FeeItem]] = [[]]
+    used = 0
+    for item, row in zip(request.items, rows, strict=True):
+        size = len(dumps(row)) + 1
+        if chunks[-1] and used + size > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(item)
+        used += size
+    return [dataclasses.replace(request, items=tuple(chunk)) for chunk in chunks]
+
+
 @dataclass(frozen=True)
 class FeeDetailResult:
+    """One 2204 ``result[]`` row: its 19 fields (§1.7)."""
+
     feedetl_sn: str
     det_item_fee_sumamt: Decimal
     pric_uplmt_amt: Decimal
@@ -365,8 +421,16 @@ class FeeDetailResult:
     overlmt_amt: Decimal
     preselfpay_amt: Decimal
     inscp_scp_amt: Decimal
+    cnt: Decimal = ZERO
+    pric: Decimal = ZERO
     chrgitm_lv: str = ""
     med_chrgitm_type: str = ""
+    lmt_used_flag: str = ""
+    bas_medn_flag: str = ""
+    hi_nego_drug_flag: str = ""
+    chld_medc_flag: str = ""
+    list_sp_item_flag: str = ""
+    drt_reim_flag: str = ""
     memo: str = ""
 
 
@@ -490,9 +554,23 @@ class SetlInfo:
     clr_optins: str = ""
     clr_way: str = ""
     clr_type: str = ""
+    # The person, as 2206/2207 return it (§1.7); kept out of reprs.
+    psn_name: str = field(default="", repr=False)
+    psn_cert_type: str = ""
+    certno: str = field(default="", repr=False)
+    gend: str = ""
+    naty: str = ""
+    brdy: str = field(default="", repr=False)
+    age: str = ""
+    psn_type: str = ""
+    cvlserv_flag: str = ""
+    mdtrt_cert_type: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SetlInfo:
+        """2208 spells the cash ``pdn_cash_pay`` in the spec (§1.7); either is read."""
+        if data.get("psn_cash_pay") is None and data.get("pdn_cash_pay") is not None:
+            data = {**data, "psn_cash_pay": data["pdn_cash_pay"]}
         return cls(**_fill(cls, data))
 
     def balances(self, fund_total_includes_acct: bool = False) -> bool:
@@ -692,44 +770,55 @@ class Totals:
 
 @dataclass(frozen=True)
 class DailyTotalsRequest(Request):
-    """3201 (profile): the institution's totals for ``stmt_date``; the platform
-    answers with its own totals and ``stmt_rslt`` 0 (agree) / 1 (differ)."""
+    """3201 with exactly the spec's nine fields (§1.7): the institution's totals of one
+    insurance type, clearing type and clearing institution (``setl_optins``) over a
+    period; no cash total. The platform answers ``stmtinfo{setl_optins, stmt_rslt,
+    stmt_rslt_dscr}``: ``stmt_rslt`` 0 balanced, 1 not."""
 
     infno: ClassVar[str] = "3201"
     idempotent: ClassVar[bool] = True
     stmt_date: date
     local: Totals
+    insutype: str
+    clr_type: str
+    setl_optins: str
 
     def body(self) -> dict[str, Any]:
         day = self.stmt_date.isoformat()
         return {
             "data": {
+                "insutype": self.insutype,
+                "clr_type": self.clr_type,
+                "setl_optins": self.setl_optins,
                 "stmt_begndate": day,
                 "stmt_enddate": day,
-                "fixmedins_setl_cnt": self.local.count,
                 "medfee_sumamt": self.local.medfee_sumamt,
                 "fund_pay_sumamt": self.local.fund_pay_sumamt,
                 "acct_pay": self.local.acct_pay,
-                "psn_cash_pay": self.local.psn_cash_pay,
+                "fixmedins_setl_cnt": self.local.count,
             }
         }
 
 
 @dataclass(frozen=True)
 class DailyTotalsResult:
+    """``stmtinfo`` of a 3201."""
+
+    setl_optins: str
     stmt_rslt: str
     stmt_rslt_dscr: str
-    platform: Totals
     msgid: str = ""
+
+    @property
+    def balanced(self) -> bool:
+        return self.stmt_rslt == "0"
 
     @classmethod
     def from_output(cls, msgid: str, output: dict[str, Any]) -> DailyTotalsResult:
-        data = output.get("data") or {}
-        totals = Totals(
-            count=int(data.get("setl_cnt") or 0),
-            medfee_sumamt=wire_money(data.get("medfee_sumamt")),
-            fund_pay_sumamt=wire_money(data.get("fund_pay_sumamt")),
-            acct_pay=wire_money(data.get("acct_pay")),
-            psn_cash_pay=wire_money(data.get("psn_cash_pay")),
-        )
-        return cls(_text(data, "stmt_rslt"), _text(data, "stmt_rslt_dscr"), totals, msgid)
+        info = output.get("stmtinfo")
+        if not isinstance(info, dict) or _text(info, "stmt_rslt") not in ("0", "1"):
+            raise ValueError("3201 reply without stmtinfo.stmt_rslt")
+        return cls(
+            _text(info, "setl_optins"), _text(info, "stmt_rslt"), _text(info, "stmt_rslt_dscr"),
+            msgid,
+        )  # fmt: skip

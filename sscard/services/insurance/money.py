@@ -78,6 +78,16 @@ def wire_money(value: Any) -> Decimal:
         raise ValueError(f"not an amount: {value!r}") from None
 
 
+def wire_quantity(value: Any) -> Decimal:
+    """A quantity or unit price as returned (cnt 16,4; pric 16,6): not rounded to cents."""
+    if value is None or value == "":
+        return Decimal("0")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+
+
 def wire_ratio(value: Any) -> Decimal:
     """A decimal(5,4) ratio such as ``pool_prop_selfpay``."""
     if value is None or value == "":

@@ -1,34 +1,61 @@
 """The durable outbox: every request is written before it is sent.
 
 Why: 2601 needs the original msgid (medical-insurance.md §1.5), and after a
-timeout only a journal written *before* sending tells the hospital what may
-have happened. The file is SQLite in WAL mode with ``synchronous=FULL`` so a
-committed row survives a power cut. It also holds the msgid counter, which
-keeps msgids unique and monotonic across restarts (sscard profile, "msgid and
-idempotency").
+timeout or a crash only a journal written *before* sending tells the hospital
+what may have happened. The file is SQLite in WAL mode. A new request is
+committed with ``synchronous=FULL`` (it survives a power cut before one byte
+leaves); an outcome is committed without a sync of its own: a power cut can
+lose it, never the request, and a lost outcome is a ``pending`` row that the
+recovery resolves by asking the platform, exactly as after a crash (the next
+full-sync commit makes it durable anyway). It also holds the msgid counter,
+which keeps msgids unique and monotonic across restarts (sscard profile,
+"msgid and idempotency").
 
 Row states: ``pending`` (written, no answer yet), ``done`` (infcode 0),
-``failed`` (refused, or provably never sent), ``unknown`` (no usable reply),
-``reversed`` (undone or barred by a 2601). A settlement cancelled by 2208
-stays ``done`` with ``cancelled_by`` set. ``manual`` flags rows a person must
-reconcile.
+``failed`` (refused, provably never sent, or found not applied), ``unknown``
+(no usable reply), ``reversed`` (undone or barred by a 2601). A settlement
+cancelled by 2208 stays ``done`` with ``cancelled_by`` set. ``manual`` flags
+rows a person must reconcile; ``unseen`` flags settlements made on the platform
+whose receipt nobody has seen: found by a recovery after the sending process
+died, or recorded by a desk that died before it handed the receipt out.
+
+Sessions: every process that opens the outbox holds an exclusive ``flock`` on
+its own lock file next to it and stamps its rows with the session id. A row
+whose session's lock can be taken belongs to a process that has ended, so a
+``pending`` row of it was orphaned by a crash and may be resolved; a row of a
+live session is left alone (it may be on the wire right now).
+
+Personal data at rest (regulation Art. 18): every request and every reply is
+stored through one function, :func:`at_rest`, which masks names, ID and card
+numbers, card identification codes and birth dates. The requests a recovery
+resends byte-exact (2202-2205, 2208, 2601) carry none of these fields, so
+masking leaves them intact; :func:`has_personal` guards that.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sscard.cards.privacy import mask_card_number, mask_middle, mask_name, mask_ssn
+from sscard.clock import beijing_now
 from sscard.services.insurance.errors import InvalidRequest, OutboxError
 from sscard.services.insurance.models import SetlInfo, Totals
 from sscard.services.insurance.money import dumps, from_cents, loads, to_cents
-from sscard.sqlite import Store, open_database
+from sscard.sqlite import Store, open_database, transaction
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: every other session counts as live
+    fcntl = None  # type: ignore[assignment]
 
 STATES = ("pending", "done", "failed", "unknown", "reversed")
 
@@ -61,21 +88,38 @@ CREATE TABLE IF NOT EXISTS outbox (
     cancelled_by TEXT,
     reversed_by TEXT,
     manual INTEGER NOT NULL DEFAULT 0,
-    note TEXT
+    note TEXT,
+    session TEXT NOT NULL DEFAULT '',
+    unseen INTEGER NOT NULL DEFAULT 0,
+    insutype TEXT NOT NULL DEFAULT '',
+    clr_type TEXT NOT NULL DEFAULT '',
+    clr_optins TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS outbox_day ON outbox (day, infno, state);
-CREATE INDEX IF NOT EXISTS outbox_setl ON outbox (setl_id);
 CREATE TABLE IF NOT EXISTS reconciliations (
     day TEXT PRIMARY KEY, msgid TEXT NOT NULL, at TEXT NOT NULL, balanced INTEGER NOT NULL);
 """
 
+#: Columns added after the first release (old outbox files get them on open).
+_ADDED_COLUMNS = (
+    ("session", "TEXT NOT NULL DEFAULT ''"),
+    ("unseen", "INTEGER NOT NULL DEFAULT 0"),
+    ("insutype", "TEXT NOT NULL DEFAULT ''"),
+    ("clr_type", "TEXT NOT NULL DEFAULT ''"),
+    ("clr_optins", "TEXT NOT NULL DEFAULT ''"),
+)
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS outbox_day ON outbox (day, infno, state);
+CREATE INDEX IF NOT EXISTS outbox_setl ON outbox (setl_id);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state);
+CREATE INDEX IF NOT EXISTS outbox_visit ON outbox (mdtrt_id);
+CREATE INDEX IF NOT EXISTS outbox_person ON outbox (psn_no, infno);
+CREATE INDEX IF NOT EXISTS outbox_manual ON outbox (manual) WHERE manual = 1;
+"""
 
-#: Personal fields of the national interface that the outbox keeps masked
-#: (personal data at rest, regulation Art. 18): in every reply, and in the
-#: requests of person queries (1101), which are asked again rather than resent.
-#: Requests of the other transactions are kept byte-exact, because an identical
-#: resend under the same msgid is how a lost reply is recovered idempotently;
-#: they carry psn_no and the card number, not names or ID numbers.
+#: How far back :meth:`Outbox.open_visits` looks (a desk's outbox keeps years of rows).
+OPEN_VISIT_DAYS = 31
+
+#: Personal fields of the national interface, masked at rest (regulation Art. 18).
 _PERSONAL: dict[str, Callable[[str], str]] = {
     "certno": mask_ssn,
     "psn_cert_no": mask_ssn,
@@ -86,9 +130,6 @@ _PERSONAL: dict[str, Callable[[str], str]] = {
     "hcard_basinfo": lambda v: "*" * min(len(v), 8),
     "hcard_chkinfo": lambda v: "*" * min(len(v), 8),
 }
-
-
-_MINIMISED_REQUESTS = frozenset({"1101"})
 
 
 def minimise(value: Any) -> Any:
@@ -103,9 +144,41 @@ def minimise(value: Any) -> Any:
     return value
 
 
+def has_personal(value: Any) -> bool:
+    """Does a request carry a personal field (so its stored copy is masked, not exact)?"""
+    if isinstance(value, dict):
+        return any(
+            (k in _PERSONAL and isinstance(v, str) and v) or has_personal(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(has_personal(v) for v in value)
+    return False
+
+
+def at_rest(value: dict[str, Any]) -> str:
+    """The one way a request or reply is written to the outbox: masked JSON."""
+    return dumps(minimise(value))
+
+
+def _visit_of(infno: str, envelope: dict[str, Any]) -> str | None:
+    """The ``mdtrt_id`` a request belongs to, if any (for the visit recovery)."""
+    body = envelope.get("input")
+    if not isinstance(body, dict):
+        return None
+    for key in ("data", "mdtrtinfo"):
+        node = body.get(key)
+        if isinstance(node, dict) and node.get("mdtrt_id"):
+            return str(node["mdtrt_id"])
+    rows = body.get("feedetail")
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        return str(rows[0].get("mdtrt_id") or "") or None
+    return None
+
+
 @dataclass(frozen=True)
 class OutboxRow:
-    """One journal row; the raw request/response (personal data) stay out of repr."""
+    """One journal row; the stored request/response (masked) stay out of repr."""
 
     msgid: str
     infno: str
@@ -124,6 +197,9 @@ class OutboxRow:
     note: str | None
     request: dict[str, Any] = field(repr=False)
     response: dict[str, Any] | None = field(repr=False)
+    mdtrt_id: str | None = None
+    session: str = ""
+    unseen: bool = False
 
     @property
     def request_input(self) -> dict[str, Any]:
@@ -135,12 +211,59 @@ def _now_text(now: datetime) -> str:
     return now.strftime("%Y-%m-%d %H:%M:%S")
 
 
+class _Session:
+    """This process's claim on the outbox: an exclusive flock on its own lock file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.directory = directory
+        self._fd: int | None = None
+        if fcntl is None:  # pragma: no cover
+            return
+        directory.mkdir(mode=0o700, exist_ok=True)
+        self._fd = os.open(directory / f"{self.id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with suppress(OSError):
+                (self.directory / f"{self.id}.lock").unlink()
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+    def is_live(self, session: str) -> bool:
+        """Does the process of ``session`` still run? (Its lock cannot be taken.)"""
+        if session == self.id:
+            return True
+        if fcntl is None:  # pragma: no cover
+            return True
+        if not session:
+            return False  # rows written before sessions existed
+        try:
+            fd = os.open(self.directory / f"{session}.lock", os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def forget(self, session: str) -> None:
+        """Remove the lock file of a session found dead (after its rows were settled)."""
+        if session and session != self.id and not self.is_live(session):
+            with suppress(OSError):
+                (self.directory / f"{session}.lock").unlink()
+
+
 class Outbox(Store):
     """SQLite journal of one institution (``fixmedins_code``, 12 characters).
 
     Thread-safe: one connection guarded by a lock; ``BEGIN IMMEDIATE`` and a
     busy timeout make a second process (or a restarted client) on the same
-    file safe too.
+    file safe too. ``clock``: Beijing wall-clock time by default.
     """
 
     def __init__(
@@ -148,7 +271,7 @@ class Outbox(Store):
         path: str | Path,
         fixmedins_code: str,
         *,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] = beijing_now,
     ) -> None:
         if len(fixmedins_code) != 12:
             raise InvalidRequest("fixmedins_code must be 12 characters", "定点医药机构编号须为12位")
@@ -159,6 +282,11 @@ class Outbox(Store):
         try:
             self._db = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
             self._db.executescript(_SCHEMA)
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+            for column, decl in _ADDED_COLUMNS:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
+            self._db.executescript(_INDEXES)
         except sqlite3.DatabaseError as exc:
             raise OutboxError(
                 f"cannot open outbox {self.path.name}: {exc}", f"无法打开交易日志 {self.path.name}"
@@ -171,6 +299,34 @@ class Outbox(Store):
                 raise OutboxError(
                     "outbox belongs to another institution", "交易日志属于另一家定点机构"
                 )
+        self._session = _Session(self.path.with_name(self.path.name + ".sessions"))
+
+    @property
+    def session(self) -> str:
+        return self._session.id
+
+    def is_live(self, session: str) -> bool:
+        return self._session.is_live(session)
+
+    def forget_session(self, session: str) -> None:
+        self._session.forget(session)
+
+    def close(self) -> None:
+        super().close()
+        self._session.close()
+
+    @contextmanager
+    def _unsynced(self) -> Iterator[None]:
+        """The lock, with this one commit not synced (an outcome, see module docstring)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+
+    def _tx_outcome(self) -> Any:
+        return transaction(self._db, self._unsynced())
 
     # -- writing -----------------------------------------------------------
 
@@ -200,15 +356,21 @@ class Outbox(Store):
         psn_no: str = "",
         insuplc_admdvs: str = "",
         ref_msgid: str | None = None,
+        sending: bool = True,
     ) -> tuple[str, dict[str, Any]]:
-        """Allocate a msgid, build the envelope with it and commit it as ``pending``."""
+        """Allocate a msgid, build the envelope with it and commit it as ``pending``.
+
+        ``sending``: the caller sends it at once, so the first attempt is counted
+        in the same commit (one sync per request instead of two).
+        """
         now = self._clock()
         with self._tx() as db:
             msgid = self._next_msgid(db, now)
             envelope = build(msgid, now)
             db.execute(
                 "INSERT INTO outbox (msgid, infno, day, created_at, updated_at, state, psn_no,"
-                " insuplc_admdvs, request, ref_msgid) VALUES (?,?,?,?,?,'pending',?,?,?,?)",
+                " insuplc_admdvs, request, ref_msgid, mdtrt_id, session, attempts)"
+                " VALUES (?,?,?,?,?,'pending',?,?,?,?,?,?,?)",
                 (
                     msgid,
                     infno,
@@ -217,8 +379,11 @@ class Outbox(Store):
                     _now_text(now),
                     psn_no,
                     insuplc_admdvs,
-                    dumps(minimise(envelope) if infno in _MINIMISED_REQUESTS else envelope),
+                    at_rest(envelope),
                     ref_msgid,
+                    _visit_of(infno, envelope),
+                    self.session,
+                    int(sending),
                 ),
             )
         return msgid, envelope
@@ -226,7 +391,7 @@ class Outbox(Store):
     def _update(self, msgid: str, **values: Any) -> None:
         values["updated_at"] = _now_text(self._clock())
         names = ", ".join(f"{k} = ?" for k in values)
-        with self._tx() as db:
+        with self._tx_outcome() as db:
             cur = db.execute(
                 f"UPDATE outbox SET {names} WHERE msgid = ?", (*values.values(), msgid)
             )
@@ -234,12 +399,12 @@ class Outbox(Store):
                 raise OutboxError(f"no outbox row {msgid}", f"交易日志中无报文 {msgid}")
 
     def attempt(self, msgid: str) -> None:
-        """Count one send attempt (the row is pending while it is on the wire)."""
+        """Count one more send attempt (the row is pending while it is on the wire)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, state = 'pending', updated_at = ?"
-                " WHERE msgid = ?",
-                (_now_text(self._clock()), msgid),
+                "UPDATE outbox SET attempts = attempts + 1, state = 'pending', updated_at = ?,"
+                " session = ? WHERE msgid = ?",
+                (_now_text(self._clock()), self.session, msgid),
             )
 
     def finish(
@@ -249,17 +414,24 @@ class Outbox(Store):
         *,
         response: dict[str, Any] | None = None,
         error: str | None = None,
+        note: str | None = None,
     ) -> None:
         if state not in STATES:
             raise ValueError(state)
         infcode = response.get("infcode") if response else None
-        self._update(
-            msgid,
-            state=state,
-            response=dumps(minimise(response)) if response is not None else None,
-            infcode=int(infcode) if infcode is not None else None,
-            error=error,
-        )
+        values: dict[str, Any] = {
+            "state": state,
+            "response": at_rest(response) if response is not None else None,
+            "infcode": int(infcode) if infcode is not None else None,
+            "error": error,
+        }
+        output = (response or {}).get("output")
+        data = output.get("data") if isinstance(output, dict) else None
+        if isinstance(data, dict) and data.get("mdtrt_id"):
+            values["mdtrt_id"] = str(data["mdtrt_id"])  # 2201: the visit it opened
+        if note is not None:
+            values["note"] = note
+        self._update(msgid, **values)
 
     def record_settlement(
         self,
@@ -269,11 +441,15 @@ class Outbox(Store):
         response: dict[str, Any] | None = None,
         fund_total_includes_acct: bool = False,
         note: str = "",
+        unseen: bool = False,
     ) -> None:
-        """Mark a 2207 done with its amounts (as returned, never recomputed), in one commit."""
+        """Mark a 2207 done with its amounts (as returned, never recomputed), in one commit.
+
+        ``unseen``: nobody has handed out its receipt yet (see :meth:`mark_seen`).
+        """
         extra: dict[str, Any] = {}
         if response is not None:
-            extra = {"response": dumps(response), "infcode": int(response.get("infcode") or 0)}
+            extra = {"response": at_rest(response), "infcode": int(response.get("infcode") or 0)}
         self._update(
             msgid,
             **extra,
@@ -285,14 +461,18 @@ class Outbox(Store):
             acct_cents=to_cents(info.acct_pay),
             cash_cents=to_cents(info.psn_cash_pay),
             balanced=int(info.balances(fund_total_includes_acct)),
+            insutype=info.insutype,
+            clr_type=info.clr_type,
+            clr_optins=info.clr_optins,
             note=note or None,
+            unseen=int(unseen),
         )
 
     def mark_cancelled(self, setl_id: str, by_msgid: str) -> None:
-        with self._tx() as db:
+        with self._tx_outcome() as db:
             db.execute(
-                "UPDATE outbox SET cancelled_by = ? WHERE infno = '2207' AND setl_id = ?"
-                " AND state = 'done'",
+                "UPDATE outbox SET cancelled_by = ?, unseen = 0 WHERE infno = '2207'"
+                " AND setl_id = ? AND state = 'done'",
                 (by_msgid, setl_id),
             )
 
@@ -302,15 +482,33 @@ class Outbox(Store):
     def flag_manual(self, msgid: str, note: str) -> None:
         self._update(msgid, manual=1, note=note)
 
-    def purge_resend_data(self, day: date) -> int:
-        """Mask the personal fields kept for byte-exact resends, once ``day`` has balanced.
+    def clear_manual(self, msgid: str) -> None:
+        self._update(msgid, manual=0)
 
-        Requests other than 1101 are kept whole so that a lost reply can be recovered
-        by resending them unchanged (module docstring); after the day's reconciliation
-        balances nothing of that day is resent or reversed any more (2601 is barred
-        after 3201, reconcile.py), so what was kept for it goes: every request and reply
-        of the day is reduced to :func:`minimise` (names, ID and card numbers, birth
-        dates masked). What later steps need stays: msgid, psn_no, setl_id, mdtrt_id,
+    def add_note(self, msgid: str, note: str) -> None:
+        self._update(msgid, note=note)
+
+    def mark_seen(self, msgid: str) -> None:
+        """The receipt of this settlement was handed out."""
+        self._update(msgid, unseen=0)
+
+    def acknowledge_unseen(self, psn_no: str) -> int:
+        """The desk knows about the unseen settlements of ``psn_no``; returns how many."""
+        with self._tx_outcome() as db:
+            cur = db.execute(
+                "UPDATE outbox SET unseen = 0 WHERE psn_no = ? AND infno = '2207' AND unseen = 1",
+                (psn_no,),
+            )
+            return int(cur.rowcount)
+
+    def purge_resend_data(self, day: date) -> int:
+        """Mask what a balanced ``day`` still holds unmasked, and scrub the free pages.
+
+        Every request and reply is masked when it is written (:func:`at_rest`), so
+        for rows of this version there is nothing to rewrite; rows written by an
+        older outbox, which kept requests other than 1101 whole for byte-exact
+        resends, are reduced to :func:`minimise` (names, ID and card numbers, birth
+        dates masked) once the day's reconciliation balances. What later steps need stays: msgid, psn_no, setl_id, mdtrt_id,
         ipt_otp_no, amounts (a 2208 cancellation still works). Rows still ``pending`` or
         ``unknown`` are left alone. ``secure_delete`` and a WAL checkpoint keep the old
         bytes out of free pages and the WAL (regulation.md Art. 18; docs/privacy.md).
@@ -339,7 +537,7 @@ class Outbox(Store):
         return len(changed)
 
     def record_reconciliation(self, day: date, msgid: str, balanced: bool) -> None:
-        with self._tx() as db:
+        with self._tx_outcome() as db:
             db.execute(
                 "INSERT OR REPLACE INTO reconciliations VALUES (?,?,?,?)",
                 (day.isoformat(), msgid, _now_text(self._clock()), int(balanced)),
@@ -349,7 +547,8 @@ class Outbox(Store):
 
     _COLUMNS = (
         "msgid, infno, day, state, psn_no, insuplc_admdvs, attempts, infcode, error, ref_msgid,"
-        " setl_id, cancelled_by, reversed_by, manual, note, request, response"
+        " setl_id, cancelled_by, reversed_by, manual, note, request, response, mdtrt_id,"
+        " session, unseen"
     )
 
     @staticmethod
@@ -372,21 +571,30 @@ class Outbox(Store):
             note=r[14],
             request=loads(r[15]),
             response=loads(r[16]) if r[16] is not None else None,
+            mdtrt_id=r[17],
+            session=r[18],
+            unseen=bool(r[19]),
         )
 
-    def get(self, msgid: str) -> OutboxRow:
+    def _select(
+        self, where: str, args: tuple[Any, ...] = (), *, source: str = "outbox"
+    ) -> list[OutboxRow]:
         with self._lock:
-            r = self._db.execute(
-                f"SELECT {self._COLUMNS} FROM outbox WHERE msgid = ?", (msgid,)
-            ).fetchone()
-        if r is None:
+            found = self._db.execute(
+                f"SELECT {self._COLUMNS} FROM {source} WHERE {where} ORDER BY msgid", args
+            ).fetchall()
+        return [self._row(r) for r in found]
+
+    def get(self, msgid: str) -> OutboxRow:
+        found = self._select("msgid = ?", (msgid,))
+        if not found:
             raise OutboxError(f"no outbox row {msgid}", f"交易日志中无报文 {msgid}")
-        return self._row(r)
+        return found[0]
 
     def rows(
         self, *, day: date | None = None, infno: str | None = None, states: tuple[str, ...] = ()
     ) -> list[OutboxRow]:
-        sql = f"SELECT {self._COLUMNS} FROM outbox WHERE 1=1"
+        sql = "1=1"
         args: list[Any] = []
         if day is not None:
             sql += " AND day = ?"
@@ -397,9 +605,45 @@ class Outbox(Store):
         if states:
             sql += f" AND state IN ({','.join('?' * len(states))})"
             args.extend(states)
-        with self._lock:
-            found = self._db.execute(sql + " ORDER BY msgid", args).fetchall()
-        return [self._row(r) for r in found]
+        return self._select(sql, tuple(args))
+
+    def unresolved(self, day: date | None = None) -> list[OutboxRow]:
+        """Rows whose outcome is not known (pending, unknown) or that await a person
+        (two indexed lookups: this runs before every command)."""
+        sql = (
+            "msgid IN (SELECT msgid FROM outbox WHERE state IN ('pending','unknown')"
+            " UNION SELECT msgid FROM outbox WHERE manual = 1)"
+        )
+        if day is None:
+            return self._select(sql)
+        return self._select(sql + " AND day = ?", (day.isoformat(),))
+
+    def of_visit(self, mdtrt_id: str) -> list[OutboxRow]:
+        return self._select("mdtrt_id = ?", (mdtrt_id,))
+
+    def open_visits(self) -> list[OutboxRow]:
+        """2201 rows of the last :data:`OPEN_VISIT_DAYS` days whose visit is still
+        registered as far as this outbox knows: no live settlement (2207 done and not
+        cancelled) and no 2202 done."""
+        since = (self._clock().date() - timedelta(days=OPEN_VISIT_DAYS)).isoformat()
+        return self._select(
+            "day >= ? AND infno = '2201' AND state = 'done' AND mdtrt_id IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.mdtrt_id = outbox.mdtrt_id"
+            "   AND c.infno = '2202' AND c.state = 'done')"
+            " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.mdtrt_id = outbox.mdtrt_id"
+            "   AND s.infno = '2207' AND s.state = 'done' AND s.cancelled_by IS NULL)",
+            (since,),
+            source="outbox INDEXED BY outbox_day",
+        )
+
+    def blockers(self, psn_no: str) -> list[OutboxRow]:
+        """2207 rows of ``psn_no`` that must be dealt with before settling them again:
+        outcome unknown, awaiting a person, or made with a receipt nobody has seen."""
+        return self._select(
+            "psn_no = ? AND infno = '2207' AND (state IN ('pending','unknown') OR manual = 1"
+            " OR (unseen = 1 AND state = 'done' AND cancelled_by IS NULL))",
+            (psn_no,),
+        )
 
     def last_msgid(self) -> str | None:
         with self._lock:
@@ -408,14 +652,32 @@ class Outbox(Store):
 
     def day_totals(self, day: date) -> Totals:
         """Valid settlements of ``day``: 2207 done and not cancelled by 2208."""
+        return self.group_totals(day)
+
+    def group_totals(self, day: date, group: tuple[str, str, str] | None = None) -> Totals:
+        """:meth:`day_totals` of one (insutype, clr_type, clr_optins) group, or all."""
+        sql = (
+            "SELECT count(*), coalesce(sum(medfee_cents),0), coalesce(sum(fund_cents),0),"
+            " coalesce(sum(acct_cents),0), coalesce(sum(cash_cents),0) FROM outbox"
+            " WHERE day = ? AND infno = '2207' AND state = 'done' AND cancelled_by IS NULL"
+        )
+        args: tuple[Any, ...] = (day.isoformat(),)
+        if group is not None:
+            sql += " AND insutype = ? AND clr_type = ? AND clr_optins = ?"
+            args += group
         with self._lock:
-            r = self._db.execute(
-                "SELECT count(*), coalesce(sum(medfee_cents),0), coalesce(sum(fund_cents),0),"
-                " coalesce(sum(acct_cents),0), coalesce(sum(cash_cents),0) FROM outbox"
-                " WHERE day = ? AND infno = '2207' AND state = 'done' AND cancelled_by IS NULL",
-                (day.isoformat(),),
-            ).fetchone()
+            r = self._db.execute(sql, args).fetchone()
         return Totals(r[0], from_cents(r[1]), from_cents(r[2]), from_cents(r[3]), from_cents(r[4]))
+
+    def settlement_groups(self, day: date) -> list[tuple[str, str, str]]:
+        """(insutype, clr_type, clr_optins) of the day's recorded settlements (3201 groups)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT DISTINCT insutype, clr_type, clr_optins FROM outbox WHERE day = ?"
+                " AND infno = '2207' AND setl_id IS NOT NULL ORDER BY 1, 2, 3",
+                (day.isoformat(),),
+            ).fetchall()
+        return [(str(a), str(b), str(c)) for a, b, c in found]
 
     def unbalanced(self, day: date) -> list[str]:
         """msgids of the day's settlements whose split does not add up."""
@@ -427,8 +689,12 @@ class Outbox(Store):
         return [r[0] for r in found]
 
     def reconciled(self, day: date) -> bool:
+        return self.reconciliation(day) is not None
+
+    def reconciliation(self, day: date) -> str | None:
+        """msgid of the day's last 3201, if any."""
         with self._lock:
             r = self._db.execute(
-                "SELECT 1 FROM reconciliations WHERE day = ?", (day.isoformat(),)
+                "SELECT msgid FROM reconciliations WHERE day = ?", (day.isoformat(),)
             ).fetchone()
-        return r is not None
+        return str(r[0]) if r is not None else None

@@ -3,15 +3,28 @@
 One envelope in, one envelope out (medical-insurance.md §1.1). Every
 message is handled in a single SQLite transaction that also stores its
 reply under the msgid, so a duplicate msgid returns the first reply
-(idempotency, §1.5; the same msgid with another body is refused) and a reply dropped after commit leaves a consistent
-ledger. Money is stored as integer cents. Handlers run one at a time (a lock
-around one connection): simple, and enough for thousands of settlements per
-minute on loopback.
+(idempotency, §1.5; the same msgid with another body is refused) and a reply
+dropped after commit leaves a consistent ledger. Money is stored as integer
+cents. Handlers run one at a time (a lock around one connection): simple, and
+enough for thousands of settlements per minute on loopback.
+
+Replies have the shape real HIS code reads (§1.7): ``infcode`` a number,
+``inf_refmsgid`` always 30 characters, 1101 ``age`` numeric, 2204 ``result[]``
+with its 19 fields, 2206/2207 ``setlinfo`` carrying the person, 2208 the
+reversed ``setlinfo`` (cash also as the spec's ``pdn_cash_pay``) and
+``setldetail[]``, 3201 ``stmtinfo``. A card (1101 type 03) is identified by card
+number **and** ``card_sn``: card numbers repeat across provinces. Node names of
+the input are matched case-insensitively and a single object is accepted where
+a list is expected, as Shenzhen's public HIS classes send ``mdtrtInfo`` and a
+lone ``feedetail`` object. ``sign_no`` is optional; one that is sent must be
+known. ``input`` longer than 40,000 characters is refused.
 
 sscard profile behaviour (medical-insurance.md, last section): 2601 only for
-oinfno 2201/2207/2304, same day, before the day's 3201; a 2601 of a message
-never seen bars it ("voided"); cross-province 2206/2207 without a filing is
-refused with infcode -1.
+oinfno 2201/2207/2304, same day, and not for a message the day's 3201 already
+covered (a settlement made after a reconciliation can still be reversed); a
+2601 of a message never seen is an error (infcode -1) and, the simulator's own
+safety, bars that msgid should it still arrive; cross-province 2206/2207
+without a filing is refused with infcode -1.
 """
 
 from __future__ import annotations
@@ -21,11 +34,12 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from sscard.clock import beijing_now
 from sscard.errors import ConfigError
 from sscard.simulators.insurance_platform.policies import (
     POLICIES,
@@ -42,7 +56,7 @@ from sscard.sqlite import Store, open_database
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS persons (
     psn_no TEXT PRIMARY KEY, certno TEXT NOT NULL UNIQUE, card_no TEXT NOT NULL DEFAULT '',
-    psn_name TEXT NOT NULL, gend TEXT NOT NULL, naty TEXT NOT NULL, brdy TEXT NOT NULL,
+    card_sn TEXT NOT NULL DEFAULT '', psn_name TEXT NOT NULL, gend TEXT NOT NULL, naty TEXT NOT NULL, brdy TEXT NOT NULL,
     insuplc_admdvs TEXT NOT NULL, insutype TEXT NOT NULL, psn_type TEXT NOT NULL,
     emp_name TEXT NOT NULL, cvlserv_flag TEXT NOT NULL, acct_cents INTEGER NOT NULL,
     CHECK (acct_cents >= 0));
@@ -72,16 +86,46 @@ CREATE TABLE IF NOT EXISTS settlements (
     psn_no TEXT NOT NULL, fixmedins_code TEXT NOT NULL, day TEXT NOT NULL, year INTEGER NOT NULL,
     medfee_cents INTEGER NOT NULL, fund_cents INTEGER NOT NULL, hifp_cents INTEGER NOT NULL,
     dedc_cents INTEGER NOT NULL, acct_cents INTEGER NOT NULL, cash_cents INTEGER NOT NULL,
-    state TEXT NOT NULL, undone_by TEXT, setlinfo TEXT NOT NULL);
+    state TEXT NOT NULL, undone_by TEXT, setlinfo TEXT NOT NULL, setldetail TEXT NOT NULL DEFAULT '[]',
+    insutype TEXT NOT NULL DEFAULT '', clr_type TEXT NOT NULL DEFAULT '',
+    clr_optins TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS messages (
     msgid TEXT PRIMARY KEY, infno TEXT NOT NULL, day TEXT NOT NULL, fixmedins_code TEXT NOT NULL,
     psn_no TEXT NOT NULL, infcode INTEGER NOT NULL, state TEXT NOT NULL, response TEXT NOT NULL,
     digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS statements (
     fixmedins_code TEXT NOT NULL, day TEXT NOT NULL, msgid TEXT NOT NULL,
-    PRIMARY KEY (fixmedins_code, day));
+    upto INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (fixmedins_code, day));
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+#: Columns added after the first release: (table, column, declaration) for old ledger files.
+_ADDED_COLUMNS = (
+    ("persons", "card_sn", "TEXT NOT NULL DEFAULT ''"),
+    ("settlements", "setldetail", "TEXT NOT NULL DEFAULT '[]'"),
+    ("settlements", "insutype", "TEXT NOT NULL DEFAULT ''"),
+    ("settlements", "clr_type", "TEXT NOT NULL DEFAULT ''"),
+    ("settlements", "clr_optins", "TEXT NOT NULL DEFAULT ''"),
+    ("statements", "upto", "INTEGER NOT NULL DEFAULT 0"),
+)
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS persons_card ON persons (card_no, card_sn);
+CREATE INDEX IF NOT EXISTS settlements_day ON settlements (fixmedins_code, day, state);
+CREATE INDEX IF NOT EXISTS fee_batch ON fee_details (mdtrt_id, chrg_bchno);
+"""
+
+#: ``input`` is at most 40,000 characters (§1.1, §1.7); longer bodies are refused.
+MAX_INPUT_CHARS = 40_000
+#: 2207 must carry these amounts (copied from the 2206 answer), §1.7.
+SETTLE_REQUIRED = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
+#: The nine fields of a spec 3201 (§1.7): no cash total.
+STATEMENT_FIELDS = (
+    "insutype", "clr_type", "setl_optins", "stmt_begndate", "stmt_enddate", "medfee_sumamt",
+    "fund_pay_sumamt", "acct_pay", "fixmedins_setl_cnt",
+)  # fmt: skip
+#: 2601 of a message the platform never saw (an error, §1.7).
+UNKNOWN_ORIGINAL = "原交易不存在 / original message (omsgid) not found"
+
 
 #: Transactions the simulator answers; 5261 and 2599 are sscard profile queries.
 INFNOS = (
@@ -91,11 +135,18 @@ INFNOS = (
 
 
 class Refusal(Exception):
-    """A business refusal: infcode -1 with a Chinese / English err_msg."""
+    """A business refusal: infcode -1 with a Chinese / English err_msg.
 
-    def __init__(self, zh: str, en: str) -> None:
+    ``keep`` runs after the refused transaction's changes were rolled back, in
+    the same commit: what the platform remembers even though it said no.
+    """
+
+    def __init__(
+        self, zh: str, en: str, *, keep: Callable[[sqlite3.Connection], None] | None = None
+    ) -> None:
         super().__init__(f"{zh} / {en}")
         self.err_msg = f"{zh} / {en}"
+        self.keep = keep
 
 
 @dataclass
@@ -113,10 +164,42 @@ class _Ctx:
         return self.now.date().isoformat()
 
 
-def _data(env: dict[str, Any], key: str = "data") -> dict[str, Any]:
+def _node(env: dict[str, Any], key: str) -> Any:
+    """``input[key]``, the name matched case-insensitively (``mdtrtInfo`` = ``mdtrtinfo``)."""
     inp = env.get("input")
-    value = inp.get(key) if isinstance(inp, dict) else None
+    if not isinstance(inp, dict):
+        return None
+    if key in inp:
+        return inp[key]
+    lowered = key.lower()
+    return next((v for k, v in inp.items() if str(k).lower() == lowered), None)
+
+
+def _data(env: dict[str, Any], key: str = "data") -> dict[str, Any]:
+    value = _node(env, key)
     return value if isinstance(value, dict) else {}
+
+
+def _rows(env: dict[str, Any], key: str) -> list[Any]:
+    """A list node; a single object where the spec has a list counts as a list of one."""
+    value = _node(env, key)
+    if isinstance(value, dict):
+        return [value]
+    return value if isinstance(value, list) else []
+
+
+def _age(brdy: str, today: date) -> int:
+    born = date.fromisoformat(brdy)
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _day_of(value: Any, name: str) -> str:
+    """``yyyy-MM-dd`` from a date, date-time or ISO date-time string."""
+    text = str(value or "").strip()[:10]
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise Refusal(f"{name} 不是有效日期", f"{name} is not a valid date") from None
 
 
 def _amount(value: Any, name: str) -> Decimal:
@@ -131,6 +214,14 @@ def _amount(value: Any, name: str) -> Decimal:
 
 def _money(cents: int) -> Decimal:
     return from_cents(cents)
+
+
+def _quantity(value: Any) -> Decimal:
+    """cnt (16,4) / pric (16,6) echoed in 2204 ``result[]``; 0 when unreadable."""
+    try:
+        return Decimal(str(value)).normalize()
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
 
 
 def _normalise_date(value: date | str) -> str:
@@ -149,13 +240,21 @@ class Ledger(Store):
         self,
         path: str | Path,
         *,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] = beijing_now,
         policies: dict[str, AreaPolicy] = POLICIES,
         require_sign_in: bool = True,
     ) -> None:
+        """``clock``: Beijing wall-clock time by default (setl_time, days, ids).
+        ``require_sign_in``: a ``sign_no`` that is sent must be one 9001 issued to
+        that institution (sending none is allowed, §1.7)."""
         try:
             self._db = open_database(path, synchronous="NORMAL", busy_timeout=10.0)
             self._db.executescript(_SCHEMA)
+            for table, column, decl in _ADDED_COLUMNS:
+                have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            self._db.executescript(_INDEXES)
         except sqlite3.Error as exc:
             name = Path(path).name
             raise ConfigError(
@@ -202,12 +301,17 @@ class Ledger(Store):
         acct_balance: Decimal | str | int = "0.00",
         *,
         card_no: str = "",
+        card_sn: str = "",
         psn_type: str = "11",
         naty: str = "01",
         emp_name: str = "",
         cvlserv_flag: str = "0",
     ) -> str:
-        """Insert or update an insured person; returns ``psn_no``."""
+        """Insert or update an insured person; returns ``psn_no``.
+
+        ``card_no`` + ``card_sn`` (the card identification code, 32 hex) identify
+        the person's social security card in 1101 type 03; both are needed.
+        """
         if policy_for(insuplc_admdvs, self.policies) is None:
             raise ValueError(f"no policy for insured area {insuplc_admdvs}")
         cents = to_cents(Decimal(str(acct_balance)))
@@ -215,10 +319,13 @@ class Ledger(Store):
             row = db.execute("SELECT psn_no FROM persons WHERE certno = ?", (certno,)).fetchone()
             psn_no = row[0] if row else f"{insuplc_admdvs}{self._next(db, 'psn'):014d}"
             db.execute(
-                "INSERT OR REPLACE INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO persons (psn_no, certno, card_no, card_sn, psn_name,"
+                " gend, naty, brdy, insuplc_admdvs, insutype, psn_type, emp_name, cvlserv_flag,"
+                " acct_cents) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    psn_no, certno, card_no, psn_name, gend, naty, _normalise_date(brdy),
-                    insuplc_admdvs, insutype, psn_type, emp_name, cvlserv_flag, cents,
+                    psn_no, certno, card_no, card_sn.upper(), psn_name, gend, naty,
+                    _normalise_date(brdy), insuplc_admdvs, insutype, psn_type, emp_name,
+                    cvlserv_flag, cents,
                 ),
             )  # fmt: skip
         return psn_no
@@ -235,6 +342,7 @@ class Ledger(Store):
         insutype: str = "310",
         acct_balance: Decimal | str | int = "1000.00",
         card_no: str = "",
+        card_sn: str = "",
     ) -> str:
         """Loader for a card profile (EF05/EF06 data): the insured area defaults to
         the card's region mapped onto the policy table (city, else province pool).
@@ -250,8 +358,9 @@ class Ledger(Store):
                 raise ValueError(f"no insured area for region {region_code}")
             area = policy.admdvs
         return self.add_person(
-            ssn, name, gend, birth_date, area, insutype, acct_balance, card_no=card_no
-        )
+            ssn, name, gend, birth_date, area, insutype, acct_balance, card_no=card_no,
+            card_sn=card_sn,
+        )  # fmt: skip
 
     def add_filing(
         self,
@@ -290,11 +399,11 @@ class Ledger(Store):
         return (_money(row[0][0]), _money(row[0][1])) if row else (_money(0), _money(0))
 
     def settlements(self, state: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT setl_id, medins_setl_id, psn_no, state, setlinfo FROM settlements"
+        sql = "SELECT setl_id, medins_setl_id, psn_no, state, setlinfo, mdtrt_id FROM settlements"
         rows = self._query(sql + (" WHERE state = ?" if state else ""), (state,) if state else ())
         return [
             {"setl_id": r[0], "medins_setl_id": r[1], "psn_no": r[2], "state": r[3],
-             "setlinfo": loads(r[4])}
+             "setlinfo": loads(r[4]), "mdtrt_id": r[5]}
             for r in rows
         ]  # fmt: skip
 
@@ -309,12 +418,26 @@ class Ledger(Store):
     # -- protocol ----------------------------------------------------------
 
     def _reply(
-        self, now: datetime, infcode: int, output: dict[str, Any], err: str = ""
+        self,
+        now: datetime,
+        infcode: int,
+        output: dict[str, Any],
+        err: str = "",
+        *,
+        area: str = "",
+        db: sqlite3.Connection | None = None,
     ) -> dict[str, Any]:
+        """The response envelope; ``inf_refmsgid`` = receiver area(6) + time(14) + serial(10)."""
         stamp = now.strftime("%Y%m%d%H%M%S%f")[:17]
+        if db is None:
+            with self._tx() as own:
+                serial = self._next(own, "refmsg")
+        else:
+            serial = self._next(db, "refmsg")
+        area = area if len(area) == 6 and area.isdigit() else "000000"
         return {
             "infcode": infcode,
-            "inf_refmsgid": "",
+            "inf_refmsgid": f"{area}{now:%Y%m%d%H%M%S}{serial % 10**10:010d}",
             "refmsg_time": stamp,
             "respond_time": stamp,
             "err_msg": err,
@@ -329,16 +452,30 @@ class Ledger(Store):
             return self._reply(now, -1, {}, "报文格式错误 / malformed envelope")
         infno, msgid = str(env.get("infno") or ""), str(env.get("msgid") or "")
         fixmedins = str(env.get("fixmedins_code") or "")
+        area = str(env.get("mdtrtarea_admvs") or "")
         if len(msgid) != 30 or not msgid.startswith(fixmedins) or len(fixmedins) != 12:
             return self._reply(
                 now,
                 -1,
                 {},
                 "msgid 须为机构编号+时间+序号共30位 / msgid must be code(12)+time(14)+seq(4)",
+                area=area,
             )
         if infno not in self._handlers:
-            return self._reply(now, -1, {}, f"不支持的交易 {infno} / unsupported infno {infno}")
-        digest = hashlib.sha256(dumps(env.get("input")).encode()).hexdigest()
+            return self._reply(
+                now, -1, {}, f"不支持的交易 {infno} / unsupported infno {infno}", area=area
+            )
+        text = dumps(env.get("input"))
+        if len(text) > MAX_INPUT_CHARS:
+            return self._reply(
+                now,
+                -1,
+                {},
+                f"交易输入超过{MAX_INPUT_CHARS}字符 / input longer than {MAX_INPUT_CHARS:,} "
+                "characters",
+                area=area,
+            )
+        digest = hashlib.sha256(text.encode()).hexdigest()
         with self._tx() as db:
             prior = db.execute(
                 "SELECT infno, state, response, digest FROM messages WHERE msgid = ?", (msgid,)
@@ -350,40 +487,53 @@ class Ledger(Store):
                         -1,
                         {},
                         "该报文已冲正，不予处理 / message was reversed (2601) before it arrived",
+                        area=area,
+                        db=db,
                     )
                 if prior[0] != infno or prior[3] != digest:
                     return self._reply(
-                        now, -1, {}, "报文号重复使用 / msgid reused for a different request"
+                        now,
+                        -1,
+                        {},
+                        "报文号重复使用 / msgid reused for a different request",
+                        area=area,
+                        db=db,
                     )
                 first: dict[str, Any] = loads(prior[2])
                 return first
-            ctx = _Ctx(db, env, msgid, infno, fixmedins, str(env.get("mdtrtarea_admvs") or ""), now)
+            ctx = _Ctx(db, env, msgid, infno, fixmedins, area, now)
             db.execute("SAVEPOINT biz")
+            keep: Callable[[sqlite3.Connection], None] | None = None
             try:
                 self._check_sign_in(ctx)
-                reply = self._reply(now, 0, self._handlers[infno](ctx))
+                output = self._handlers[infno](ctx)
                 db.execute("RELEASE biz")
+                reply = self._reply(now, 0, output, area=area, db=db)
             except Refusal as exc:
                 db.execute("ROLLBACK TO biz")
                 db.execute("RELEASE biz")
-                reply = self._reply(now, -1, {}, exc.err_msg)
+                reply = self._reply(now, -1, {}, exc.err_msg, area=area, db=db)
+                keep = exc.keep
             psn = _data(env).get("psn_no") or _data(env, "mdtrtinfo").get("psn_no") or ""
             db.execute(
                 "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)",
                 (msgid, infno, ctx.day, fixmedins, str(psn), reply["infcode"],
                  "done" if reply["infcode"] == 0 else "refused", dumps(reply), digest),
             )  # fmt: skip
+            if keep is not None:
+                keep(db)
             return reply
 
     def _check_sign_in(self, ctx: _Ctx) -> None:
-        if ctx.infno == "9001" or not self.require_sign_in:
+        """``sign_no`` is optional (§1.7); one that is sent must be this institution's."""
+        sign_no = str(ctx.env.get("sign_no") or "")
+        if ctx.infno == "9001" or not self.require_sign_in or not sign_no:
             return
         row = ctx.db.execute(
-            "SELECT fixmedins_code FROM sign_ins WHERE sign_no = ?",
-            (str(ctx.env.get("sign_no") or ""),),
+            "SELECT fixmedins_code FROM sign_ins WHERE sign_no = ?", (sign_no,)
         ).fetchone()
         if row is None or row[0] != ctx.fixmedins_code:
-            raise Refusal("未签到或签到编号无效", "not signed in (9001) or sign_no unknown")
+            raise Refusal("签到编号无效，请重新签到(9001)", "sign_no unknown: sign in again (9001)")
 
     # -- helpers -----------------------------------------------------------
 
@@ -408,7 +558,7 @@ class Ledger(Store):
         visit = self._open_visit(
             ctx, str(info.get("mdtrt_id") or ""), str(info.get("psn_no") or "")
         )
-        diseinfo = (ctx.env.get("input") or {}).get("diseinfo") or []
+        diseinfo = _rows(ctx.env, "diseinfo")
         ctx.db.execute(
             "UPDATE visits SET med_type = ?, diseinfo = ? WHERE mdtrt_id = ?",
             (str(info.get("med_type") or ""), dumps(diseinfo), visit[0]),
@@ -457,23 +607,45 @@ class Ledger(Store):
         return {"signinoutb": {"sign_time": f"{ctx.now:%Y-%m-%d %H:%M:%S}", "sign_no": sign_no}}
 
     def _person_info(self, ctx: _Ctx) -> dict[str, Any]:
+        """1101. Type 03 (SSC): card number **and** card_sn, which card numbers alone
+        cannot give (they repeat across provinces); 02: the ID number. A ``certno``
+        that is sent must be the person's (§1.7)."""
         data = _data(ctx.env)
-        keys = [str(data.get("mdtrt_cert_no") or ""), str(data.get("certno") or "")]
-        row = ctx.db.execute(
+        cert_type = str(data.get("mdtrt_cert_type") or "")
+        cert_no = str(data.get("mdtrt_cert_no") or "").strip()
+        if not cert_no:
+            raise Refusal("就诊凭证编号不能为空", "mdtrt_cert_no must not be empty")
+        columns = (
             "SELECT psn_no, certno, psn_name, gend, naty, brdy, insuplc_admdvs, insutype,"
             " psn_type, emp_name, cvlserv_flag, acct_cents FROM persons"
-            " WHERE certno IN (?, ?) OR (card_no != '' AND card_no = ?)",
-            (keys[0], keys[1] or keys[0], keys[0]),
-        ).fetchone()
+        )
+        if cert_type == "03":
+            card_sn = str(data.get("card_sn") or "").strip().upper()
+            if not card_sn:
+                raise Refusal(
+                    "社会保障卡就诊须传卡识别码(card_sn)",
+                    "card_sn (card identification code) is required for an SSC (type 03)",
+                )
+            row = ctx.db.execute(
+                columns + " WHERE card_no = ? AND card_sn = ?", (cert_no, card_sn)
+            ).fetchone()
+        elif cert_type == "02":
+            row = ctx.db.execute(columns + " WHERE certno = ?", (cert_no,)).fetchone()
+        else:
+            raise Refusal(
+                f"就诊凭证类型 {cert_type or '(空)'} 不受支持（模拟平台支持02、03）",
+                f"mdtrt_cert_type {cert_type or '(empty)'} not supported (simulator: 02, 03)",
+            )
         if row is None:
             raise Refusal("未查询到参保人员信息", "insured person not found")
-        brdy = date.fromisoformat(row[5])
-        today = ctx.now.date()
-        age = today.year - brdy.year - ((today.month, today.day) < (brdy.month, brdy.day))
+        certno = str(data.get("certno") or "").strip()
+        if certno and certno != row[1]:
+            raise Refusal("证件号码与就诊凭证不符", "certno does not match the visit credential")
         return {
             "baseinfo": {
                 "psn_no": row[0], "psn_cert_type": "01", "certno": row[1], "psn_name": row[2],
-                "gend": row[3], "naty": row[4], "brdy": row[5], "age": str(age),
+                "gend": row[3], "naty": row[4], "brdy": row[5],
+                "age": Decimal(_age(row[5], ctx.now.date())),
             },
             "insuinfo": [
                 {
@@ -538,8 +710,8 @@ class Ledger(Store):
         ctx.db.execute("UPDATE visits SET state = 'cancelled' WHERE mdtrt_id = ?", (mdtrt_id,))
 
     def _fees(self, ctx: _Ctx) -> dict[str, Any]:
-        items = (ctx.env.get("input") or {}).get("feedetail")
-        if not isinstance(items, list) or not items:
+        items = _rows(ctx.env, "feedetail")
+        if not items:
             raise Refusal("费用明细不能为空", "feedetail is empty")
         results = []
         for item in items:
@@ -569,11 +741,15 @@ class Ledger(Store):
             )  # fmt: skip
             results.append(
                 {
-                    "feedetl_sn": sn, "det_item_fee_sumamt": amount, "pric_uplmt_amt": amount,
-                    "selfpay_prop": cls.selfpay_prop, "fulamt_ownpay_amt": cls.fulamt_ownpay_amt,
-                    "overlmt_amt": Decimal("0.00"), "preselfpay_amt": cls.preselfpay_amt,
-                    "inscp_scp_amt": cls.inscp_scp_amt, "chrgitm_lv": cls.chrgitm_lv,
-                    "med_chrgitm_type": "", "memo": "",
+                    "feedetl_sn": sn, "det_item_fee_sumamt": amount,
+                    "cnt": _quantity(item.get("cnt")), "pric": _quantity(item.get("pric")),
+                    "pric_uplmt_amt": amount, "selfpay_prop": cls.selfpay_prop,
+                    "fulamt_ownpay_amt": cls.fulamt_ownpay_amt, "overlmt_amt": Decimal("0.00"),
+                    "preselfpay_amt": cls.preselfpay_amt, "inscp_scp_amt": cls.inscp_scp_amt,
+                    "chrgitm_lv": cls.chrgitm_lv, "med_chrgitm_type": cls.med_chrgitm_type,
+                    "lmt_used_flag": "0", "bas_medn_flag": "0", "hi_nego_drug_flag": "0",
+                    "chld_medc_flag": "0", "list_sp_item_flag": "0", "drt_reim_flag": "0",
+                    "memo": "",
                 }
             )  # fmt: skip
         return {"result": results}
@@ -612,6 +788,15 @@ class Ledger(Store):
         psn_no = str(data.get("psn_no") or "")
         person = self._person(ctx, psn_no)
         visit = self._open_visit(ctx, str(data.get("mdtrt_id") or ""), psn_no)
+        if commit:
+            missing = [k for k in SETTLE_REQUIRED if data.get(k) is None or data.get(k) == ""]
+            if missing:
+                raise Refusal(
+                    f"结算(2207)缺少必填金额：{'、'.join(missing)}",
+                    f"2207 without the required amounts: {', '.join(missing)}",
+                )
+            for name in SETTLE_REQUIRED:
+                _amount(data.get(name), name)
         med_type = str(data.get("med_type") or visit[4] or "")
         insuplc = str(person[1])
         if insuplc[:2] != ctx.mdtrtarea[:2]:
@@ -660,11 +845,21 @@ class Ledger(Store):
         setl_id = ""
         if commit:
             setl_id = f"{ctx.mdtrtarea}{ctx.now:%Y%m%d}9{self._next(ctx.db, 'setl'):09d}"
+        who = ctx.db.execute(
+            "SELECT psn_name, certno, gend, naty, brdy, psn_type, cvlserv_flag FROM persons"
+            " WHERE psn_no = ?",
+            (psn_no,),
+        ).fetchone()
         fund_type = "310100" if person[2] == "310" else "390100"
+        clr_type = "41" if med_type.startswith("4") else "11"
         setlinfo = {
             "setl_id": setl_id, "mdtrt_id": visit[0], "psn_no": psn_no,
-            "medins_setl_id": ctx.msgid if commit else "", "insutype": person[2],
-            "med_type": med_type, "setl_time": f"{ctx.now:%Y-%m-%d %H:%M:%S}",
+            "psn_name": who[0], "psn_cert_type": "01", "certno": who[1], "gend": who[2],
+            "naty": who[3], "brdy": who[4], "age": Decimal(_age(who[4], ctx.now.date())),
+            "insutype": person[2], "psn_type": who[5], "cvlserv_flag": who[6],
+            "mdtrt_cert_type": str(data.get("mdtrt_cert_type") or ""),
+            "medins_setl_id": ctx.msgid, "med_type": med_type,
+            "setl_time": f"{ctx.now:%Y-%m-%d %H:%M:%S}" if commit else "",
             "medfee_sumamt": split.medfee_sumamt, "fulamt_ownpay_amt": split.fulamt_ownpay_amt,
             "overlmt_selfpay": Decimal("0.00"), "preselfpay_amt": split.preselfpay_amt,
             "inscp_scp_amt": split.inscp_scp_amt, "act_pay_dedc": split.act_pay_dedc,
@@ -676,7 +871,7 @@ class Ledger(Store):
             "acct_pay": split.acct_pay, "psn_cash_pay": split.psn_cash_pay,
             "hosp_part_amt": Decimal("0.00"), "balc": split.balc,
             "acct_mulaid_pay": Decimal("0.00"), "clr_optins": insuplc, "clr_way": "1",
-            "clr_type": "11",
+            "clr_type": clr_type,
         }  # fmt: skip
         setldetail = [
             {
@@ -698,11 +893,15 @@ class Ledger(Store):
             )
             ctx.db.execute(f"UPDATE fee_details SET setl_id = ? WHERE {where}", (setl_id, *args))
             ctx.db.execute(
-                "INSERT INTO settlements VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'settled',NULL,?)",
+                "INSERT INTO settlements (setl_id, medins_setl_id, mdtrt_id, psn_no,"
+                " fixmedins_code, day, year, medfee_cents, fund_cents, hifp_cents, dedc_cents,"
+                " acct_cents, cash_cents, state, undone_by, setlinfo, setldetail, insutype,"
+                " clr_type, clr_optins) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'settled',NULL,?,?,?,?,?)",
                 (setl_id, ctx.msgid, visit[0], psn_no, ctx.fixmedins_code, ctx.day, ctx.now.year,
                  to_cents(split.medfee_sumamt), to_cents(split.fund_pay_sumamt),
                  to_cents(split.hifp_pay), to_cents(split.act_pay_dedc), acct,
-                 to_cents(split.psn_cash_pay), dumps(setlinfo)),
+                 to_cents(split.psn_cash_pay), dumps(setlinfo), dumps(setldetail), person[2],
+                 clr_type, insuplc),
             )  # fmt: skip
         return {"setlinfo": setlinfo, "setldetail": setldetail}
 
@@ -712,14 +911,16 @@ class Ledger(Store):
     def _settle(self, ctx: _Ctx) -> dict[str, Any]:
         return self._split(ctx, commit=True)
 
-    def _undo_settlement(self, ctx: _Ctx, setl_id: str, state: str) -> dict[str, Any]:
+    def _undo_settlement(
+        self, ctx: _Ctx, setl_id: str, state: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Give back the account payment and the year's deductible and fund usage."""
         row = ctx.db.execute(
-            "SELECT psn_no, year, dedc_cents, hifp_cents, acct_cents, setlinfo FROM settlements"
-            " WHERE setl_id = ?",
+            "SELECT psn_no, year, dedc_cents, hifp_cents, acct_cents, setlinfo, setldetail"
+            " FROM settlements WHERE setl_id = ?",
             (setl_id,),
         ).fetchone()
-        psn_no, year, dedc, hifp, acct, info = row
+        psn_no, year, dedc, hifp, acct, info, detail = row
         ctx.db.execute(
             "UPDATE persons SET acct_cents = acct_cents + ? WHERE psn_no = ?", (acct, psn_no)
         )
@@ -729,10 +930,15 @@ class Ledger(Store):
             "UPDATE settlements SET state = ?, undone_by = ? WHERE setl_id = ?",
             (state, ctx.msgid, setl_id),
         )
-        setlinfo: dict[str, Any] = loads(info)
-        return setlinfo
+        return loads(info), loads(detail)
 
     def _cancel_settlement(self, ctx: _Ctx) -> dict[str, Any]:
+        """2208: the reversed ``setlinfo`` and ``setldetail[]`` (amounts negated).
+
+        The cash is given as ``psn_cash_pay`` and as the spec's ``pdn_cash_pay``
+        (§1.7): Shenzhen's public HIS class reads the latter, a captured 2208
+        reply in public vendor code shows the former.
+        """
         data = _data(ctx.env)
         psn_no = str(data.get("psn_no") or "")
         self._person(ctx, psn_no)
@@ -750,20 +956,30 @@ class Ledger(Store):
             raise Refusal("结算信息不存在", "settlement (setl_id) not found")
         if row[2] != "settled":
             raise Refusal("结算已撤销或冲正", "settlement already cancelled or reversed")
-        info = self._undo_settlement(ctx, setl_id, "cancelled")
+        info, detail = self._undo_settlement(ctx, setl_id, "cancelled")
+        keep = ("balc", "pool_prop_selfpay", "age", "crt_payb_lmt_amt")
         negated = {
-            k: (-v if isinstance(v, Decimal) and k not in ("balc", "pool_prop_selfpay") else v)
-            for k, v in info.items()
+            k: (-v if isinstance(v, Decimal) and k not in keep else v) for k, v in info.items()
         }
         negated["setl_id"] = f"{ctx.mdtrtarea}{ctx.now:%Y%m%d}9{self._next(ctx.db, 'setl'):09d}"
         negated["medins_setl_id"] = ctx.msgid
+        negated["setl_time"] = f"{ctx.now:%Y-%m-%d %H:%M:%S}"
+        negated["pdn_cash_pay"] = negated.get("psn_cash_pay", Decimal("0.00"))
         balance = ctx.db.execute(
             "SELECT acct_cents FROM persons WHERE psn_no = ?", (psn_no,)
         ).fetchone()[0]
         negated["balc"] = _money(balance)
-        return {"setlinfo": negated, "setldetail": []}
+        reversed_detail = [
+            {k: (-v if isinstance(v, Decimal) and k not in keep else v) for k, v in d.items()}
+            for d in detail
+        ]
+        return {"setlinfo": negated, "setldetail": reversed_detail}
 
     def _reverse(self, ctx: _Ctx) -> dict[str, Any]:
+        """2601. An ``omsgid`` never seen is an error (§1.7), and the simulator bars it so
+        that a late copy cannot settle after the desk was told it did not. A 3201 stops
+        the reversal of the settlements it reconciled, not of what came after it, nor of
+        a registration (2201 moves no money)."""
         data = _data(ctx.env)
         omsgid, oinfno = str(data.get("omsgid") or ""), str(data.get("oinfno") or "")
         psn_no = str(data.get("psn_no") or "")
@@ -772,29 +988,36 @@ class Ledger(Store):
         if len(omsgid) != 30 or not omsgid.startswith(ctx.fixmedins_code):
             raise Refusal("原报文号无效", "omsgid is not a msgid of this institution")
         self._person(ctx, psn_no)
-        if ctx.db.execute(
-            "SELECT 1 FROM statements WHERE fixmedins_code = ? AND day = ?",
-            (ctx.fixmedins_code, ctx.day),
-        ).fetchone():
-            raise Refusal("当日已对账，不能冲正", "the day is reconciled (3201); no reversal")
         out = {"omsgid": omsgid, "oinfno": oinfno}
         prior = ctx.db.execute(
-            "SELECT infno, day, psn_no, infcode, state FROM messages WHERE msgid = ?", (omsgid,)
+            "SELECT rowid, infno, day, psn_no, infcode, state FROM messages WHERE msgid = ?",
+            (omsgid,),
         ).fetchone()
         if prior is None:
-            # Never arrived (or still in flight): bar it for good.
-            ctx.db.execute(
-                "INSERT INTO messages VALUES (?,?,?,?,?,-1,'voided','{}','')",
-                (omsgid, oinfno, ctx.day, ctx.fixmedins_code, psn_no),
-            )
-            return {"data": {**out, "rvs_rslt": "voided"}}
-        infno, day, owner, infcode, state = prior
+
+            def bar(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,-1,'voided','{}','')",
+                    (omsgid, oinfno, ctx.day, ctx.fixmedins_code, psn_no),
+                )
+
+            zh, en = UNKNOWN_ORIGINAL.split(" / ")
+            raise Refusal(zh, en, keep=bar)
+        rowid, infno, day, owner, infcode, state = prior
         if infno != oinfno or (owner and owner != psn_no):
             raise Refusal("原交易与冲正请求不符", "omsgid does not match oinfno / psn_no")
         if state in ("reversed", "voided"):
             return {"data": {**out, "rvs_rslt": "already"}}
         if day != ctx.day:
             raise Refusal("仅可冲正当日交易", "only same-day transactions can be reversed")
+        closed = ctx.db.execute(
+            "SELECT upto FROM statements WHERE fixmedins_code = ? AND day = ?",
+            (ctx.fixmedins_code, day),
+        ).fetchone()
+        if oinfno != "2201" and closed is not None and rowid <= closed[0]:
+            raise Refusal(
+                "该交易已对账(3201)，不能冲正", "the transaction is reconciled (3201); no reversal"
+            )
         result = "nothing"
         if infcode == 0 and oinfno == "2207":
             row = ctx.db.execute(
@@ -814,31 +1037,63 @@ class Ledger(Store):
         return {"data": {**out, "rvs_rslt": result}}
 
     def _statement(self, ctx: _Ctx) -> dict[str, Any]:
+        """3201 as the spec has it (§1.7): nine fields in (no cash total), ``stmtinfo`` out.
+
+        One statement per insurance type, clearing type and clearing institution
+        (``setl_optins`` = the settlements' ``clr_optins``). It closes the days it
+        covers for 2601 of the messages received so far.
+        """
         data = _data(ctx.env)
-        begin = str(data.get("stmt_begndate") or ctx.day)
-        end = str(data.get("stmt_enddate") or begin)
+        missing = [k for k in STATEMENT_FIELDS if data.get(k) is None or data.get(k) == ""]
+        if missing:
+            raise Refusal(
+                f"对账(3201)缺少字段：{'、'.join(missing)}",
+                f"3201 without the fields: {', '.join(missing)}",
+            )
+        begin = _day_of(data["stmt_begndate"], "stmt_begndate")
+        end = _day_of(data["stmt_enddate"], "stmt_enddate")
+        days = (date.fromisoformat(end) - date.fromisoformat(begin)).days
+        if not 0 <= days <= 31:
+            raise Refusal(
+                "对账日期区间无效（最长31天）", "statement period invalid (at most 31 days)"
+            )
+        optins = str(data["setl_optins"])
         row = ctx.db.execute(
             "SELECT count(*), coalesce(sum(medfee_cents),0), coalesce(sum(fund_cents),0),"
-            " coalesce(sum(acct_cents),0), coalesce(sum(cash_cents),0) FROM settlements"
-            " WHERE fixmedins_code = ? AND day BETWEEN ? AND ? AND state = 'settled'",
-            (ctx.fixmedins_code, begin, end),
+            " coalesce(sum(acct_cents),0) FROM settlements WHERE fixmedins_code = ?"
+            " AND day BETWEEN ? AND ? AND state = 'settled' AND insutype = ? AND clr_type = ?"
+            " AND clr_optins = ?",
+            (ctx.fixmedins_code, begin, end, str(data["insutype"]), str(data["clr_type"]), optins),
         ).fetchone()
+        try:
+            count = int(str(data["fixmedins_setl_cnt"]))
+        except ValueError:
+            raise Refusal("结算笔数无效", "fixmedins_setl_cnt is not a number") from None
         theirs = (
-            int(data.get("fixmedins_setl_cnt") or 0),
-            *(to_cents(_amount(data.get(k) or 0, k)) for k in
-              ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")),
+            count,
+            *(to_cents(_amount(data[k], k)) for k in ("medfee_sumamt", "fund_pay_sumamt",
+                                                       "acct_pay")),
         )  # fmt: skip
         agree = tuple(row) == theirs
-        ctx.db.execute(
-            "INSERT OR REPLACE INTO statements VALUES (?,?,?)",
-            (ctx.fixmedins_code, begin, ctx.msgid),
-        )
+        upto = ctx.db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
+        for offset in range(days + 1):
+            day = (date.fromisoformat(begin) + timedelta(days=offset)).isoformat()
+            ctx.db.execute(
+                "INSERT OR REPLACE INTO statements VALUES (?,?,?,?)",
+                (ctx.fixmedins_code, day, ctx.msgid, upto),
+            )
+        if agree:
+            dscr = "对账平 / balanced"
+        else:
+            count, medfee, fund, acct = row
+            dscr = (
+                f"对账不平：医保 {count} 笔，医疗费 {_money(medfee)}，基金 {_money(fund)}，"
+                f"个人账户 {_money(acct)} / not balanced: the platform has {count} settlements, "
+                f"medfee {_money(medfee)}, fund {_money(fund)}, account {_money(acct)}"
+            )
         return {
-            "data": {
-                "setl_cnt": row[0], "medfee_sumamt": _money(row[1]),
-                "fund_pay_sumamt": _money(row[2]), "acct_pay": _money(row[3]),
-                "psn_cash_pay": _money(row[4]), "stmt_rslt": "0" if agree else "1",
-                "stmt_rslt_dscr": "对账平 / balanced" if agree else "对账不平 / not balanced",
+            "stmtinfo": {
+                "setl_optins": optins, "stmt_rslt": "0" if agree else "1", "stmt_rslt_dscr": dscr,
             }
         }  # fmt: skip
 

@@ -10,6 +10,13 @@ allows, cash pays the remainder.
 Catalogue rule of the simulator (就医地目录, simplified): ``med_list_codg``
 starting ``ZF`` is outside the catalogue (fully self-paid, 丙类), starting
 ``B`` is class B (乙类, 10 % first self-payment), anything else is class A.
+The charge-item type follows the national code's first letter: ``X`` western
+medicine (09), ``Z`` Chinese patent medicine (11), ``T`` decoction pieces (10),
+anything else "other" (14).
+
+Every area lets the personal account pay when the HIS asks for it
+(``acct_used_flag=1``, §1.7); areas differ in *what* it may pay
+(:class:`AcctScope`). ``NONE`` stays available for a province table that needs it.
 """
 
 from __future__ import annotations
@@ -82,10 +89,10 @@ POLICIES: dict[str, AreaPolicy] = {
             "800.00",
             "0.55",
             "4000.00",
-            AcctScope.NONE,
+            AcctScope.IN_SCOPE,
         ),
         _p("340100", "Hefei", "合肥市", "300.00", "0.60", "5000.00", AcctScope.IN_SCOPE),
-        _p("340200", "Wuhu", "芜湖市", "500.00", "0.55", "4000.00", AcctScope.NONE),
+        _p("340200", "Wuhu", "芜湖市", "500.00", "0.55", "4000.00", AcctScope.ALL),
     )
 }
 
@@ -120,15 +127,21 @@ class ItemClass:
     fulamt_ownpay_amt: Decimal
     preselfpay_amt: Decimal
     inscp_scp_amt: Decimal
+    med_chrgitm_type: str = "14"
+
+
+def _charge_type(med_list_codg: str) -> str:
+    return {"X": "09", "Z": "11", "T": "10"}.get(med_list_codg[:1], "14")
 
 
 def classify_item(med_list_codg: str, amount: Decimal) -> ItemClass:
+    kind = _charge_type(med_list_codg)
     if med_list_codg.startswith("ZF"):
-        return ItemClass("03", Decimal("1.0000"), amount, ZERO, ZERO)
+        return ItemClass("03", Decimal("1.0000"), amount, ZERO, ZERO, "14")
     if med_list_codg.startswith("B"):
         pre = _round(amount * CLASS_B_SELFPAY)
-        return ItemClass("02", CLASS_B_SELFPAY, ZERO, pre, amount - pre)
-    return ItemClass("01", Decimal("0.0000"), ZERO, ZERO, amount)
+        return ItemClass("02", CLASS_B_SELFPAY, ZERO, pre, amount - pre, kind)
+    return ItemClass("01", Decimal("0.0000"), ZERO, ZERO, amount, kind)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+from sscard.clock import beijing_now
 from sscard.errors import ConfigError
 from sscard.simulators.insurance_platform.ledger import Ledger
 from sscard.simulators.insurance_platform.policies import POLICIES, AreaPolicy
@@ -272,7 +273,7 @@ class InsurancePlatform:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] = beijing_now,
         policies: dict[str, AreaPolicy] = POLICIES,
         require_sign_in: bool = True,
     ) -> None:
@@ -306,9 +307,10 @@ class InsurancePlatform:
             ef06.birth_date,
             ef05.card_id.region,
             card_no=ef05.card_number,
+            card_sn=ef05.card_id.hex,
         )
         if filing_to:
-            today = date.today()
+            today = self.ledger.clock().date()
             self.ledger.add_filing(psn_no, psn_no[:6], filing_to, today, date(today.year, 12, 31))
         return psn_no
 
