@@ -285,6 +285,7 @@ def run_all(h: Harness) -> None:
     h.sscard("medical cancel", setl_id, *med, fmt="json", sim=False)
     h.sscard("medical reconcile", *med, fmt="json", sim=False, expect=(0, 5))
     h.sscard("medical cancel", "no-such-settlement", *med, sim=False, expect=(1, 2, 4, 5))
+    h.both("medical recover", *med, sim=False)
 
     # sim serve (stops at once: no vpcd listening) and sim insurance serve (a process)
     stop = threading.Event()
@@ -382,7 +383,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             ef05, ef06 = h.profile.ssse.ef05, h.profile.ssse.ef06
             psn_no = platform.add_person_from_card(
                 ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
-                insuplc_admdvs="340100", card_no=ef05.card_number,
+                insuplc_admdvs="340100", card_no=ef05.card_number, card_sn=ef05.card_id.hex,
             )  # fmt: skip
             platform.add_filing(psn_no, "340100", "310000", date.today(), date(2099, 12, 31))
             try:
@@ -472,6 +473,8 @@ CASES = [
     ("medical cancel", "json"),
     ("medical reconcile", "text"),
     ("medical reconcile", "json"),
+    ("medical recover", "text"),
+    ("medical recover", "json"),
 ]
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -129,14 +130,17 @@ def _outbox_bytes(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
 
 
-def test_outbox_keeps_resend_data_only_until_the_day_balances(
+def test_the_outbox_never_holds_the_personal_data_and_a_2208_still_works(
     platform: InsurancePlatform, tmp_path: Path
 ) -> None:
+    """Every request and reply is masked when written (outbox.at_rest, issue 14), so the
+    data is not in the file before the day's reconciliation either; what later steps
+    need (msgid, psn_no, setl_id, mdtrt_id, amounts) is, and a 2208 still works."""
     profile = new_card("shanghai", seed=21)
     ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
     platform.add_person_from_card(
         ef06.ssn, ef06.full_name, ef06.sex, ef06.birth_date, ef05.card_id.region,
-        card_no=ef05.card_number,
+        card_no=ef05.card_number, card_sn=ef05.card_id.hex,
     )  # fmt: skip
     conn = Connection(SimulatorTransport(build_card(profile)))
     conn.connect()
@@ -151,10 +155,11 @@ def test_outbox_keeps_resend_data_only_until_the_day_balances(
             "ssn": ef06.ssn.encode(),
             "name": ef06.full_name.encode(),
             "card number": ef05.card_number.encode(),
+            "card_sn": ef05.card_id.hex.encode(),
         }
         before = _outbox_bytes(outbox)
-        # Before the day balances the requests are byte-exact: the data is there.
-        assert any(v in before for v in personal.values()), "nothing to purge: test is void"
+        assert b"2207" in before  # the rows are there
+        assert {k for k, v in personal.items() if v in before} == set()
         report = desk.reconcile(date.today())
         assert report.balanced
         after = _outbox_bytes(outbox)
@@ -167,17 +172,27 @@ def test_outbox_keeps_resend_data_only_until_the_day_balances(
         desk.client.close()
 
 
-def test_an_unbalanced_day_keeps_its_resend_data(tmp_path: Path) -> None:
-    """The purge is the balanced reconciliation's; nothing else calls it."""
+def test_requests_are_masked_when_written_and_the_purge_scrubs_old_rows(
+    tmp_path: Path,
+) -> None:
+    """A new row is masked at once; a row an older outbox kept whole (for byte-exact
+    resends) is masked by the purge of a balanced day, unless its outcome is unknown."""
     outbox = Outbox(tmp_path / "o.db", FIXMEDINS)
     try:
         envelope = {"infno": "2201", "input": {"data": {"certno": "11010519491231002X"}}}
         msgid, _ = outbox.create("2201", lambda m, now: {**envelope, "msgid": m})
-        outbox.finish(msgid, "unknown")
-        assert outbox.purge_resend_data(date.today()) == 0  # unknown rows may be resent
-        assert outbox.get(msgid).request_input["data"]["certno"] == "11010519491231002X"
-        outbox.finish(msgid, "done", response={"infcode": 0, "output": {}})
-        assert outbox.purge_resend_data(date.today()) == 1
         assert outbox.get(msgid).request_input["data"]["certno"] == "1101**********002X"
+        assert outbox.purge_resend_data(date.today()) == 0  # nothing to rewrite
+        old = f"{FIXMEDINS}20240101000000" + "0001"
+        outbox._db.execute(
+            "INSERT INTO outbox (msgid, infno, day, created_at, updated_at, state, request)"
+            " VALUES (?, '2201', ?, '', '', 'unknown', ?)",
+            (old, date.today().isoformat(), json.dumps({**envelope, "msgid": old})),
+        )  # as an older outbox wrote it
+        assert outbox.purge_resend_data(date.today()) == 0  # unknown rows may be resent
+        assert outbox.get(old).request_input["data"]["certno"] == "11010519491231002X"
+        outbox.finish(old, "done", response={"infcode": 0, "output": {}})
+        assert outbox.purge_resend_data(date.today()) == 1
+        assert outbox.get(old).request_input["data"]["certno"] == "1101**********002X"
     finally:
         outbox.close()

@@ -20,7 +20,8 @@ whose receipt nobody has seen: found by a recovery after the sending process
 died, or recorded by a desk that died before it handed the receipt out.
 
 Sessions: every process that opens the outbox holds an exclusive ``flock`` on
-its own lock file next to it and stamps its rows with the session id. A row
+its own lock file next to it (``<outbox>.session-<id>``) and stamps its rows
+with the session id. A row
 whose session's lock can be taken belongs to a process that has ended, so a
 ``pending`` row of it was orphaned by a crash and may be resolved; a row of a
 live session is left alone (it may be on the wire right now).
@@ -212,22 +213,26 @@ def _now_text(now: datetime) -> str:
 
 
 class _Session:
-    """This process's claim on the outbox: an exclusive flock on its own lock file."""
+    """This process's claim on the outbox: an exclusive flock on its own lock file,
+    ``<outbox>.session-<id>`` next to the database (0600, removed on close)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, outbox: Path) -> None:
         self.id = uuid.uuid4().hex[:16]
-        self.directory = directory
+        self._prefix = outbox.name + ".session-"
+        self._directory = outbox.parent
         self._fd: int | None = None
         if fcntl is None:  # pragma: no cover
             return
-        directory.mkdir(mode=0o700, exist_ok=True)
-        self._fd = os.open(directory / f"{self.id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        self._fd = os.open(self._path(self.id), os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _path(self, session: str) -> Path:
+        return self._directory / f"{self._prefix}{session}"
 
     def close(self) -> None:
         if self._fd is not None:
             with suppress(OSError):
-                (self.directory / f"{self.id}.lock").unlink()
+                self._path(self.id).unlink()
             os.close(self._fd)  # releases the lock
             self._fd = None
 
@@ -240,7 +245,7 @@ class _Session:
         if not session:
             return False  # rows written before sessions existed
         try:
-            fd = os.open(self.directory / f"{session}.lock", os.O_RDWR)
+            fd = os.open(self._path(session), os.O_RDWR)
         except FileNotFoundError:
             return False
         try:
@@ -255,7 +260,7 @@ class _Session:
         """Remove the lock file of a session found dead (after its rows were settled)."""
         if session and session != self.id and not self.is_live(session):
             with suppress(OSError):
-                (self.directory / f"{session}.lock").unlink()
+                self._path(session).unlink()
 
 
 class Outbox(Store):
@@ -299,7 +304,7 @@ class Outbox(Store):
                 raise OutboxError(
                     "outbox belongs to another institution", "交易日志属于另一家定点机构"
                 )
-        self._session = _Session(self.path.with_name(self.path.name + ".sessions"))
+        self._session = _Session(self.path)
 
     @property
     def session(self) -> str:
