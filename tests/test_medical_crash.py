@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -129,18 +130,23 @@ def orphans(outbox: Path) -> Counter[str]:
     return Counter(r[0] for r in rows)
 
 
-def set_fault(url: str, infno: str, delay: float) -> None:
-    base = url.split("/fsi/")[0]
-    body = json.dumps({"infno": infno, "kind": "delay", "delay": delay, "count": 1}).encode()
-    with urllib.request.urlopen(urllib.request.Request(f"{base}/admin/faults", body)) as resp:
-        assert resp.status == 200
+class Admin:
+    """The platform's fault endpoint, with the admin token ``serve`` printed."""
 
+    def __init__(self, url: str, token: str) -> None:
+        self.base = url.split("/fsi/")[0] + "/admin/faults"
+        self.headers = {"Authorization": f"Bearer {token}"}
 
-def clear_faults(url: str) -> None:
-    base = url.split("/fsi/")[0]
-    req = urllib.request.Request(f"{base}/admin/faults", method="DELETE")
-    with urllib.request.urlopen(req) as resp:
-        assert resp.status == 200
+    def delay(self, infno: str, seconds: float) -> None:
+        body = json.dumps({"infno": infno, "kind": "delay", "delay": seconds, "count": 1})
+        request = urllib.request.Request(self.base, body.encode(), self.headers)
+        with urllib.request.urlopen(request) as resp:
+            assert resp.status == 200
+
+    def clear(self) -> None:
+        request = urllib.request.Request(self.base, headers=self.headers, method="DELETE")
+        with urllib.request.urlopen(request) as resp:
+            assert resp.status == 200
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 60) -> tuple[int, str]:
@@ -160,16 +166,22 @@ def test_desk_sigkill_chaos_then_one_command_brings_outbox_and_ledger_into_agree
         patients.append(Patient(card, i))
     url_file, ledger = tmp_path / "url.txt", tmp_path / "ledger.db"
     enrol = [a for p in patients for a in ("--enrol", str(p.card))]
-    server = subprocess.Popen(
-        [sys.executable, "-c", ENTRY, "sim", "insurance", "serve", "--db", str(ledger),
-         "--url-file", str(url_file), *enrol, "--filing-to", "310000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-    )  # fmt: skip
+    printed = tmp_path / "serve.out"
+    with printed.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-c", ENTRY, "sim", "insurance", "serve", "--db", str(ledger),
+             "--url-file", str(url_file), *enrol, "--filing-to", "310000"],
+            stdout=out, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not url_file.exists() and time.monotonic() < deadline:
+        token = None
+        while token is None and time.monotonic() < deadline:
             time.sleep(0.05)
+            token = re.search(r"admin token: (\S+)", printed.read_text(encoding="utf-8"))
+        assert token is not None, "sim insurance serve did not start"
         url = url_file.read_text().strip()
+        admin = Admin(url, token.group(1))
         desk = Desk(tmp_path, url)
         outbox = tmp_path / "outbox.db"
         kills, hits, runs, orphaned = Counter[str](), 0, 0, Counter[str]()
@@ -210,7 +222,7 @@ def test_desk_sigkill_chaos_then_one_command_brings_outbox_and_ledger_into_agree
             held = {"settle": "2207", "cancel": "2208", "reconcile": "3201"}[run.kind]
             hold = kill and rng.random() < 0.4
             if hold:
-                set_fault(url, held, 0.4)  # the kill lands with this request on the wire
+                admin.delay(held, 0.4)  # the kill lands with this request on the wire
             if run.kind == "settle":
                 assert run.proc.stdin is not None
                 run.proc.stdin.write(PIN.encode() + b"\n")
@@ -272,7 +284,7 @@ def test_desk_sigkill_chaos_then_one_command_brings_outbox_and_ledger_into_agree
         print(f"kills {dict(kills)}, pending rows left by them {dict(orphaned)}")
 
         # One command: recover. Outbox and ledger agree afterwards.
-        clear_faults(url)
+        admin.clear()
         time.sleep(0.5)  # a request held by a delay fault reaches the ledger meanwhile
         code, out = finish(desk.start("recover"))
         assert code == 0, out
