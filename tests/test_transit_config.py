@@ -40,6 +40,12 @@ path = "j.db"
 """
 
 
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative ``[journal] path`` lands in the state directory: here, ``tmp_path``."""
+    monkeypatch.setenv("SSCARD_STATE_DIR", str(tmp_path))
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "bus.toml"
     path.write_text(text, encoding="utf-8")

@@ -43,6 +43,12 @@ path = "{name}.db"
 """
 
 
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative ``[journal] path`` lands in the state directory: here, ``tmp_path``."""
+    monkeypatch.setenv("SSCARD_STATE_DIR", str(tmp_path))
+
+
 def test_two_validators_two_psams_each_record_carries_its_terminal(tmp_path: Path) -> None:
     card = tmp_path / "card.json"
     new_card("anhui", seed=9, balance=2_000).save(card)

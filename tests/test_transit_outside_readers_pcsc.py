@@ -48,6 +48,12 @@ path = "bus.db"
 CLI = "from sscard.cli import main; main()"
 
 
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative ``[journal] path`` lands in the state directory: here, ``tmp_path``."""
+    monkeypatch.setenv("SSCARD_STATE_DIR", str(tmp_path))
+
+
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=60,
