@@ -21,6 +21,7 @@ from sscard.errors import ConfigError
 from sscard.files import parse_toml, read_text
 from sscard.services.audit import default_path as audit_default_path
 from sscard.services.insurance import ClientConfig, InsuranceClient, PlatformFilingCheck
+from sscard.sqlite import state_dir
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,10 @@ class DeskConfig:
     mdtrtarea_admvs``; ``[desk] operator, operator_name, outbox, dept_code,
     dept_name, med_type, insutype, acct_used_flag, psn_setlway, filing_check
     ("platform" | "none"), pin_required, audit_log``. Env ``SSCARD_INSURANCE_URL``
-    overrides the URL. A relative outbox path is taken from the current directory.
+    overrides the URL. The outbox defaults to ``medical-outbox.db`` in the state
+    directory (``$SSCARD_STATE_DIR``, else XDG state, ~/.local/state/sscard); a
+    relative ``outbox`` in the file is taken from there too, never from the current
+    directory (a desk PC's working folder changes with the shortcut that starts it).
     ``audit_log`` "" is the shared privacy audit log (``$SSCARD_AUDIT_DB``, else the
     state directory), written only when a person match is refused.
     """
@@ -40,7 +44,7 @@ class DeskConfig:
     fixmedins_code: str = "H31010400001"
     fixmedins_name: str = "sscard test clinic"
     mdtrtarea_admvs: str = "310000"
-    outbox: Path = Path("medical-outbox.db")
+    outbox: Path = None  # type: ignore[assignment]  # __post_init__: the state directory
     operator: str = "0001"
     operator_name: str = "front desk"
     dept_code: str = ""
@@ -53,6 +57,10 @@ class DeskConfig:
     pin_required: bool = False
     timeout: float = 15.0
     audit_log: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outbox is None:
+            object.__setattr__(self, "outbox", state_dir() / "medical-outbox.db")
 
     @classmethod
     def load(cls, path: str | Path | None, *, env: Mapping[str, str] = os.environ) -> DeskConfig:
@@ -79,7 +87,8 @@ class DeskConfig:
                 "未配置医保平台地址：请用 --config 指定配置文件或设置 SSCARD_INSURANCE_URL",
             )
         if "outbox" in values:
-            values["outbox"] = Path(str(values["outbox"]))
+            outbox = Path(str(values["outbox"])).expanduser()
+            values["outbox"] = outbox if outbox.is_absolute() else state_dir() / outbox
         try:
             config = cls(**values)
         except TypeError as exc:
