@@ -40,14 +40,14 @@ def served(tmp_path: Path, sscard_pcscd: PrivatePcscd) -> Iterator[tuple[str, Pa
     code = "from sscard.cli import main; main()"
     args = ["sim", "serve", str(card), "--port", str(sscard_pcscd.ports[0]), "--tear-on", "8054"]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     reader = sscard_pcscd.reader_names[0]
     try:
-        assert wait_for_card(reader, present=True, timeout=15), proc.stderr
+        assert wait_for_card(reader, present=True, timeout=15), "sim serve did not start"
         yield reader, card
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # reaps the process and closes its pipe
         wait_for_card(reader, present=False, timeout=10)
 
 
