@@ -137,7 +137,7 @@ def test_cli_tap_through_pcscd_and_metrodroid_reads_the_card(
         assert overdrawn.trips[0].station == int(TERMINAL, 16)
         assert overdrawn.trips[0].time.utcoffset() is not None
 
-        _cli("transit", "load", "10", "-r", card_reader)
+        _cli("transit", "load", "10", "-r", card_reader, "--test-keys")  # simulated load host
         loaded = _metrodroid(card_reader)
         history = json.loads(_cli("transit", "history", "-r", card_reader, "--json").stdout)
         assert loaded.balance == 600 and loaded.trips[0].fare == -1_000  # a top-up
