@@ -27,6 +27,7 @@ from typing import Protocol
 from sscard.apdu import CardError, Command
 from sscard.apdu import errors as sw_errors
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_TERMINAL, SsseKeyId
+from sscard.cards.ssse import SamCipherData, SamCryptogram, SamKeyInitData
 from sscard.crypto.ssse import (
     SsseAlgorithm,
     card_key,
@@ -241,7 +242,8 @@ class PsamKeyProvider:
     def _derive(self, psam: Connection, key_id: int, card_id: bytes, algorithm: int) -> None:
         """``80 1A kid alg 10 card-ID``: the PSAM derives the card key."""
         try:
-            psam.send(Command(0x80, 0x1A, key_id, algorithm, card_id), sensitive=True)
+            data = SamKeyInitData(card_id=card_id).encode()
+            psam.send(Command(0x80, 0x1A, key_id, algorithm, data), sensitive=True)
         except sw_errors.FunctionNotSupported:
             raise PsamNoSm4() from None
         except sw_errors.KeyNotFound:
@@ -257,7 +259,8 @@ class PsamKeyProvider:
         psam = self._open()
         self._derive(psam, SsseKeyId.IRK, card_id, algorithm)
         try:
-            check = Command(0x80, 0xFA, 0x01, 0x00, process8 + source8 + response8)
+            data = SamCipherData(x8=process8, s8=source8, r8=response8).encode()
+            check = Command(0x80, 0xFA, 0x01, 0x00, data)
             response = psam.transmit(check, sensitive=True)
         except TerminalError:
             raise PsamMissing() from None
@@ -277,9 +280,9 @@ class PsamKeyProvider:
         psam = self._open()
         self._derive(psam, key_id, card_id, algorithm)
         try:
-            return psam.send(
-                Command(0x80, 0xFA, 0x00, 0x00, challenge8 + source8, le=8), sensitive=True
-            ).data
+            data = SamCipherData(x8=challenge8, s8=source8).encode()
+            answer = psam.send(Command(0x80, 0xFA, 0x00, 0x00, data, le=8), sensitive=True)
+            return SamCryptogram.decode(answer.data).cryptogram
         except TerminalError:
             raise PsamMissing() from None
 

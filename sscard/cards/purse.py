@@ -471,6 +471,28 @@ ProveResponse._test_vectors = [
 
 
 @dataclass(frozen=True, kw_only=True)
+class BalanceResponse(Layout):
+    """805C GET BALANCE answer, 4 B: the value P1 asked for, fen (transit-purse.md §2):
+    P1 00 balance, 01 amount overdrawn (§5.8), 02 overdraft used, 03 usable balance."""
+
+    value: int = fld(Uint(4))
+
+
+BalanceResponse._test_vectors = [(H("00000E01"), BalanceResponse(value=0x0E01))]  # §5.3 (S1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProveData(Layout):
+    """Data of 805A GET TRANSACTION PROVE, 2 B: the offline counter after the debit
+    (N + 1, profile "Tearing recovery counter"); P2 carries the transaction type."""
+
+    counter: int = fld(Uint(2))
+
+
+ProveData._test_vectors = [(H("042E"), ProveData(counter=0x042E))]
+
+
+@dataclass(frozen=True, kw_only=True)
 class CreditData(Layout):
     """Data of 8052 CREDIT FOR LOAD, 11 B: date-time ‖ MAC2 (§2)."""
 
@@ -535,3 +557,14 @@ class SamPurchaseInitResponse(Layout):
 SamPurchaseInitResponse._test_vectors = [
     (H("00000001 F15CAB75"), SamPurchaseInitResponse(terminal_seq=1, mac1=H("F15CAB75"))),
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamCreditData(Layout):
+    """Data of PSAM 8072 CREDIT SAM FOR PURCHASE, 4 B: the card's MAC2 (§3); no answer
+    data (9000 valid, 9302 invalid)."""
+
+    mac2: bytes = fld(Raw(4))
+
+
+SamCreditData._test_vectors = [(H("56988A13"), SamCreditData(mac2=H("56988A13")))]  # §4.5

@@ -402,3 +402,54 @@ AtrHistorical._test_vectors = [
      AtrHistorical(chip_maker=H("0081"), cos=H("4E4323"), card_maker=H("8697"),
                    serial=H("159900BF7C7A"))),
 ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- PSAM commands
+# The SSSE card-authentication commands of the PSAM (sscard profile, mirroring the
+# generic DES init/compute pair 801A/80FA of a transit PSAM; no public PSAM spec).
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamKeyInitData(Layout):
+    """Data of PSAM ``80 1A kid alg 10``, 16 B: the card identification code (EF05
+    rec 01) the PSAM diversifies the card's key ``kid`` from."""
+
+    card_id: bytes = fld(Raw(16), repr=False)
+
+
+SamKeyInitData._test_vectors = [
+    (H("330100 D156000005 0123456789ABCDEF"),
+     SamKeyInitData(card_id=H("330100D1560000050123456789ABCDEF"))),
+]  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamCipherData(Layout):
+    """Data of PSAM ``80 FA``: X8 ‖ S8 (P1 00, compute, 16 B) or X8 ‖ S8 ‖ R8 (P1 01,
+    verify the card's response R8, 24 B). X8 is the process factor of ``00 88`` (IRK)
+    or the card's challenge (RKSSSE); S8 the source data (ssse-card.md §3.4, §3.5)."""
+
+    x8: bytes = fld(Raw(8))
+    s8: bytes = fld(Raw(8))
+    r8: bytes | None = fld(Raw(8), optional_tail=True)
+
+
+SamCipherData._test_vectors = [
+    (H("1122334455667788 0000000000000000"),
+     SamCipherData(x8=H("1122334455667788"), s8=bytes(8))),
+    (H("1122334455667788 0000000000000000 A1A2A3A4A5A6A7A8"),
+     SamCipherData(x8=H("1122334455667788"), s8=bytes(8), r8=H("A1A2A3A4A5A6A7A8"))),
+]  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamCryptogram(Layout):
+    """Answer of PSAM ``80 FA 00``, 8 B: the expected INTERNAL AUTHENTICATE answer
+    (IRK) or the E8 of EXTERNAL AUTHENTICATE (RKSSSE)."""
+
+    cryptogram: bytes = fld(Raw(8), repr=False)
+
+
+SamCryptogram._test_vectors = [
+    (H("A1A2A3A4A5A6A7A8"), SamCryptogram(cryptogram=H("A1A2A3A4A5A6A7A8"))),
+]

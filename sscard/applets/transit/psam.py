@@ -23,7 +23,7 @@ from sscard.apdu.errors import CardError
 from sscard.applets.transit.errors import PsamError
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_KEY_INDEX, PSAM_EF_TERMINAL
 from sscard.cards.layout import LayoutError
-from sscard.cards.purse import SamPurchaseInitData, SamPurchaseInitResponse
+from sscard.cards.purse import SamCreditData, SamPurchaseInitData, SamPurchaseInitResponse
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
 
@@ -95,7 +95,7 @@ class Psam:
     def verify_mac2(self, mac2: bytes) -> Mac2Check:
         """8072 CREDIT SAM FOR PURCHASE: 9000 valid, 9302 invalid, 6901 no context."""
         try:
-            self.conn.send(Command(0x80, 0x72, 0x00, 0x00, mac2))
+            self.conn.send(Command(0x80, 0x72, 0x00, 0x00, SamCreditData(mac2=mac2).encode()))
         except CardError as exc:
             if exc.sw == 0x9302:
                 return Mac2Check.INVALID  # the PSAM keeps its context (psam.py, simulator)

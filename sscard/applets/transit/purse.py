@@ -30,6 +30,7 @@ from sscard.cards.ids import (
 )
 from sscard.cards.layout import Coded, LayoutError
 from sscard.cards.purse import (
+    BalanceResponse,
     CompositeRecord,
     CreditData,
     CreditResponse,
@@ -42,6 +43,7 @@ from sscard.cards.purse import (
     InitData,
     LoadInitResponse,
     PpseFci,
+    ProveData,
     ProveResponse,
     PurchaseInitResponse,
     TripRecord,
@@ -195,7 +197,7 @@ class Purse:
         r = self.conn.send(Command(0x80, 0x5C, p1, EP, le=4))
         if len(r.data) != 4:
             raise TransitError("GET BALANCE answer is not 4 bytes", "查询余额响应不是4字节")
-        return int.from_bytes(r.data, "big") & BALANCE_MASK
+        return BalanceResponse.decode(r.data).value & BALANCE_MASK
 
     def balance(self) -> int:
         """GET BALANCE P1 00, fen, bit 31 masked."""
@@ -247,7 +249,8 @@ class Purse:
         ``counter`` is N + 1 (profile "Tearing recovery counter"). An SW (9406) means
         the card holds no such debit.
         """
-        r = self.conn.send(Command(0x80, 0x5A, 0x00, txn_type, counter.to_bytes(2, "big"), le=8))
+        data = ProveData(counter=counter).encode()
+        r = self.conn.send(Command(0x80, 0x5A, 0x00, txn_type, data, le=8))
         return _decode(ProveResponse, r.data, "GET TRANSACTION PROVE answer")
 
     # -- load -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ See /work/notes/card-os-api.md for how applets plug in. Public names:
 :class:`CardOS`, :class:`Applet`, the file-system classes and access rules.
 """
 
-from sscard.simulators.cos.applet import Applet, Handler
+from sscard.simulators.cos.applet import Applet, Handler, decode_body
 from sscard.simulators.cos.card_os import CardOS, SecurityState, sw_bytes
 from sscard.simulators.cos.files import (
     FREE,
@@ -41,6 +41,7 @@ __all__ = [
     "RecordStructure",
     "SecurityState",
     "TransparentFile",
+    "decode_body",
     "default_fci",
     "sw_bytes",
 ]
