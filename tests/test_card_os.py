@@ -52,7 +52,6 @@ class Counter(Applet):
     def __init__(self) -> None:
         self.value = 0
         self.instructions = {(0x80, 0x10): self.bump, (0x80, 0x12): self.read}
-        self.read_only = frozenset({(0x80, 0x12)})
 
     def bump(self, cos: CardOS, cmd: Command) -> bytes:
         new = self.value + 1
@@ -153,8 +152,7 @@ def test_select_p2_0c_returns_no_data() -> None:
 def test_blocked_df_select_6a81_and_current_9303() -> None:
     card = make_card()
     tx(card, SELECT_DDF)
-    card.security.current_df.blocked = True
-    card.invalidate()
+    card.security.current_df.blocked = True  # changed outside execute: seen at once
     assert tx(card, "00B2010400").sw == 0x9303
     tx(card, "00A40000023F00")
     assert tx(card, SELECT_DDF).sw == 0x6A81
@@ -400,20 +398,20 @@ def test_update_record_structures() -> None:
     assert tx(card, "00B0951C02").data == H("FFFF")
 
 
-# ------------------------------------------------------------------ commit, tearing, cache
+# ------------------------------------------------------------------ commit, tearing
 
 
-def test_commit_and_read_only_cache_stay_consistent() -> None:
+def test_reads_see_every_commit() -> None:
     card = make_card()
     tx(card, "00A4040008A000000632010105")
     assert tx(card, "8012000002").data == H("0000")
-    assert tx(card, "8012000002").data == H("0000")  # served from the memo
+    assert tx(card, "8012000002").data == H("0000")
     assert tx(card, "8010000002").data == H("0001")
     assert tx(card, "8012000002").data == H("0001")
     assert card.commits == 1
 
 
-def test_memo_tracks_current_ef_changes() -> None:
+def test_read_record_follows_current_ef_changes() -> None:
     card = make_card()
     tx(card, SELECT_DDF)
     tx(card, "00A4020002EF05")

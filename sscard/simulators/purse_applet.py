@@ -306,7 +306,6 @@ class PurseApplet(Applet):
             (0x80, 0x52): self.credit,
             (0x80, 0x5A): self.prove,
         }
-        self.read_only = frozenset({(0x80, 0x5C), (0x80, 0x5A)})
 
     def __repr__(self) -> str:
         return f"PurseApplet(aid={AID.hex().upper()})"

@@ -49,9 +49,6 @@ class Applet:
 
     #: ``(CLA, INS) -> handler``; CLA exact, e.g. ``(0x80, 0x5C)`` GET BALANCE.
     instructions: Mapping[tuple[int, int], Handler] = {}
-    #: Commands of :attr:`instructions` that never change any state (persistent or
-    #: volatile): the OS may answer a repeat of the same bytes from a cache.
-    read_only: frozenset[tuple[int, int]] = frozenset()
 
     def answer_size(self, cmd: Command) -> int | None:
         """How many data bytes ``cmd`` answers when it succeeds, for a command that

@@ -517,6 +517,3 @@ INSTRUCTIONS: dict[tuple[int, int], Handler] = {
     (0x00, 0x88): internal_authenticate,
     (0x00, 0x82): external_authenticate,
 }
-
-#: Idempotent, state-free commands whose answers the OS may memoise.
-READ_ONLY = frozenset({(0x00, 0xB0), (0x00, 0xB2)})
