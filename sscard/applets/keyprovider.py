@@ -26,6 +26,7 @@ from typing import Protocol
 
 from sscard.apdu import CardError, Command
 from sscard.apdu import errors as sw_errors
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_TERMINAL, SsseKeyId
 from sscard.cards.ssse import SamCipherData, SamCryptogram, SamKeyInitData
 from sscard.crypto.ssse import (
@@ -222,9 +223,12 @@ class PsamKeyProvider:
             raise PsamMissing()
         if self._terminal is None:
             try:
-                self.psam.send(Command(0x00, 0xA4, 0x00, 0x00, PSAM_DF_FID.to_bytes(2, "big")))
+                self.psam.send(
+                    Command(CLA_ISO, Ins.SELECT, 0x00, 0x00, PSAM_DF_FID.to_bytes(2, "big"))
+                )
                 data = self.psam.send(
-                    Command(0x00, 0xB0, 0x80 | PSAM_EF_TERMINAL, 0x00, le=6), sensitive=False
+                    Command(CLA_ISO, Ins.READ_BINARY, 0x80 | PSAM_EF_TERMINAL, 0x00, le=6),
+                    sensitive=False,
                 ).data
             except (CardError, TerminalError):
                 raise PsamMissing() from None
@@ -243,7 +247,10 @@ class PsamKeyProvider:
         """``80 1A kid alg 10 card-ID``: the PSAM derives the card key."""
         try:
             data = SamKeyInitData(card_id=card_id).encode()
-            psam.send(Command(0x80, 0x1A, key_id, algorithm, data), sensitive=True)
+            psam.send(
+                Command(CLA_PROPRIETARY, Ins.INIT_FOR_DESCRYPT, key_id, algorithm, data),
+                sensitive=True,
+            )
         except sw_errors.FunctionNotSupported:
             raise PsamNoSm4() from None
         except sw_errors.KeyNotFound:
@@ -260,7 +267,7 @@ class PsamKeyProvider:
         self._derive(psam, SsseKeyId.IRK, card_id, algorithm)
         try:
             data = SamCipherData(x8=process8, s8=source8, r8=response8).encode()
-            check = Command(0x80, 0xFA, 0x01, 0x00, data)
+            check = Command(CLA_PROPRIETARY, Ins.CIPHER_DATA, 0x01, 0x00, data)
             response = psam.transmit(check, sensitive=True)
         except TerminalError:
             raise PsamMissing() from None
@@ -281,7 +288,9 @@ class PsamKeyProvider:
         self._derive(psam, key_id, card_id, algorithm)
         try:
             data = SamCipherData(x8=challenge8, s8=source8).encode()
-            answer = psam.send(Command(0x80, 0xFA, 0x00, 0x00, data, le=8), sensitive=True)
+            answer = psam.send(
+                Command(CLA_PROPRIETARY, Ins.CIPHER_DATA, 0x00, 0x00, data, le=8), sensitive=True
+            )
             return SamCryptogram.decode(answer.data).cryptogram
         except TerminalError:
             raise PsamMissing() from None

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sscard.apdu import Command, errors
+from sscard.apdu.catalog import CLA_PROPRIETARY, Ins
 from sscard.apdu.codec import bcd_datetime
 from sscard.cards.purse import SamCreditData, SamPurchaseInitData, SamPurchaseInitResponse
 from sscard.cards.ssse import SamCipherData, SamCryptogram, SamKeyInitData
@@ -324,10 +325,10 @@ class PsamApplet(Applet):
         self._purchase: _Purchase | None = None
         self._ssse: _SsseKey | None = None
         self.instructions = {
-            (0x80, 0x70): self.init_sam_for_purchase,
-            (0x80, 0x72): self.credit_sam_for_purchase,
-            (0x80, 0x1A): self.init_ssse_key,
-            (0x80, 0xFA): self.ssse_compute,
+            (CLA_PROPRIETARY, Ins.INIT_SAM_FOR_PURCHASE): self.init_sam_for_purchase,
+            (CLA_PROPRIETARY, Ins.CREDIT_SAM_FOR_PURCHASE): self.credit_sam_for_purchase,
+            (CLA_PROPRIETARY, Ins.INIT_FOR_DESCRYPT): self.init_ssse_key,
+            (CLA_PROPRIETARY, Ins.CIPHER_DATA): self.ssse_compute,
         }
 
     def __repr__(self) -> str:

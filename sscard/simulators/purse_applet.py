@@ -62,6 +62,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sscard.apdu import Command, errors
+from sscard.apdu.catalog import CLA_PROPRIETARY, Ins
 from sscard.apdu.codec import bcd_datetime
 from sscard.cards.ids import PPSE_NAME, SFI_LOCAL_COMPOSITE, TUNION_EP_AID, TUNION_EP_LABEL
 from sscard.cards.layout import Layout, LayoutError
@@ -299,12 +300,12 @@ class PurseApplet(Applet):
         self._session: _Session | None = None
         self._cache: list[_CacheEntry] = []
         self.instructions = {
-            (0x80, 0x5C): self.get_balance,
-            (0x80, 0x50): self.initialize,
-            (0x80, 0xDC): self.update_cache,
-            (0x80, 0x54): self.debit,
-            (0x80, 0x52): self.credit,
-            (0x80, 0x5A): self.prove,
+            (CLA_PROPRIETARY, Ins.GET_BALANCE): self.get_balance,
+            (CLA_PROPRIETARY, Ins.INITIALIZE): self.initialize,
+            (CLA_PROPRIETARY, Ins.UPDATE_CAPP_DATA_CACHE): self.update_cache,
+            (CLA_PROPRIETARY, Ins.DEBIT_FOR_PURCHASE): self.debit,
+            (CLA_PROPRIETARY, Ins.CREDIT_FOR_LOAD): self.credit,
+            (CLA_PROPRIETARY, Ins.GET_TRANSACTION_PROVE): self.prove,
         }
 
     def __repr__(self) -> str:

@@ -35,17 +35,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from sscard.apdu import ApduFormatError, Command, Response
+from sscard.apdu.catalog import Redact, spec_for
 from sscard.files import MAX_TRACE_BYTES, open_private, parse_json, read_text
 from sscard.terminals.errors import TraceFormatError, TraceWriteError
 
 TRACE_VERSION = 1
-
-_PIN_INS = {0x20, 0x24, 0x2C}
-_PIN_INS_PROPRIETARY = {0x5E}
-_BOTH_ANY = {0x82, 0x88}
-_BOTH_PROPRIETARY = {0x50, 0x52, 0x54, 0x5A, 0x70, 0x72, 0xD4, 0x4A, 0xC2, 0x1A, 0xFA, 0xC4}
-_WRITE_INS = {0xD6, 0xDC, 0xE2}
-_READ_INS = {0xB0, 0xB2}
 
 
 @dataclass(frozen=True)
@@ -61,17 +55,12 @@ class Redaction:
             return cls(sensitive, sensitive)
         if len(apdu) < 2:
             return cls()
-        cla, ins = apdu[0], apdu[1]
-        proprietary = bool(cla & 0x80)
-        if ins in _BOTH_ANY or (proprietary and ins in _BOTH_PROPRIETARY):
-            return cls(True, True)
-        if ins in _PIN_INS or (proprietary and ins in _PIN_INS_PROPRIETARY):
-            return cls(True, True)  # a card answers nothing here; a buggy one must not leak
-        if ins in _WRITE_INS:
-            return cls(True, True)
-        if ins in _READ_INS:
+        spec = spec_for(apdu[0], apdu[1])  # the redaction column of sscard.apdu.catalog
+        if spec is None or spec.redact is Redact.NONE:
+            return cls()
+        if spec.redact is Redact.ANSWER:
             return cls(False, True)
-        return cls()
+        return cls(True, True)  # PIN commands too: a buggy card must not leak one
 
 
 NONE = Redaction()

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Protocol
 
 from sscard.apdu import Command
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.apdu.errors import CardError
 from sscard.applets.transit.errors import PsamError
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_KEY_INDEX, PSAM_EF_TERMINAL
@@ -58,9 +59,13 @@ class Psam:
         """SELECT 1001, READ BINARY EF 16 (terminal number) and EF 17 (key index)."""
         try:
             fid = PSAM_DF_FID.to_bytes(2, "big")
-            self.conn.send(Command(0x00, 0xA4, 0x00, 0x00, fid))
-            tid = self.conn.send(Command(0x00, 0xB0, 0x80 | PSAM_EF_TERMINAL, 0, le=6)).data
-            idx = self.conn.send(Command(0x00, 0xB0, 0x80 | PSAM_EF_KEY_INDEX, 0, le=1)).data
+            self.conn.send(Command(CLA_ISO, Ins.SELECT, 0x00, 0x00, fid))
+            tid = self.conn.send(
+                Command(CLA_ISO, Ins.READ_BINARY, 0x80 | PSAM_EF_TERMINAL, 0, le=6)
+            ).data
+            idx = self.conn.send(
+                Command(CLA_ISO, Ins.READ_BINARY, 0x80 | PSAM_EF_KEY_INDEX, 0, le=1)
+            ).data
         except SscardError as exc:
             raise PsamError(
                 f"PSAM did not open: {exc.message_en}", f"PSAM打开失败：{exc.message_zh}"
@@ -83,7 +88,9 @@ class Psam:
         """8070 INIT SAM FOR PURCHASE -> terminal txn seq ‖ MAC1 (T=0: 61 08 + GET RESPONSE)."""
         self.context_seq = None
         try:
-            r = self.conn.send(Command(0x80, 0x70, 0x00, 0x00, data.encode(), le=8))
+            r = self.conn.send(
+                Command(CLA_PROPRIETARY, Ins.INIT_SAM_FOR_PURCHASE, 0x00, 0x00, data.encode(), le=8)
+            )
             answer = SamPurchaseInitResponse.decode(r.data)
         except (SscardError, LayoutError) as exc:
             raise PsamError(
@@ -95,7 +102,15 @@ class Psam:
     def verify_mac2(self, mac2: bytes) -> Mac2Check:
         """8072 CREDIT SAM FOR PURCHASE: 9000 valid, 9302 invalid, 6901 no context."""
         try:
-            self.conn.send(Command(0x80, 0x72, 0x00, 0x00, SamCreditData(mac2=mac2).encode()))
+            self.conn.send(
+                Command(
+                    CLA_PROPRIETARY,
+                    Ins.CREDIT_SAM_FOR_PURCHASE,
+                    0x00,
+                    0x00,
+                    SamCreditData(mac2=mac2).encode(),
+                )
+            )
         except CardError as exc:
             if exc.sw == 0x9302:
                 return Mac2Check.INVALID  # the PSAM keeps its context (psam.py, simulator)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sscard.apdu import Command
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.applets.transit.errors import NoPurse, PurseBlocked, TransitError
 from sscard.cards.ids import (
     INTEROP_YES,
@@ -119,7 +120,7 @@ class Purse:
 
     def select_ppse(self) -> PpseFci:
         """SELECT "2PAY.SYS.DDF01"; the directory lists ``MOT_T_EP`` (§1.2). Optional."""
-        r = self.conn.send(Command(0x00, 0xA4, 0x04, 0x00, PPSE_NAME, le=256))
+        r = self.conn.send(Command(CLA_ISO, Ins.SELECT, 0x04, 0x00, PPSE_NAME, le=256))
         return _decode(PpseFci, r.data, "PPSE FCI")
 
     def select(self) -> Ef0015:
@@ -127,7 +128,7 @@ class Purse:
 
         Raises :class:`NoPurse` (6A82) or :class:`PurseBlocked` (6A81).
         """
-        r = self.conn.transmit(Command(0x00, 0xA4, 0x04, 0x00, TUNION_EP_AID, le=256))
+        r = self.conn.transmit(Command(CLA_ISO, Ins.SELECT, 0x04, 0x00, TUNION_EP_AID, le=256))
         if r.sw == 0x6A82:
             raise NoPurse()
         if r.sw == 0x6A81:
@@ -145,14 +146,16 @@ class Purse:
     # -- files ----------------------------------------------------------------------
 
     def _binary(self, sfi: int, size: int) -> bytes:
-        return self.conn.send(Command(0x00, 0xB0, 0x80 | sfi, 0x00, le=size)).data
+        return self.conn.send(Command(CLA_ISO, Ins.READ_BINARY, 0x80 | sfi, 0x00, le=size)).data
 
     def read_ef0015(self) -> Ef0015:
         return _decode(Ef0015, self._binary(SFI_PUBLIC, 30), "EF 0015")
 
     def read_ef0016(self) -> Ef0016:
         """Cardholder info (name, ID number): personal data, callers redact it."""
-        r = self.conn.send(Command(0x00, 0xB0, 0x80 | SFI_HOLDER, 0x00, le=55), sensitive=True)
+        r = self.conn.send(
+            Command(CLA_ISO, Ins.READ_BINARY, 0x80 | SFI_HOLDER, 0x00, le=55), sensitive=True
+        )
         return _decode(Ef0016, r.data, "EF 0016")
 
     def read_ef0017(self) -> Ef0017:
@@ -160,7 +163,7 @@ class Purse:
 
     def read_record(self, sfi: int, number: int) -> bytes | None:
         """READ RECORD ``00 B2 nn (SFI<<3)|04 00``; None when there is no such record."""
-        r = self.conn.transmit(Command(0x00, 0xB2, number, (sfi << 3) | 0x04, le=256))
+        r = self.conn.transmit(Command(CLA_ISO, Ins.READ_RECORD, number, (sfi << 3) | 0x04, le=256))
         if r.sw in (0x6A83, 0x6A82):
             return None
         return r.check(0xB2).data
@@ -194,7 +197,7 @@ class Purse:
     # -- balance and counters -------------------------------------------------------
 
     def _balance(self, p1: int) -> int:
-        r = self.conn.send(Command(0x80, 0x5C, p1, EP, le=4))
+        r = self.conn.send(Command(CLA_PROPRIETARY, Ins.GET_BALANCE, p1, EP, le=4))
         if len(r.data) != 4:
             raise TransitError("GET BALANCE answer is not 4 bytes", "查询余额响应不是4字节")
         return BalanceResponse.decode(r.data).value & BALANCE_MASK
@@ -230,17 +233,19 @@ class Purse:
         """``80 50 01|03 02 0B`` key index ‖ amount ‖ terminal ID; 9401 when too poor."""
         data = InitData(key_index=key_index, amount=amount, terminal_id=terminal_id).encode()
         p1 = P1_CAPP if composite else P1_PURCHASE
-        r = self.conn.send(Command(0x80, 0x50, p1, EP, data, le=0x0F))
+        r = self.conn.send(Command(CLA_PROPRIETARY, Ins.INITIALIZE, p1, EP, data, le=0x0F))
         return _decode(PurchaseInitResponse, r.data, "INITIALIZE FOR PURCHASE answer")
 
     def update_cache(self, sfi: int, record_id: int, record: bytes) -> None:
         """UPDATE CAPP DATA CACHE ``80 DC id SFI<<3`` (§2): committed with the next 8054."""
-        self.conn.send(Command(0x80, 0xDC, record_id, sfi << 3, record))
+        self.conn.send(
+            Command(CLA_PROPRIETARY, Ins.UPDATE_CAPP_DATA_CACHE, record_id, sfi << 3, record)
+        )
 
     def debit(self, terminal_seq: int, when: datetime, mac1: bytes) -> DebitResponse:
         """DEBIT FOR (CAPP) PURCHASE ``80 54 01 00 0F``: answer TAC ‖ MAC2 (§2)."""
         data = DebitData(terminal_seq=terminal_seq, time=when, mac1=mac1).encode()
-        r = self.conn.send(Command(0x80, 0x54, 0x01, 0x00, data, le=8))
+        r = self.conn.send(Command(CLA_PROPRIETARY, Ins.DEBIT_FOR_PURCHASE, 0x01, 0x00, data, le=8))
         return _decode(DebitResponse, r.data, "DEBIT answer")
 
     def prove(self, txn_type: int, counter: int) -> ProveResponse:
@@ -250,7 +255,9 @@ class Purse:
         the card holds no such debit.
         """
         data = ProveData(counter=counter).encode()
-        r = self.conn.send(Command(0x80, 0x5A, 0x00, txn_type, data, le=8))
+        r = self.conn.send(
+            Command(CLA_PROPRIETARY, Ins.GET_TRANSACTION_PROVE, 0x00, txn_type, data, le=8)
+        )
         return _decode(ProveResponse, r.data, "GET TRANSACTION PROVE answer")
 
     # -- load -----------------------------------------------------------------------
@@ -258,7 +265,7 @@ class Purse:
     def init_load_raw(self, *, key_index: int, amount: int, terminal_id: bytes) -> bytes:
         """``80 50 00 02 0B``: the 16-B answer, as the load host wants it."""
         data = InitData(key_index=key_index, amount=amount, terminal_id=terminal_id).encode()
-        r = self.conn.send(Command(0x80, 0x50, P1_LOAD, EP, data, le=0x10))
+        r = self.conn.send(Command(CLA_PROPRIETARY, Ins.INITIALIZE, P1_LOAD, EP, data, le=0x10))
         if len(r.data) != 16:
             raise TransitError("INITIALIZE FOR LOAD answer is not 16 bytes", "圈存初始化响应错误")
         return r.data
@@ -270,5 +277,7 @@ class Purse:
     def credit(self, credit_data: bytes) -> bytes:
         """CREDIT FOR LOAD ``80 52 00 00 0B`` date-time ‖ MAC2 -> TAC (§2)."""
         _decode(CreditData, credit_data, "CREDIT FOR LOAD data")
-        r = self.conn.send(Command(0x80, 0x52, 0x00, 0x00, credit_data, le=4))
+        r = self.conn.send(
+            Command(CLA_PROPRIETARY, Ins.CREDIT_FOR_LOAD, 0x00, 0x00, credit_data, le=4)
+        )
         return _decode(CreditResponse, r.data, "CREDIT FOR LOAD answer").tac

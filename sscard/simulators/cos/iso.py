@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 
 from sscard.apdu import Command, errors
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.apdu.tlv import Tlv
 from sscard.simulators.cos.applet import Handler
 from sscard.simulators.cos.card_os import CardOS
@@ -500,20 +501,20 @@ def external_authenticate(cos: CardOS, cmd: Command) -> bytes:
 
 
 INSTRUCTIONS: dict[tuple[int, int], Handler] = {
-    (0x00, 0xA4): select,
-    (0x00, 0xB0): read_binary,
-    (0x00, 0xB2): read_record,
-    (0x00, 0xD6): update_binary,
-    (0x04, 0xD6): update_binary,
-    (0x84, 0xD6): update_binary,
-    (0x00, 0xDC): update_record,
-    (0x04, 0xDC): update_record,
-    (0x84, 0xDC): update_record,
-    (0x00, 0xE2): append_record,
-    (0x00, 0x20): verify,
-    (0x80, 0x5E): pin_5e,
-    (0x84, 0x24): unblock_pin,
-    (0x00, 0x84): get_challenge,
-    (0x00, 0x88): internal_authenticate,
-    (0x00, 0x82): external_authenticate,
+    (CLA_ISO, Ins.SELECT): select,
+    (CLA_ISO, Ins.READ_BINARY): read_binary,
+    (CLA_ISO, Ins.READ_RECORD): read_record,
+    (CLA_ISO, Ins.UPDATE_BINARY): update_binary,
+    (0x04, Ins.UPDATE_BINARY): update_binary,
+    (0x84, Ins.UPDATE_BINARY): update_binary,
+    (CLA_ISO, Ins.UPDATE_RECORD): update_record,
+    (0x04, Ins.UPDATE_RECORD): update_record,
+    (0x84, Ins.UPDATE_CAPP_DATA_CACHE): update_record,
+    (CLA_ISO, Ins.APPEND_RECORD): append_record,
+    (CLA_ISO, Ins.VERIFY): verify,
+    (CLA_PROPRIETARY, Ins.CHANGE_PIN): pin_5e,
+    (0x84, Ins.UNBLOCK_PIN): unblock_pin,
+    (CLA_ISO, Ins.GET_CHALLENGE): get_challenge,
+    (CLA_ISO, Ins.INTERNAL_AUTHENTICATE): internal_authenticate,
+    (CLA_ISO, Ins.EXTERNAL_AUTHENTICATE): external_authenticate,
 }
