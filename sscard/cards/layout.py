@@ -1,14 +1,19 @@
 """Declarative byte layouts with inline test vectors, walked by one test.
 
-The idea comes from pySim's file classes (see shared/design/lessons-from-anchors.md,
-pattern 1): a layout is declared once, as a frozen dataclass whose fields carry a
-*codec* (how many bytes, how they map to a Python value), together with
+The idea comes from pySim's file classes (osmocom pySim, ``pySim/filesystem.py``): a
+layout is declared once, as a frozen dataclass whose fields carry a *codec* (how many
+bytes, how they map to a Python value), together with
 ``_test_vectors = [(bytes, decoded), ...]``. The terminal decodes with it, the
 simulator encodes with it, and ``tests/test_cards_vectors.py`` walks every layout
 in :data:`REGISTRY`: decode each vector, compare, encode back, compare bytes.
 
 Field offsets follow from the order and sizes of the fields, so the dataclass *is*
-the offset table of the reference (e.g. transit-purse.md §1.3 EF 0015).
+the offset table of the standard (e.g. JR/T 0025 / T-Union EF 0015).
+
+Why not *construct* (which pySim builds on): measured with the same fields and
+adapters, a construct ``Struct`` decodes 2.4-3x and encodes 3.5-4x slower than these
+codecs (``python -m benchmarks layouts``); a composite tap runs 23 layout codecs
+(terminal and simulator), and the host budget per tap is 2 ms.
 """
 
 from __future__ import annotations
@@ -286,22 +291,36 @@ class Layout(Coded, abstract=True):
     IndexError or ValueError at a caller.
     """
 
+    _codecs_cache: ClassVar[list[tuple[str, Codec, bool]]]
+    _sizes_cache: ClassVar[tuple[int, int]]
+
     @classmethod
     def _codecs(cls) -> list[tuple[str, Codec, bool]]:
-        return [
-            (f.name, f.metadata["codec"], bool(f.metadata.get("optional_tail")))
-            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-            if "codec" in f.metadata
-        ]
+        """(field name, codec, optional tail) in wire order, computed once per class."""
+        cached = cls.__dict__.get("_codecs_cache")
+        if cached is None:
+            cached = [
+                (f.name, f.metadata["codec"], bool(f.metadata.get("optional_tail")))
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if "codec" in f.metadata
+            ]
+            cls._codecs_cache = cached
+            cls._sizes_cache = (
+                sum(c.size for _, c, opt in cached if not opt),
+                sum(c.size for _, c, _ in cached),
+            )
+        return cached
 
     @classmethod
     def size(cls) -> int:
         """The full encoded length (with an optional tail present)."""
-        return sum(c.size for _, c, _ in cls._codecs())
+        cls._codecs()
+        return cls.__dict__["_sizes_cache"][1]  # type: ignore[no-any-return]
 
     @classmethod
     def min_size(cls) -> int:
-        return sum(c.size for _, c, opt in cls._codecs() if not opt)
+        cls._codecs()
+        return cls.__dict__["_sizes_cache"][0]  # type: ignore[no-any-return]
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
