@@ -370,10 +370,3 @@ class Layout(Coded, abstract=True):
 
     def _check(self) -> None:
         """Cross-field or constant checks; raise LayoutError. Default: none."""
-
-
-def all_layouts() -> list[LayoutLike]:
-    """Every registered layout (imports the modules that declare them)."""
-    from sscard.cards import purse, ssse  # noqa: F401  (import registers)
-
-    return list(REGISTRY)

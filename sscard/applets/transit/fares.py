@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from sscard.applets.transit.errors import TransitConfigError
+from sscard.applets.transit.textfile import read_config_file
 from sscard.cards.ids import CardCategory
 
 
@@ -106,9 +107,7 @@ class FareTable:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FareTable:
-        """Read a fare table file (through ``config.read_config_file``, the one reader)."""
-        from sscard.applets.transit.config import read_config_file
-
+        """Read a fare table file (through ``textfile.read_config_file``, the one reader)."""
         return cls.parse(read_config_file(path, "fare table", "票价表"), str(path))
 
 

@@ -9,12 +9,12 @@ its "sscard profile" section (SM4 authentication, secure messaging, UNBLOCK PIN)
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from sscard.apdu import Command, errors
 from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.apdu.tlv import Tlv
 from sscard.simulators.cos.applet import Handler
-from sscard.simulators.cos.card_os import CardOS
 from sscard.simulators.cos.files import (
     DedicatedFile,
     ElementaryFile,
@@ -25,6 +25,9 @@ from sscard.simulators.cos.files import (
     RecordStructure,
     TransparentFile,
 )
+
+if TYPE_CHECKING:  # card_os imports this module to fill its instruction table
+    from sscard.simulators.cos.card_os import CardOS
 
 # ------------------------------------------------------------------ SELECT
 
