@@ -20,7 +20,7 @@ from sscard.simulators.card import build_card
 from sscard.simulators.keys import default_key_set
 from sscard.simulators.profile import new_card
 
-READ = bytes.fromhex("00B2072C00")  # EF05 record 7 by SFI (ssse-card.md §1.3)
+READ = bytes.fromhex("00B2072C00")  # EF05 record 7 by SFI (reference §C1.3)
 SELECT_EF05 = bytes.fromhex("00A4020C02EF05")
 
 

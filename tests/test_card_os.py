@@ -1,6 +1,6 @@
 """The card OS driven with raw APDU bytes: file system, Le/T=0 rules, access, commit, faults.
 
-References: ssse-card.md §1.3 (READ RECORD modes, SFI), §2 and §2.1 (commands,
+References: reference §C1.3 (READ RECORD modes, SFI), §C2 and §C2.1 (commands,
 status words); ISO 7816-4 file selection. The tree is hand-built so each rule is
 tested apart from any applet.
 """
@@ -38,7 +38,7 @@ from sscard.simulators.faults import CardTorn, Faults, Tear, TearPoint, ins_is
 H = bytes.fromhex
 DDF_NAME = H("7378312E73682EC9E7BBE1B1A3D5CF")
 MAC_KEY = H("00112233445566778899AABBCCDDEEFF")
-REC1 = H("0110330300D15600000599110145FFFFFFFF")  # ssse-card.md §6 EF05 rec 01
+REC1 = H("0110330300D15600000599110145FFFFFFFF")  # reference §C6 EF05 rec 01
 
 
 def _counter_rng() -> Callable[[int], bytes]:
@@ -165,7 +165,7 @@ def test_read_record_all_p2_modes() -> None:
     card = make_card()
     tx(card, SELECT_DDF)
     assert tx(card, "00B2072C00").sw == 0x6A83  # SFI 5 record 7 does not exist here
-    assert tx(card, "00B2012C00").data == REC1  # SFI form (ssse-card.md §1.3)
+    assert tx(card, "00B2012C00").data == REC1  # SFI form (reference §C1.3)
     assert tx(card, "00B2030400").data == H("0304332E3030")  # record number, current EF
     assert tx(card, "00B2000400").data == H("0304332E3030")  # 00 = current record
     assert tx(card, "00B2020000").data == H("020133")  # by record identifier (tag)

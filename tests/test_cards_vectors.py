@@ -162,7 +162,7 @@ def test_vectors(layout: LayoutLike) -> None:
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=IDS)
 def test_fixed_sizes_match_reference(layout: LayoutLike) -> None:
-    """Sizes from transit-purse.md §1.3, §2, §5 and ssse-card.md §1.4, §5."""
+    """Sizes from reference §P1.3, §P2, §P5 and reference §C1.4, §C5."""
     sizes = {
         "Ef0015": 30, "Ef0016": 55, "Ef0017": 60, "TxnRecord": 23, "TripRecord": 48,
         "CompositeRecord": 128, "PurchaseInitResponse": 15, "LoadInitResponse": 16,

@@ -1,6 +1,6 @@
 """BCD and the social-security field padding rules.
 
-ssse-card.md §1.3: **cn** (compressed numeric, BCD) is left-aligned and padded
+reference §C1.3: **cn** (compressed numeric, BCD) is left-aligned and padded
 on the right with F; **an** is left-aligned and padded on the right with 00.
 Dates on the card and in purse records are BCD YYYYMMDD (time hhmmss).
 """
@@ -88,7 +88,7 @@ def parse_bcd_date(data: bytes) -> date:
 
 
 def bcd_datetime(dt: datetime) -> bytes:
-    """7-byte BCD YYYYMMDDhhmmss, as in MAC1/MAC2/TAC inputs (transit-purse.md §4.4)."""
+    """7-byte BCD YYYYMMDDhhmmss, as in MAC1/MAC2/TAC inputs (reference §P4.4)."""
     if dt.year >= 1000:  # fast path: the same digits strftime writes
         return bytes.fromhex(
             f"{dt.year:04d}{dt.month:02d}{dt.day:02d}{dt.hour:02d}{dt.minute:02d}{dt.second:02d}"

@@ -2,11 +2,11 @@
 the command table, :mod:`sscard.apdu.catalog`).
 
 Why: on ``6Cxx`` ("wrong Le, the right one is xx") ISO 7816-4 lets a terminal re-send
-the command with Le = xx, and Metrodroid does so once for its reads (transit-purse.md
-§5.8). For a command with side effects that is a second *execution*: a card OS that
+the command with Le = xx, and Metrodroid does so once for its reads (reference
+§P5.8). For a command with side effects that is a second *execution*: a card OS that
 committed DEBIT FOR PURCHASE before it looked at Le answers the re-sent copy ``6901``
 (no session), and the terminal reports a failure for a debit that was taken
-(issue 12 part 2). So ``Connection`` re-sends a command only when this table says a
+(such a card exists). So ``Connection`` re-sends a command only when this table says a
 repeat leaves the card exactly as one execution would; every other command that draws
 ``6Cxx`` raises :class:`~sscard.terminals.errors.CommandOutcomeUnknown`, and the
 application goes to its recovery path (805A for a debit, a balance check for a load).

@@ -1,8 +1,8 @@
 """Where the SSSE card keys live: a PSAM, a software key set, or an HSM (two-step flow).
 
-A terminal proves a card genuine with internal authentication (IRK, ssse-card.md §3.4)
+A terminal proves a card genuine with internal authentication (IRK, reference §C3.4)
 and, on 3rd-generation cards, unlocks EF06 with external authentication (RKSSSE,
-§1.5, §3.5). Both need the *card* key, derived from an issuer master with the sscard
+§C1.5, §C3.5). Both need the *card* key, derived from an issuer master with the sscard
 profile diversification (two levels from the card identification code). A
 :class:`KeyProvider` hides where that happens, so the reader never holds a master key:
 
@@ -11,9 +11,9 @@ profile diversification (two levels from the card identification code). A
 * :class:`SoftwareKeyProvider` — masters from a key set (tests, the simulator's
   TEST keys, or an operator's own file);
 * :class:`HsmSimulator` — the host side of ``iReadCardBas_HSM_Step1/Step2``
-  (§3.6, §4.3): the reader never sees a key, the host answers ``INT|EXT|``.
+  (§C3.6, §C4.3): the reader never sees a key, the host answers ``INT|EXT|``.
 
-PSAM faults map to the unified-interface codes (§4.5): no PSAM −2201, PSAM without
+PSAM faults map to the unified-interface codes (§C4.5): no PSAM −2201, PSAM without
 SM4 −2202, PSAM without RKSSSE −2203, a missing IRK −24 (key level insufficient).
 Keys never appear in a repr, a message or a trace (``sensitive=True`` on every
 PSAM exchange).
@@ -83,7 +83,7 @@ class PsamNoSm4(PsamError):
 
 
 class PsamNoRkssse(PsamError):
-    """The PSAM holds no RKSSSE: 3.0 cards need it to read EF06 (−2203, §1.5)."""
+    """The PSAM holds no RKSSSE: 3.0 cards need it to read EF06 (−2203, §C1.5)."""
 
     code = -2203
     message_en = "PSAM has no RKSSSE key (3.0 cards need external authentication)"
@@ -105,7 +105,7 @@ class KeyProvider(Protocol):
     """Computes or checks the cryptograms of one card; never hands out a key.
 
     ``card_id`` is the 16-B card identification code (EF05 rec 01), ``algorithm`` the
-    SSSE flag of the SELECT FCI (01 3DES, 03 SM4; ssse-card.md §3.1).
+    SSSE flag of the SELECT FCI (01 3DES, 03 SM4; reference §C3.1).
     """
 
     @property
@@ -116,7 +116,7 @@ class KeyProvider(Protocol):
     def verify_internal(
         self, card_id: bytes, algorithm: int, process8: bytes, source8: bytes, response8: bytes
     ) -> bool:
-        """Is ``response8`` the card's correct answer to ``00 88 00 00 10 P8‖S8`` (§3.4)?"""
+        """Is ``response8`` the card's correct answer to ``00 88 00 00 10 P8‖S8`` (§C3.4)?"""
         ...
 
     def external_cryptogram(
@@ -127,7 +127,7 @@ class KeyProvider(Protocol):
         source8: bytes,
         key_id: int = SsseKeyId.RKSSSE,
     ) -> bytes:
-        """E8 for ``00 82 00 kid 10 E8‖S8`` from the card's challenge (§3.5, profile)."""
+        """E8 for ``00 82 00 kid 10 E8‖S8`` from the card's challenge (§C3.5, profile)."""
         ...
 
 
@@ -180,7 +180,7 @@ class SoftwareKeyProvider:
         return self._terminal_number
 
     def card_key(self, name: str, card_id: bytes, algorithm: int) -> bytes:
-        """Div(Div(master, ID[0:8]), ID[8:16]) (ssse-card.md profile "Key diversification")."""
+        """Div(Div(master, ID[0:8]), ID[8:16]) (reference part C profile "Key diversification")."""
         return card_key(self._keys.ssse.master(name, family_of(algorithm)), card_id, algorithm)
 
     def verify_internal(
@@ -303,7 +303,7 @@ class PsamKeyProvider:
 
 
 class HsmSimulator:
-    """The host/HSM side of ``iReadCardBas_HSM_Step1/Step2`` (ssse-card.md §3.6, §4.3).
+    """The host/HSM side of ``iReadCardBas_HSM_Step1/Step2`` (reference §C3.6, §C4.3).
 
     :meth:`compute` takes the Step1 string ``region|ATR|alg|cardId|intP|intS|extP|extS|``
     and answers ``INT(32 hex)|EXT(32 hex)|``. INT is the full 16-B block for SM4 (the

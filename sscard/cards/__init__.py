@@ -1,8 +1,8 @@
 """The shared card model: identifiers, record layouts with vectors, regions, SSNs.
 
 Declared once and used by both sides of the wire: the terminal applets decode
-with these layouts and the simulators encode with them (shared/design/
-architecture.md, "One idea"). Every layout carries inline test vectors that
+with these layouts and the simulators encode with them (docs/architecture.md,
+"One idea"). Every layout carries inline test vectors that
 ``tests/test_cards_vectors.py`` walks through :func:`all_layouts`.
 """
 

@@ -114,7 +114,7 @@ class Hex:
 
 @dataclasses.dataclass(frozen=True)
 class Cn:
-    """cn: BCD digits, left-aligned, right-padded with F (ssse-card.md §1.3)."""
+    """cn: BCD digits, left-aligned, right-padded with F (reference §C1.3)."""
 
     size: int
 
@@ -127,7 +127,7 @@ class Cn:
 
 @dataclasses.dataclass(frozen=True)
 class Text:
-    """an: text left-aligned, right-padded with 00 (ssse-card.md §1.3); GBK by default."""
+    """an: text left-aligned, right-padded with 00 (reference §C1.3); GBK by default."""
 
     size: int
     encoding: str = "gbk"
@@ -199,7 +199,7 @@ def fld(
     """Declare a layout field: ``balance: int = fld(Uint(4))``.
 
     ``optional_tail`` marks a last field that may be absent on the wire (decoded as
-    None), e.g. the issuer ID in a 2-level INIT SAM FOR PURCHASE (transit-purse.md §3).
+    None), e.g. the issuer ID in a 2-level INIT SAM FOR PURCHASE (reference §P3).
     ``repr=False`` keeps personal data (names, ID numbers) out of reprs and logs.
 
     (Ruff's RUF009 cannot tell that this returns a ``dataclasses.field``; date fields

@@ -2,7 +2,7 @@
 
 A PSAM is a card of its own (built on :class:`~sscard.simulators.cos.CardOS`, T=0 by
 default), so a terminal drives it with raw APDUs exactly as a real SAM slot
-(shared/reference/transit-purse.md §3 and its "sscard profile"):
+(reference §P3 and its "sscard profile"):
 
 =====================================  =====================================================
 ``00 A4 00 00 02 1001``                select the PSAM application (by FID, no AID)
@@ -22,23 +22,23 @@ DPK = Div(Div(MPK, issuer ID), ASN8) for Lc ``24``, Div(MPK, ASN8) for Lc ``1C``
 Errors: Lc other than 1C/24 ``6700``; key version not held ``6A88``; algorithm ID
 04 on a PSAM without SM4 ``6A81``, unknown algorithm ID ``6A80``; 8072 without a
 prior 8070 ``6901``. A failed 8072 keeps the purchase context (the terminal may
-retry with the MAC2 of GET TRANSACTION PROVE, §5.7); a good one ends it.
+retry with the MAC2 of GET TRANSACTION PROVE, §P5.7); a good one ends it.
 
 **SSSE card-authentication commands (sscard profile; no public PSAM spec).** They
-mirror the generic DES init/compute pair of transit-purse.md §3 (``801A``/``80FA``):
+mirror the generic DES init/compute pair of reference §P3 (``801A``/``80FA``):
 
 =====================================  =====================================================
 ``80 1A kid alg 10 <card ID 16>``      derive the card's key ``kid`` (``00`` IRK, ``0A``
                                        RKSSSE) for SSSE algorithm flag ``alg`` (``01``
                                        3DES, ``03`` SM4) from the card identification code
                                        (EF05 rec 01): Div(Div(MK, bytes 0-7), bytes 8-15)
-                                       (ssse-card.md profile "Key diversification").
+                                       (reference part C profile "Key diversification").
 ``80 FA 00 00 10 <X8 ‖ S8>``           answer the 8-B cryptogram: for IRK, X8 = the process
                                        factor sent in ``00 88`` and the answer is the card's
                                        expected INTERNAL AUTHENTICATE response; for RKSSSE,
                                        X8 = the card's challenge (``00 84 00 00 08``) and
                                        the answer is E8 for ``00 82 00 0A 10 E8 ‖ S8``
-                                       (ssse-card.md §3.4, §3.5 and profile).
+                                       (reference §C3.4, §C3.5 and profile).
 ``80 FA 01 00 18 <X8 ‖ S8 ‖ R8>``      verify: ``9000`` when R8 (the card's response)
                                        equals the cryptogram, else ``9302``.
 =====================================  =====================================================
@@ -103,10 +103,10 @@ __all__ = [
 PSAM_SCHEMA = "sscard-psam/1"
 PSAM_DF_FID = 0x1001
 EF_TERMINAL, EF_KEY_INDEX = 0x16, 0x17
-#: SSSE key IDs the PSAM can derive (ssse-card.md §2, sscard.cards.ids.SsseKeyId).
+#: SSSE key IDs the PSAM can derive (reference §C2, sscard.cards.ids.SsseKeyId).
 KID_IRK, KID_RKSSSE = 0x00, 0x0A
 _SSSE_NAMES = {KID_IRK: "IRK", KID_RKSSSE: "RKSSSE"}
-#: SSSE algorithm flags (ssse-card.md §3.1): 01 3DES, 03 SM4.
+#: SSSE algorithm flags (reference §C3.1): 01 3DES, 03 SM4.
 FLAG_DES, FLAG_SM4 = 0x01, 0x03
 
 #: T=0 only (no TD1): TS 3B, T0 68 (TB1, TC1, 8 historical bytes "SSCPSAM1").
@@ -346,7 +346,7 @@ class PsamApplet(Applet):
     # -- purse --------------------------------------------------------------------------
 
     def init_sam_for_purchase(self, cos: CardOS, cmd: Command) -> bytes:
-        """8070: terminal txn seq ‖ MAC1 (transit-purse.md §3, §4.2-4.4); seq + 1 committed."""
+        """8070: terminal txn seq ‖ MAC1 (reference §P3, §P4.2-4.4); seq + 1 committed."""
         if (cmd.p1, cmd.p2) != (0x00, 0x00):
             raise errors.WrongParameters()
         body = decode_body(SamPurchaseInitData, cmd)  # Lc 1C one-level, 24 two-level
@@ -392,7 +392,7 @@ class PsamApplet(Applet):
         return SamPurchaseInitResponse(terminal_seq=seq, mac1=mac1).encode()
 
     def credit_sam_for_purchase(self, cos: CardOS, cmd: Command) -> bytes:
-        """8072: verify the card's MAC2 over the amount (§4.4): 9000 or 9302."""
+        """8072: verify the card's MAC2 over the amount (§P4.4): 9000 or 9302."""
         if (cmd.p1, cmd.p2) != (0x00, 0x00):
             raise errors.WrongParameters()
         mac2 = decode_body(SamCreditData, cmd).mac2

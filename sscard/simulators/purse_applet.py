@@ -2,18 +2,18 @@
 
 Why a module of its own: the purse is the only part of the card whose state changes
 carry money, so its rules live in one place that can be checked against
-shared/reference/transit-purse.md line by line:
+reference part P line by line:
 
-* selection (§1.2): FCI ``6F (84 AID, A5 (9F08 version, 9F0C EF 0015))``; a PPSE
+* selection (§P1.2): FCI ``6F (84 AID, A5 (9F08 version, 9F0C EF 0015))``; a PPSE
   directory entry with label ``MOT_T_EP`` (:func:`build_ppse_ddf`);
-* files (§1.3), served by the card OS's READ BINARY / READ RECORD: EF 0015/0016/0017
+* files (§P1.3), served by the card OS's READ BINARY / READ RECORD: EF 0015/0016/0017
   (SFI 15/16/17), EF 0018 (cyclic, 23-B records, newest first), EF 001A (composite
   records; record number = record ID), EF 0019 (the same composite records of a local,
-  non-interoperable card, §5.4), EF 001E (cyclic, 48-B trip records);
-* commands (§2): GET BALANCE, INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD (P2 01
+  non-interoperable card, §P5.4), EF 001E (cyclic, 48-B trip records);
+* commands (§P2): GET BALANCE, INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD (P2 01
   ED or 02 EP), UPDATE CAPP DATA CACHE, DEBIT FOR (CAPP) PURCHASE, CREDIT FOR LOAD,
   GET TRANSACTION PROVE;
-* cryptography (§4) from :mod:`sscard.crypto.purse`: 3DES (algorithm ID 00) and SM4
+* cryptography (§P4) from :mod:`sscard.crypto.purse`: 3DES (algorithm ID 00) and SM4
   (04, sscard profile). Card keys DPK/DLK/DTK are diversified from the key set's
   MPK/MLK/MTK, issuer ID first, then ASN (profile "PSAM diversification").
 
@@ -24,9 +24,9 @@ a tear after it leaves the whole transaction on the card with the answer lost. L
 judged before either runs (:meth:`PurseApplet.answer_size`): a wrong Le answers
 ``6Cxx`` with nothing changed, so a terminal never sees an error for a committed debit.
 
-sscard profile choices implemented (transit-purse.md "sscard profile"): GET BALANCE
+sscard profile choices implemented (reference part P "sscard profile"): GET BALANCE
 P1 00-03, where P1 01 is the **amount overdrawn** as Metrodroid and CardBal read it
-(§5.8: their public code overrides the profile row's "01 = overdraft limit"); maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
+(§P5.8: their public code overrides the profile row's "01 = overdraft limit"); maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
 cache is not MAC-covered, is committed with a successful 8054 and discarded when
 8054 fails or the card is torn; 805A carries counter N + 1.
 
@@ -117,7 +117,7 @@ __all__ = [
 
 AID = TUNION_EP_AID
 EP_ADF_FID = 0x1001
-#: 9F08 in the SELECT answer, as in the §1.2 sample (not EF 0015 byte 9, which differs there).
+#: 9F08 in the SELECT answer, as in the §P1.2 sample (not EF 0015 byte 9, which differs there).
 APP_VERSION = 0x02
 
 SFI_EF15, SFI_EF16, SFI_EF17 = 0x15, 0x16, 0x17
@@ -125,12 +125,12 @@ SFI_LOG, SFI_COMPOSITE, SFI_TRIP = 0x18, 0x1A, 0x1E
 LOG_RECORD_SIZE, TRIP_RECORD_SIZE = TxnRecord.size(), TripRecord.size()  # 23, 48
 COMPOSITE_RECORD_SIZE = CompositeRecord.size()  # 128
 LOG_RECORDS, TRIP_RECORDS = 10, 30
-#: EF 001A (and 0019) records pre-allocated by the issuer: metro 01 (profile), bus 02 (§5.4).
+#: EF 001A (and 0019) records pre-allocated by the issuer: metro 01 (profile), bus 02 (§P5.4).
 COMPOSITE_IDS = (0x01, 0x02)
-#: The composite files: interoperable 1A, local 19 (§1.3, §5.4), same record structure.
+#: The composite files: interoperable 1A, local 19 (§P1.3, §P5.4), same record structure.
 COMPOSITE_SFIS = (SFI_COMPOSITE, SFI_LOCAL_COMPOSITE)
 
-# Transaction types (transit-purse.md §5.1).
+# Transaction types (reference §P5.1).
 TYPE_ED_LOAD, TYPE_EP_LOAD, TYPE_ED_PURCHASE, TYPE_EP_PURCHASE, TYPE_CAPP = 1, 2, 5, 6, 9
 _INIT_TYPES = {
     (0x00, 0x01): TYPE_ED_LOAD,
@@ -140,7 +140,7 @@ _INIT_TYPES = {
     (0x03, 0x02): TYPE_CAPP,
 }
 
-#: The key of the published vectors (transit-purse.md §4.5: DLK = DPK).
+#: The key of the published vectors (reference §P4.5: DLK = DPK).
 VECTOR_KEY = bytes.fromhex("11223344556677888877665544332211")
 
 
@@ -170,7 +170,7 @@ class PurseKeys:
 
 
 def purse_keys(key_set: KeySet, profile: PurseProfile) -> PurseKeys:
-    """The card's keys from the key set's masters (transit-purse.md §4.1, profile
+    """The card's keys from the key set's masters (reference §P4.1, profile
     "PSAM diversification"): Div(Div(MPK/MLK/MTK, EF0015[0..7]), EF0015[12..19]).
 
     One key index (``profile.key_index``) and one version (``profile.key_version``)
@@ -190,7 +190,7 @@ def purse_keys(key_set: KeySet, profile: PurseProfile) -> PurseKeys:
 
 
 def vector_keys(key_index: int = 1) -> PurseKeys:
-    """DPK = DLK = DTK = the §4.5 vector key; purchase version 01, load version 02, 3DES.
+    """DPK = DLK = DTK = the §P4.5 vector key; purchase version 01, load version 02, 3DES.
 
     The ``vector_keys`` option: bypasses diversification so the simulated card
     reproduces the published MAC1 (load) and MAC2 (purchase) byte for byte.
@@ -207,7 +207,7 @@ def vector_keys(key_index: int = 1) -> PurseKeys:
 
 @dataclass(frozen=True)
 class TransactionProof:
-    """What GET TRANSACTION PROVE answers for the last purchase (§2, §5.7)."""
+    """What GET TRANSACTION PROVE answers for the last purchase (§P2, §P5.7)."""
 
     counter: int  # the offline counter after the debit (N + 1)
     txn_type: int
@@ -327,7 +327,7 @@ class PurseApplet(Applet):
     # -- Applet hooks -----------------------------------------------------------------
 
     def select_response(self, cos: CardOS, df: DedicatedFile) -> bytes:
-        """``6F (84 AID, A5 (9F08 01 ver, 9F0C 1E <EF 0015>))`` (§1.2), the shared EpFci."""
+        """``6F (84 AID, A5 (9F08 01 ver, 9F0C 1E <EF 0015>))`` (§P1.2), the shared EpFci."""
         ef15 = Ef0015.decode(_binary(df, SFI_EF15))
         return EpFci(ef0015=ef15, app_version=APP_VERSION, aid=AID).encode()
 
@@ -345,7 +345,7 @@ class PurseApplet(Applet):
         """``80 5C P1 P2 04``; P2 01 ED / 02 EP; P1 00 balance, 01 amount overdrawn,
         02 overdraft used (the same value), 03 usable balance.
 
-        P1 01 follows transit-purse.md §5.8: Metrodroid (``TUnionTransitData``) and
+        P1 01 follows reference §P5.8: Metrodroid (``TUnionTransitData``) and
         CardBal show ``-(P1 01)`` when P1 00 is 0, so an overdrawn card must answer the
         amount overdrawn there, not the limit (the limit is in the 8050 answer)."""
         st = self.state
@@ -359,7 +359,7 @@ class PurseApplet(Applet):
     # -- 8050 -------------------------------------------------------------------------
 
     def initialize(self, cos: CardOS, cmd: Command) -> bytes:
-        """INITIALIZE FOR LOAD (P1 00) / PURCHASE (01) / CAPP PURCHASE (03), §2.
+        """INITIALIZE FOR LOAD (P1 00) / PURCHASE (01) / CAPP PURCHASE (03), §P2.
 
         Data: key index 1 ‖ amount 4 ‖ terminal ID 6. Purchase answer (15 B): balance,
         offline counter, overdraft limit, key version, algorithm ID, random. Load answer
@@ -414,7 +414,7 @@ class PurseApplet(Applet):
     # -- 80DC -------------------------------------------------------------------------
 
     def update_cache(self, cos: CardOS, cmd: Command) -> bytes:
-        """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (§2, §5.3, §5.4).
+        """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (§P2, §P5.3, §P5.4).
 
         Only inside a composite purchase (else ``6901``). The record is cached; it
         reaches EF 001A/0019/001E only with a successful 8054 (profile "Composite cache
@@ -526,7 +526,7 @@ class PurseApplet(Applet):
     # -- 8052 -------------------------------------------------------------------------
 
     def credit(self, cos: CardOS, cmd: Command) -> bytes:
-        """CREDIT FOR LOAD ``80 52 00 00 0B date4 time3 MAC2`` -> TAC (§2, §4.4).
+        """CREDIT FOR LOAD ``80 52 00 00 0B date4 time3 MAC2`` -> TAC (§P2, §P4.4).
 
         MAC2 (from the load host) wrong: ``9302``, nothing changed. Otherwise one
         commit: value + amount, online counter + 1, EF 0018 record.
@@ -580,7 +580,7 @@ class PurseApplet(Applet):
     # -- 805A -------------------------------------------------------------------------
 
     def prove(self, cos: CardOS, cmd: Command) -> bytes:
-        """GET TRANSACTION PROVE ``80 5A 00 type 02 counter`` -> MAC2 ‖ TAC (§2, §5.7).
+        """GET TRANSACTION PROVE ``80 5A 00 type 02 counter`` -> MAC2 ‖ TAC (§P2, §P5.7).
 
         ``counter`` is N + 1 (profile "Tearing recovery counter"): the offline counter
         after the debit. No such purchase on the card: ``9406``.
@@ -670,7 +670,7 @@ def _pushed(ef: RecordFile, record: bytes, records: list[bytes] | None = None) -
 
 
 def _log_record(s: _Session, overdraft_limit: int, when: datetime) -> bytes:
-    """The EF 0018 record (§5.2) of the session's transaction, with the shared TxnRecord."""
+    """The EF 0018 record (§P5.2) of the session's transaction, with the shared TxnRecord."""
     return TxnRecord(
         counter=s.counter, overdraft_limit=overdraft_limit, amount=s.amount,
         txn_type=s.txn_type, terminal_id=s.terminal_id, time=when,
@@ -731,7 +731,7 @@ def build_purse_adf(
 
 def build_ppse_ddf(*entries: PpseEntry) -> DedicatedFile:
     """The PPSE ``2PAY.SYS.DDF01`` whose SELECT answer lists ``entries`` (default: the EP
-    with label ``MOT_T_EP``, priority 1), transit-purse.md §1.2."""
+    with label ``MOT_T_EP``, priority 1), reference §P1.2."""
     fci = PpseFci(entries or (PpseEntry(AID, TUNION_EP_LABEL, 1),)).encode()
     return DedicatedFile(name=PPSE_NAME, applet=_FixedFci(fci), label_text="PPSE")
 
@@ -781,7 +781,7 @@ def find_purse(cos: CardOS) -> tuple[DedicatedFile, PurseApplet]:
 
 
 def sample_profile(*, balance: int = 0, algorithm_id: int = 0x00) -> PurseProfile:
-    """A small fixed purse for tests and benchmarks (EF 0015 = the §1.2 sample)."""
+    """A small fixed purse for tests and benchmarks (EF 0015 = the §P1.2 sample)."""
     from sscard.cards.purse import Ef0016, Ef0017
 
     ef15 = Ef0015.decode(

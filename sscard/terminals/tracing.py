@@ -2,7 +2,7 @@
 
 Why JSON lines: one exchange per line is greppable, streams to disk as the
 session runs, and is exactly what ``ReplayTransport`` re-runs (cardpeek's
-replay driver, lessons-from-anchors.md pattern 6).
+replay driver).
 
 Line kinds (``dir``):
 - ``S`` session: reader, ATR, protocol, ``redacted`` (is redaction on), version;
@@ -11,15 +11,16 @@ Line kinds (``dir``):
 - ``E`` the transport raised: ``error`` (type name), ``message``.
 A redacted line has ``"redacted": N`` = number of data bytes left out.
 
-Redaction rule (architecture.md "Secrets never appear in logs or traces"):
+Redaction rule (keys, PINs and personal data never leave the process unredacted;
+the table is the ``redact`` column of :mod:`sscard.apdu.catalog`):
 - both directions of PIN commands: VERIFY 20, CHANGE REFERENCE DATA/UNBLOCK 24,
   RESET RETRY COUNTER 2C, CHANGE/RELOAD PIN 8x5E, PKI VERIFY PIN 80C4 (its answer
-  is the PIN hash) (ssse-card.md §2);
+  is the PIN hash) (reference §C2);
 - both directions of authentication and MAC exchanges: EXTERNAL/INTERNAL
-  AUTHENTICATE 82/88, purse/PSAM 8x50/52/54/5A/70/72 (transit-purse.md), key
+  AUTHENTICATE 82/88, purse/PSAM 8x50/52/54/5A/70/72 (reference part P), key
   loading 8x D4/4A/C2/1A/FA;
 - data written to files: UPDATE BINARY/RECORD, APPEND RECORD;
-- answers of READ RECORD / READ BINARY (EF06 holds name and SSN, §1.5): redacted
+- answers of READ RECORD / READ BINARY (EF06 holds name and SSN, §C1.5): redacted
   unless the caller says the exchange is not sensitive (``sensitive=False``).
 ``sensitive=True`` redacts both directions of any command; ``redact=False``
 (``--no-redact``) turns all of it off.
@@ -250,7 +251,7 @@ def redact_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply the redaction rule to a trace recorded with ``--no-redact``, for display.
 
     ``sscard trace show`` shows what a default trace would hold unless it is itself
-    run with ``--no-redact``: one masking policy for every output path (issue 15).
+    run with ``--no-redact``: one masking policy for every output path.
     A response is judged by the command before it, as when recording.
     """
     out: list[dict[str, Any]] = []

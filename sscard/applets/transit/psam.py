@@ -1,12 +1,12 @@
 """The validator's PSAM: terminal number, key index, MAC1 (8070) and MAC2 check (8072).
 
-transit-purse.md §3 and the sscard profile rows "PSAM application" and "PSAM
+reference §P3 and the sscard profile rows "PSAM application" and "PSAM
 diversification": the PSAM DF is selected by FID 1001, EF 16 holds the 6-B terminal
 number and EF 17 byte 0 the key index; 8070 is sent two-level (Lc 24: ASN right 8 B
 then the issuer ID, as the T-Union bus firmware S6 does).
 
 The PSAM keeps one purchase context (the last 8070). :attr:`Psam.context_seq` is the
-terminal txn seq that 8070 returned: the context's identity. Tearing recovery (§5.7)
+terminal txn seq that 8070 returned: the context's identity. Tearing recovery (§P5.7)
 asks 8072 only when the PSAM holds the context of *that* debit
 (:meth:`Psam.holds_context_for`: same PSAM terminal number, same seq), so a proof is
 never checked under another debit's session: after a restart, a PSAM reset or

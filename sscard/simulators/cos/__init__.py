@@ -1,6 +1,8 @@
 """A small ISO 7816-4 card OS for simulated cards and PSAMs.
 
-See /work/notes/card-os-api.md for how applets plug in. Public names:
+An applet plugs in as :class:`Applet` (its ``instructions`` table, ``answer_size``,
+``select_response``, ``on_select``, ``reset``), command bodies decode with
+:func:`decode_body` and the shared layouts of :mod:`sscard.cards`. Public names:
 :class:`CardOS`, :class:`Applet`, the file-system classes and access rules.
 """
 

@@ -1,6 +1,6 @@
 """What an application (SSSE, purse, PSAM) plugs into the card OS.
 
-vsmartcard's model (shared/design/lessons-from-anchors.md, pattern 4): an
+vsmartcard's model (frankmorgner/vsmartcard, ``SmartcardOS``): an
 instruction table maps ``(CLA, INS)`` to a handler ``(cos, cmd) -> data``; a
 handler answers a status word other than 9000 by raising an error of
 :mod:`sscard.apdu.errors`. The OS does the rest: dispatch, Le and T=0 rules,

@@ -1,12 +1,12 @@
 """The simulated card OS: power, dispatch, status words, Le and T=0 rules, commit, faults.
 
-vsmartcard's ``SmartcardOS`` shape (shared/design/lessons-from-anchors.md, pattern 4):
+vsmartcard's ``SmartcardOS`` shape (frankmorgner/vsmartcard, ``virtualsmartcard/VirtualSmartcard.py``):
 ``execute(apdu) -> rapdu`` over an instruction table; handlers raise the typed
 errors of :mod:`sscard.apdu.errors` and the OS turns them into status words.
 ``execute`` never raises, except :class:`~sscard.simulators.faults.CardTorn` when a
 planned tear fires (the card is then unpowered until ``power_on``).
 
-Le rules (ssse-card.md §2 READ RECORD; both protocols, so terminals can be tested
+Le rules (reference §C2 READ RECORD; both protocols, so terminals can be tested
 against either):
 
 * T=1: the answer comes directly. A case-2/4 command whose Le is neither 00
@@ -20,7 +20,7 @@ Atomicity: a handler changes persistent state only inside :meth:`CardOS.commit`;
 the commit point is where a planned tear hits (before: nothing applied; after:
 applied and saved, response lost).
 
-Le before side effects (issue 12 part 2): a command whose handler commits and answers
+Le before side effects: a command whose handler commits and answers
 data (DEBIT 8054, CREDIT FOR LOAD 8052, PSAM 8070, ...) declares its answer length
 (:meth:`Applet.answer_size`); the OS applies the Le rule above to that length *before*
 the handler runs, so a wrong Le gets ``6Cxx`` with nothing changed, never a commit
@@ -72,7 +72,7 @@ class SecurityState:
     ``pins`` holds the DFs whose PIN was verified, ``keys`` the (DF, key) pairs of
     successful EXTERNAL AUTHENTICATEs; both are dropped when the current DF
     leaves the DF that owns them. ``pin_initial`` is true when the PIN was
-    verified with the issuer's initial value (the SDK reports -35, ssse-card.md §4.5).
+    verified with the issuer's initial value (the SDK reports -35, reference §C4.5).
     """
 
     current_df: DedicatedFile
@@ -152,7 +152,7 @@ class CardOS:
         if self.torn:
             raise CardTorn()
         if not self.powered:
-            raise CardNotPowered()  # a card without power answers nothing (issue 15)
+            raise CardNotPowered()  # a card without power answers nothing
         faults = self.faults
         if faults.tears or faults.latency:
             return self._execute_faulty(bytes(apdu), faults)
@@ -245,7 +245,7 @@ class CardOS:
     def unwrap_sm(
         self, cmd: Command, df: DedicatedFile, key_id: int, usage: KeyUse = KeyUse.MAC
     ) -> bytes:
-        """Verify the 4-byte MAC of a CLA 04/84 command (ssse-card.md profile,
+        """Verify the 4-byte MAC of a CLA 04/84 command (reference part C profile,
         "SSSE secure messaging") and return the data without it.
 
         MAC input = CLA INS P1 P2 Lc' ‖ data, Lc' = Lc (MAC included); IV = the

@@ -1,8 +1,8 @@
 """The ISO 7816-4 and social-security commands every simulated card understands.
 
 Each handler is ``(cos, cmd) -> data`` and raises :mod:`sscard.apdu.errors` for
-any other status word. APDU forms: shared/reference/ssse-card.md §1.3 (READ
-RECORD modes, SFI), §2 (command table), §3.4-3.8 (authentication, MAC, PIN) and
+any other status word. APDU forms: reference §C1.3 (READ
+RECORD modes, SFI), §C2 (command table), §C3.4-3.8 (authentication, MAC, PIN) and
 its "sscard profile" section (SM4 authentication, secure messaging, UNBLOCK PIN).
 """
 
@@ -215,7 +215,7 @@ def _record_target(cos: CardOS, p2: int) -> RecordFile:
 
 
 def _record_index(cos: CardOS, ef: RecordFile, p1: int, mode: int) -> int:
-    """Index of the record addressed by P1 and the P2 mode bits (ssse-card.md §1.3)."""
+    """Index of the record addressed by P1 and the P2 mode bits (reference §C1.3)."""
     count = len(ef.records)
     if mode == 0x04:  # P1 = record number, 00 = current record
         if p1 == 0:
@@ -296,7 +296,7 @@ def _check_record_length(ef: RecordFile, data: bytes) -> None:
 
 
 def _is_bcd_pin(pin: bytes) -> bool:
-    """2-8 bytes of BCD digits, the last nibble may be the F filler (ssse-card.md §3.8)."""
+    """2-8 bytes of BCD digits, the last nibble may be the F filler (reference §C3.8)."""
     if not 2 <= len(pin) <= 8:
         return False
     digits = pin.hex().upper()
@@ -354,7 +354,7 @@ def verify(cos: CardOS, cmd: Command) -> bytes:
 
 
 def change_pin(cos: CardOS, cmd: Command) -> bytes:
-    """CHANGE PIN ``80 5E 01 00 Lc old‖FF‖new`` (ssse-card.md §2, PINC).
+    """CHANGE PIN ``80 5E 01 00 Lc old‖FF‖new`` (reference §C2, PINC).
 
     Profile choice: changing back to the issuer's initial PIN is refused with 6985
     (the interface's -36 "cannot change back to the initial PIN"); the old PIN
@@ -437,7 +437,7 @@ def _keys_on_path(df: DedicatedFile) -> list[Key]:
 
 
 def get_challenge(cos: CardOS, cmd: Command) -> bytes:
-    """GET CHALLENGE ``00 84 00 00 Le``; Le 04, 08 or 10 (ssse-card.md §2)."""
+    """GET CHALLENGE ``00 84 00 00 Le``; Le 04, 08 or 10 (reference §C2)."""
     if cmd.p1 or cmd.p2:
         raise errors.WrongParameters()
     if cmd.data or cmd.le not in (4, 8, 16):
@@ -448,7 +448,7 @@ def get_challenge(cos: CardOS, cmd: Command) -> bytes:
 
 
 def internal_authenticate(cos: CardOS, cmd: Command) -> bytes:
-    """INTERNAL AUTHENTICATE ``00 88 00 kid 10 P8‖S8 [ver]`` -> 8 B (§3.4; SM4 per profile)."""
+    """INTERNAL AUTHENTICATE ``00 88 00 kid 10 P8‖S8 [ver]`` -> 8 B (§C3.4; SM4 per profile)."""
     from sscard.crypto.ssse import internal_auth
 
     if cmd.p1:
@@ -463,7 +463,7 @@ def internal_authenticate(cos: CardOS, cmd: Command) -> bytes:
 
 def external_authenticate(cos: CardOS, cmd: Command) -> bytes:
     """EXTERNAL AUTHENTICATE ``00 82 00 kid 10 E8‖S8`` against the last challenge
-    (single use; §3.5, SM4 per profile). 63Cx on failure, 6983 once locked.
+    (single use; §C3.5, SM4 per profile). 63Cx on failure, 6983 once locked.
 
     A 4-byte challenge is extended with 00 to 8 bytes (PBOC practice); a 16-byte
     one contributes its first 8 bytes.
