@@ -2,10 +2,10 @@
 
 * purse purchase crypto (session key + MAC1 + MAC2 + TAC): our BlockCipher reuse
   vs a naive implementation that builds a new ``Cipher`` for every block (the
-  style of the recomputation snippet in shared/reference/transit-purse.md §4.5);
+  style of the recomputation snippet in reference §P4.5);
 * SM2 verify and sign: default backend vs our pure-Python backend;
 * SM4 single blocks: reused encryptor vs a new ``Cipher`` per block
-  (platform-notes.md §6.3 measured 1.8 M/s vs 119 k/s).
+  (reference §N6.3 measured 1.8 M/s vs 119 k/s).
 
 ``run()`` returns one dict per measurement; ``benchmarks/__main__.py`` prints
 and saves them.
@@ -25,13 +25,13 @@ from sscard.crypto.sm2 import PurePythonSm2, Sm2Backend
 
 SECONDS = 1.0  # per side of each comparison
 
-# transit-purse.md §4.5 purchase inputs
+# reference §P4.5 purchase inputs
 _DPK = _DTK = bytes.fromhex("11223344556677888877665544332211")
 _RANDOM = bytes.fromhex("11223344")
 _TERMINAL = bytes.fromhex("001122334455")
 _DATE_TIME = bytes.fromhex("20120229135100")
 
-# platform-notes.md §7.4 SM2 vector
+# reference §N7.4 SM2 vector
 _SM2_D = bytes.fromhex("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8")
 _SM2_PUB = bytes.fromhex(
     "09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020"

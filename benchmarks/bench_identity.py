@@ -1,8 +1,8 @@
 """Identity checks per second in-process: a hotel check on a simulated 3rd-gen card.
 
 One check is the whole hotel scenario (sscard.applets.identity): SELECT SSSE, EF05,
-internal authentication (IRK, ssse-card.md §3.4), GET CHALLENGE + EXTERNAL
-AUTHENTICATE with RKSSSE and EF06 (§1.5), then the policy checks (expiry, blacklist,
+internal authentication (IRK, reference §C3.4), GET CHALLENGE + EXTERNAL
+AUTHENTICATE with RKSSSE and EF06 (§C1.5), then the policy checks (expiry, blacklist,
 trust list, GB 11643 SSN consistency). The baseline replays the same raw APDUs on the
 card object alone (no Connection, reader, key provider or policy), so the ratio is
 what the host side costs on top of the card simulator. The card's challenges come from

@@ -1,7 +1,7 @@
 """e-SSC QR verifications per second: the default SM2 backend against pure Python.
 
 One verification is the whole offline path of the sscard e-SSC profile
-(ssse-card.md, "sscard profile", e-SSC row): base64url decode, trust-store lookup,
+(reference part C, "sscard profile", e-SSC row): base64url decode, trust-store lookup,
 SM2/SM3 signature check, time window, and an insert into the SQLite replay cache.
 Every token is fresh (a replayed one would stop before the signature check), so the
 tokens are signed up front and each backend verifies a fixed batch of them.

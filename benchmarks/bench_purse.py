@@ -1,6 +1,6 @@
 """Full composite purchase sequences per second, in process: purse card + PSAM APDUs.
 
-One sequence is what a bus validator sends (transit-purse.md §6): card SELECT,
+One sequence is what a bus validator sends (reference §P6): card SELECT,
 805003, 80DC (1A), 80DC (1E), 8054; PSAM 8070 + GET RESPONSE (T=0), 8072 — 8 APDUs.
 The baseline is the same number of APDUs on the trivial EchoCard in the same run.
 """

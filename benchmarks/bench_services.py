@@ -1,4 +1,4 @@
-"""Validator back ends (issue 6): journal durable writes, blacklist lookups with 1 M entries.
+"""Validator back ends: journal durable writes, blacklist lookups with 1 M entries.
 
 - Journal: begin + complete pairs (two fsynced commits, synchronous=FULL) per
   second, against the same calls on the same code with synchronous=OFF, i.e.

@@ -1,4 +1,4 @@
-"""The T-Union validator (issue 6): host CPU per tap, full tap via pcscd, loop rate, overhead.
+"""The T-Union validator: host CPU per tap, full tap via pcscd, loop rate, overhead.
 
 * host-side CPU per composite-purchase tap, in process: ``time.process_time`` of
   ``Validator.tap`` minus the time spent inside the simulated card and PSAM (their

@@ -3,7 +3,7 @@
 Why a top-level module: the terminal layer's in-process transport
 (:mod:`sscard.terminals.simulator`) and every simulated card
 (:mod:`sscard.simulators`) both need it, terminals must not import simulators, and
-simulators build on apdu, crypto and cards only (shared/design/architecture.md,
+simulators build on apdu, crypto and cards only (docs/architecture.md,
 "Layers"). Modelled on vsmartcard's ``SmartcardOS``; the same card serves every path.
 """
 
@@ -20,7 +20,7 @@ class CardTorn(SscardError):
     Part of the card interface because every transport must handle it: the
     in-process transport turns it into ``CardRemoved``, the vpcd bridge drops
     its socket so pcscd sees the card leave. Code -4 = "no response from card"
-    (ssse-card.md §4.5).
+    (reference §C4.5).
     """
 
     exit_status = ExitStatus.READER
@@ -33,7 +33,7 @@ class CardNotPowered(CardTorn):
     """A command reached a simulated card that has no power (after ``power_off``).
 
     A real card without power answers nothing, so the simulated one does not either
-    (issue 15: it used to answer APDUs after a power-off). A subclass of
+    (an earlier simulator answered APDUs after a power-off). A subclass of
     :class:`CardTorn` because every transport already handles "no response": the
     in-process transport reports the card removed, the vpcd bridge drops its link.
     """

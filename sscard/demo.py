@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sscard.apdu import Command, Response
+from sscard.apdu.catalog import CLA_ISO, Ins
 from sscard.apdu.codec import bcd_datetime
 from sscard.crypto import default_backend, purse, sm3
 
@@ -24,7 +25,7 @@ def _title(text: str) -> None:
 def scene_codec() -> None:
     """The wire codec: a T-Union SELECT and two status words."""
     _title("APDU codec / APDU 编解码")
-    cmd = Command(0x00, 0xA4, 0x04, 0x00, bytes.fromhex("A000000632010105"), le=256)
+    cmd = Command(CLA_ISO, Ins.SELECT, 0x04, 0x00, bytes.fromhex("A000000632010105"), le=256)
     print(f"command : {cmd!r}")
     print(f"bytes   : {bytes(cmd).hex().upper()}")
     for raw in ("6A82", "63C2", "9401"):

@@ -1,8 +1,8 @@
 """The root of every error sscard raises.
 
 Every error carries one English and one Chinese line, and the return code of
-the unified reader interface (iReadCardBas table, shared/reference/ssse-card.md
-§4.5) where one applies, so a CLI prints one bilingual line and never a
+the unified reader interface (iReadCardBas table, reference
+§C4.5) where one applies, so a CLI prints one bilingual line and never a
 traceback, and hospital software gets the code it already understands.
 
 Messages never contain keys, PINs or personal data: callers pass only what is
@@ -50,7 +50,7 @@ EXIT_STATUS_HELP = """Exit status / 退出码:
 class SscardError(Exception):
     """Base class: one bilingual line, an optional unified-interface code."""
 
-    #: Unified reader interface return code (ssse-card.md §4.5); -999 = unknown.
+    #: Unified reader interface return code (reference §C4.5); -999 = unknown.
     code: int = -999
     #: What a CLI exits with when this error ends a command (see ExitStatus).
     exit_status: ExitStatus = ExitStatus.REFUSED

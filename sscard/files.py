@@ -1,6 +1,6 @@
 """The one way sscard reads a file named by its user, and creates a file holding secrets.
 
-Reading (issue 15, "hostile input"): every file a command line or a configuration
+Reading (hostile input): every file a command line or a configuration
 names (card images, key sets, traces, identity policies, validator and desk
 configurations, fare tables, fee CSVs, trust stores) goes through :func:`read_bytes`
 / :func:`read_text`. They open the path without blocking (a FIFO cannot hang us),
@@ -12,7 +12,7 @@ depth, integer length, no ``NaN``/``Infinity`` literals; a violation is reported
 the parser's own decode error, so every caller's existing "not JSON/TOML" message
 covers it.
 
-Writing (regulation.md Art. 18, personal data at terminals): every file that holds
+Writing (regulation Art. 18, personal data at terminals): every file that holds
 personal data or keys is created mode 0600 (:func:`create_private`,
 :func:`open_private`, :func:`private_umask`); SQLite creates a database's ``-wal``
 and ``-shm`` files with the mode of the database file, so creating that file 0600

@@ -113,22 +113,56 @@ def state_path(env_var: str, filename: str) -> Path:
 
 
 class Store:
-    """Base of a durable SQLite-backed object: one connection, one lock.
+    """Base of a durable SQLite-backed object: one connection, one lock, one close.
 
-    Subclasses set ``self._db`` (from :func:`open_database`) and ``self._lock``
-    in their ``__init__``; this class gives them the transaction helper,
-    ``close()`` and the context-manager protocol, written once.
+    ``Store(db, lock=...)`` keeps the connection from :func:`open_database` and the
+    lock that serialises its users (a re-entrant one by default, so a method may hold
+    it across a closed check and a transaction). It gives subclasses the transaction
+    helper, an idempotent ``close()``, :meth:`_connection` (which refuses a closed
+    store with :meth:`_closed_error`) and the context-manager protocol, written once.
+
+    (Subclasses that set ``self._db`` and ``self._lock`` themselves, without calling
+    this ``__init__``, keep working: the closed flag defaults to False.)
     """
 
     _db: sqlite3.Connection
-    _lock: threading.Lock
+    _lock: AbstractContextManager[object]
+    _closed: bool = False
+
+    def __init__(
+        self, db: sqlite3.Connection, *, lock: AbstractContextManager[object] | None = None
+    ) -> None:
+        self._db = db
+        self._lock = lock if lock is not None else threading.RLock()
+        self._closed = False
+
+    def _closed_error(self) -> Exception:
+        """What using a closed store raises (subclasses name themselves)."""
+        return sqlite3.ProgrammingError("the store is closed")
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection; :meth:`_closed_error` after :meth:`close`."""
+        if self._closed:
+            raise self._closed_error()
+        return self._db
+
+    def _commit(self, db: sqlite3.Connection) -> None:
+        """The durability point of :meth:`_tx` (a seam for fault-injection tests)."""
+        db.execute("COMMIT")
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._db, self._lock)
+        return transaction(self._connection(), self._lock, commit=self._commit)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
+        """Close the connection; a second call does nothing."""
         with self._lock:
-            self._db.close()
+            if not self._closed:
+                self._closed = True
+                self._db.close()
 
     def __enter__(self) -> Self:
         return self

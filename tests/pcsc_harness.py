@@ -7,7 +7,7 @@ daemon and the slots come from the shipped plugin (``sscard.pytest_plugin``:
 - ``pcscd`` (session): ``sscard.simulators.pcscd.PrivatePcscd`` with its own
   reader.conf.d (readers "sscard test VPCD 00 00"/"00 01", ports 40000/40001),
   ready when its log says "daemon ready", stopped by pid, no socket left behind
-  (shared/reference/platform-notes.md §2). Skipped, with the reason, only when
+  (reference §N2). Skipped, with the reason, only when
   pcscd, libifdvpcd.so or pyscard is missing, or another pcscd already owns the
   host's single socket.
 - ``vreader`` / ``vreader2``: the two vpcd slots; ``insert(card)``/``eject()``
@@ -32,9 +32,9 @@ from sscard.simulators.pcscd import PrivatePcscd
 __all__ = ["CHANNEL_ID", "FRIENDLY_NAME", "INSERT_TIMEOUT", "VirtualReader"]
 
 SELECT_AID = bytes.fromhex("A000000632010105")
-T0_ATR = bytes.fromhex("3B6D0000" + "0081" + "543101" + "8660" + "331100000048")  # ssse-card.md §5
-T1_ATR = bytes.fromhex("3B80800101")  # platform-notes.md §3.2: pcscd picks T=1
-RECORD = bytes.fromhex("0110330300D15600000599110145FFFFFFFF")  # ssse-card.md §6, EF05 rec 01
+T0_ATR = bytes.fromhex("3B6D0000" + "0081" + "543101" + "8660" + "331100000048")  # reference §C5
+T1_ATR = bytes.fromhex("3B80800101")  # reference §N3.2: pcscd picks T=1
+RECORD = bytes.fromhex("0110330300D15600000599110145FFFFFFFF")  # reference §C6, EF05 rec 01
 
 PIN = bytes.fromhex("123456")
 INS_ECHO = 0xEE
@@ -49,7 +49,7 @@ class TestCard:
     T=0 mode (ATR without TD1, so T=0 only): a command with response data answers
     ``61 xx`` and keeps the data for GET RESPONSE, which answers ``6C xx`` when
     asked for more than it holds. Both modes answer READ RECORD with a wrong Le
-    with ``6C xx``, like the cards in ssse-card.md §2.
+    with ``6C xx``, like the cards in reference §C2.
     """
 
     __test__ = False  # not a pytest test class
@@ -106,7 +106,7 @@ class TestCard:
                 return b"\x6a\x82"
             fci = b"\x84" + bytes([len(data)]) + data
             return self._reply(b"\x6f" + bytes([len(fci)]) + fci)
-        if ins == 0x20:  # VERIFY, PIN 123456 (ssse-card.md profile default)
+        if ins == 0x20:  # VERIFY, PIN 123456 (reference part C profile default)
             return b"\x90\x00" if data == PIN else b"\x63\xc2"
         if ins == INS_ECHO:
             return self._reply(data)

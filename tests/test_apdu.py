@@ -149,7 +149,7 @@ def test_status_words_map_to_typed_errors(sw: int, ins: int | None, cls: type, c
     assert f"{sw:04X}" in err.bilingual() or isinstance(err, errors.VerificationFailed)
 
 
-# Every word of ssse-card.md §2.1 and transit-purse.md §2.1 (families by one member).
+# Every word of reference §C2.1 and reference §P2.1 (families by one member).
 REFERENCE_SWS = [
     0x6110, 0x6C10, 0x6700, 0x6A86, 0x6E00, 0x6901, 0x6981, 0x6982, 0x6983, 0x6984, 0x6985,
     0x6988, 0x6A80, 0x6A81, 0x6A82, 0x6A83, 0x6A88, 0x63C0, 0x63C1, 0x63C2, 0x63C5, 0x9302,

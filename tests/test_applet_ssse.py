@@ -156,7 +156,6 @@ def test_application_blocked_mid_session_is_9303() -> None:
     reader.select()
     assert card.ssse is not None
     card.ssse.blocked = True  # blocked by a back office between two commands
-    card.invalidate()
     with pytest.raises(SsseBlocked) as exc:
         reader.read_issuer()
     assert exc.value.code == -0x9303

@@ -1,6 +1,6 @@
 """The card OS driven with raw APDU bytes: file system, Le/T=0 rules, access, commit, faults.
 
-References: ssse-card.md §1.3 (READ RECORD modes, SFI), §2 and §2.1 (commands,
+References: reference §C1.3 (READ RECORD modes, SFI), §C2 and §C2.1 (commands,
 status words); ISO 7816-4 file selection. The tree is hand-built so each rule is
 tested apart from any applet.
 """
@@ -38,7 +38,7 @@ from sscard.simulators.faults import CardTorn, Faults, Tear, TearPoint, ins_is
 H = bytes.fromhex
 DDF_NAME = H("7378312E73682EC9E7BBE1B1A3D5CF")
 MAC_KEY = H("00112233445566778899AABBCCDDEEFF")
-REC1 = H("0110330300D15600000599110145FFFFFFFF")  # ssse-card.md §6 EF05 rec 01
+REC1 = H("0110330300D15600000599110145FFFFFFFF")  # reference §C6 EF05 rec 01
 
 
 def _counter_rng() -> Callable[[int], bytes]:
@@ -52,7 +52,6 @@ class Counter(Applet):
     def __init__(self) -> None:
         self.value = 0
         self.instructions = {(0x80, 0x10): self.bump, (0x80, 0x12): self.read}
-        self.read_only = frozenset({(0x80, 0x12)})
 
     def bump(self, cos: CardOS, cmd: Command) -> bytes:
         new = self.value + 1
@@ -153,8 +152,7 @@ def test_select_p2_0c_returns_no_data() -> None:
 def test_blocked_df_select_6a81_and_current_9303() -> None:
     card = make_card()
     tx(card, SELECT_DDF)
-    card.security.current_df.blocked = True
-    card.invalidate()
+    card.security.current_df.blocked = True  # changed outside execute: seen at once
     assert tx(card, "00B2010400").sw == 0x9303
     tx(card, "00A40000023F00")
     assert tx(card, SELECT_DDF).sw == 0x6A81
@@ -167,7 +165,7 @@ def test_read_record_all_p2_modes() -> None:
     card = make_card()
     tx(card, SELECT_DDF)
     assert tx(card, "00B2072C00").sw == 0x6A83  # SFI 5 record 7 does not exist here
-    assert tx(card, "00B2012C00").data == REC1  # SFI form (ssse-card.md §1.3)
+    assert tx(card, "00B2012C00").data == REC1  # SFI form (reference §C1.3)
     assert tx(card, "00B2030400").data == H("0304332E3030")  # record number, current EF
     assert tx(card, "00B2000400").data == H("0304332E3030")  # 00 = current record
     assert tx(card, "00B2020000").data == H("020133")  # by record identifier (tag)
@@ -400,20 +398,20 @@ def test_update_record_structures() -> None:
     assert tx(card, "00B0951C02").data == H("FFFF")
 
 
-# ------------------------------------------------------------------ commit, tearing, cache
+# ------------------------------------------------------------------ commit, tearing
 
 
-def test_commit_and_read_only_cache_stay_consistent() -> None:
+def test_reads_see_every_commit() -> None:
     card = make_card()
     tx(card, "00A4040008A000000632010105")
     assert tx(card, "8012000002").data == H("0000")
-    assert tx(card, "8012000002").data == H("0000")  # served from the memo
+    assert tx(card, "8012000002").data == H("0000")
     assert tx(card, "8010000002").data == H("0001")
     assert tx(card, "8012000002").data == H("0001")
     assert card.commits == 1
 
 
-def test_memo_tracks_current_ef_changes() -> None:
+def test_read_record_follows_current_ef_changes() -> None:
     card = make_card()
     tx(card, SELECT_DDF)
     tx(card, "00A4020002EF05")

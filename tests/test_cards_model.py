@@ -138,7 +138,7 @@ def _ef05() -> Ef05:
 def test_ef05_records_and_tags() -> None:
     ef05 = _ef05()
     recs = ef05.records()
-    assert recs[1] == H("0110330300D15600000599110145FFFFFFFF")  # ssse-card.md §1.3
+    assert recs[1] == H("0110330300D15600000599110145FFFFFFFF")  # reference §C1.3
     assert recs[3] == H("0304332E3030")  # "3.00"
     assert sorted(recs) == list(range(1, 8))
     by_tag = {raw[0]: raw for raw in recs.values()}
@@ -158,7 +158,7 @@ def test_ef06_tag_record_mapping_and_repr() -> None:
         birthplace="650100", birth_date=date(1949, 12, 31),
     )  # fmt: skip
     recs = ef06.records()
-    # PERSO writes rec 1/tag 08, 2/09, 4/0A, 5/0B, 7/0D (ssse-card.md §1.5).
+    # PERSO writes rec 1/tag 08, 2/09, 4/0A, 5/0B, 7/0D (reference §C1.5).
     assert {n: r[0] for n, r in recs.items()} == {
         1: 0x08, 2: 0x09, 3: 0x4E, 4: 0x0A, 5: 0x0B, 6: 0x0C, 7: 0x0D
     }  # fmt: skip

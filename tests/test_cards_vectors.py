@@ -141,6 +141,8 @@ def test_registry_is_complete() -> None:
         "TripRecord", "CompositeRecord", "EpFci", "PpseFci", "PurchaseInitResponse",
         "LoadInitResponse", "DebitResponse", "ProveResponse", "InitData", "DebitData",
         "CreditData", "CreditResponse", "SamPurchaseInitData", "SamPurchaseInitResponse",
+        "BalanceResponse", "ProveData", "SamCreditData", "SamKeyInitData", "SamCipherData",
+        "SamCryptogram",
     ):  # fmt: skip
         assert expected in names
     assert sum(1 for n in names if n.startswith("SSSE EF05")) == 7
@@ -160,13 +162,15 @@ def test_vectors(layout: LayoutLike) -> None:
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=IDS)
 def test_fixed_sizes_match_reference(layout: LayoutLike) -> None:
-    """Sizes from transit-purse.md §1.3, §2, §5 and ssse-card.md §1.4, §5."""
+    """Sizes from reference §P1.3, §P2, §P5 and reference §C1.4, §C5."""
     sizes = {
         "Ef0015": 30, "Ef0016": 55, "Ef0017": 60, "TxnRecord": 23, "TripRecord": 48,
         "CompositeRecord": 128, "PurchaseInitResponse": 15, "LoadInitResponse": 16,
         "DebitResponse": 8, "ProveResponse": 8, "InitData": 11, "DebitData": 15,
         "CreditData": 11, "CreditResponse": 4, "SamPurchaseInitData": 36,
         "SamPurchaseInitResponse": 8, "CardIdCode": 16, "AtrHistorical": 13,
+        "BalanceResponse": 4, "ProveData": 2, "SamCreditData": 4, "SamKeyInitData": 16,
+        "SamCipherData": 24, "SamCryptogram": 8,
     }  # fmt: skip
     if isinstance(layout, _ClassAdapter) and issubclass(layout.cls, Layout):
         assert layout.cls.size() == sizes[layout.layout_name]
@@ -230,3 +234,27 @@ def test_composite_header_is_checked() -> None:
     raw[2] = 0x7C
     with pytest.raises(LayoutError, match="27 xx 7D"):
         CompositeRecord.decode(bytes(raw))
+
+
+def test_simulator_handlers_speak_through_the_layouts() -> None:
+    """The purse applet and the PSAM decode every command body and encode every answer
+    with a layout of sscard.cards: no slice of ``cmd.data``, no integer packed by hand,
+    no TLV built beside EpFci/PpseFci. A layout change therefore reaches both sides."""
+    import inspect
+    import re
+
+    from sscard.simulators import psam, purse_applet
+
+    hand = re.compile(r"cmd\.data\[|data\[\d|\.to_bytes\(|int\.from_bytes|Tlv[.(]|bytes\(\[")
+    for module in (purse_applet, psam):
+        found = [
+            line.strip()
+            for line in inspect.getsource(module).splitlines()
+            if hand.search(line) and not line.lstrip().startswith(("#", '"'))
+        ]
+        assert found == [], f"{module.__name__} slices bytes by hand: {found}"
+    # Every instruction of both applets is in a module that imports its layouts.
+    assert {"InitData", "DebitData", "CreditData", "ProveData", "EpFci"} <= set(vars(purse_applet))
+    assert {"SamPurchaseInitData", "SamCreditData", "SamKeyInitData", "SamCipherData"} <= set(
+        vars(psam)
+    )

@@ -1,4 +1,4 @@
-"""SM2: the GB/T 32918.5 vector (platform-notes.md §7.4), both backends, malformed input."""
+"""SM2: the GB/T 32918.5 vector (reference §N7.4), both backends, malformed input."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Published known-answer vectors, one test each, plus typed-error behaviour.
 
-Sources: shared/reference/platform-notes.md §7 (DES, SM4, SM3), transit-purse.md
-§4.5 (purse LOAD / PURCHASE), ssse-card.md §6 (PKI PIN hash, SM4-ECB(CTK, RAM)).
+Sources: reference §N7 (DES, SM4, SM3), reference
+§P4.5 (purse LOAD / PURCHASE), reference §C6 (PKI PIN hash, SM4-ECB(CTK, RAM)).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ H = bytes.fromhex
 TDES = Algorithm.TDES
 SM4 = Algorithm.SM4
 
-# --- platform-notes.md §7 ---
+# --- reference §N7 ---
 
 
 def test_des_fips_vector() -> None:
@@ -75,7 +75,7 @@ def test_sm3_abcd_x16_vector() -> None:
     )
 
 
-# --- transit-purse.md §4.5 (DLK = DPK = K) ---
+# --- reference §P4.5 (DLK = DPK = K) ---
 
 K = H("11223344556677888877665544332211")
 TERMINAL = H("001122334455")
@@ -147,7 +147,7 @@ def test_algorithm_ids_follow_profile() -> None:
     assert info.value.code == -14 and info.value.message_zh
 
 
-# --- ssse-card.md §6 ---
+# --- reference §C6 ---
 
 PIN_BCD = H("123456")
 PIN_HASH = H("3DE741F445DD357BEA4E6C3FE6437036F62B5E3EC0F00D62796EDB4305ED627F")
@@ -189,7 +189,7 @@ def test_mac_alg1_sm4_matches_pyca_cbc() -> None:
 
 
 def test_mac_alg3_matches_des_cbc_then_3des_final_block() -> None:
-    """platform-notes.md §5: retail MAC = single-DES CBC, last block through 3DES (K1 K2 K1)."""
+    """reference §N5: retail MAC = single-DES CBC, last block through 3DES (K1 K2 K1)."""
     key = H("0123456789ABCDEFFEDCBA9876543210")
     iv = H("A1A2A3A4A5A6A7A8")
     data = pad_m2(b"Now is the time for all ", 8)
@@ -217,7 +217,7 @@ def test_pboc_mac_is_left_four_bytes() -> None:
     assert pboc_mac(cipher, H("00001000")) == mac_alg1(cipher, H("00001000"))[:4]
 
 
-# --- SSSE 2.0 formulas (§3.4, §3.5) and the SM4 profile, checked against pyca directly ---
+# --- SSSE 2.0 formulas (§C3.4, §C3.5) and the SM4 profile, checked against pyca directly ---
 
 
 def _ecb(algorithm: TripleDES | algorithms.SM4, block: bytes) -> bytes:
@@ -257,7 +257,7 @@ def _inv(d: bytes) -> bytes:
 
 
 def test_ssse_card_key_two_levels_des() -> None:
-    code = H("330300D15600000599110145FFFFFFFF")  # EF05 rec 01 sample (§6)
+    code = H("330300D15600000599110145FFFFFFFF")  # EF05 rec 01 sample (§C6)
     mk = bytes(range(16))
     l1 = _ecb(TripleDES(mk + mk[:8]), code[:8] + _inv(code[:8]))
     expected = _ecb(TripleDES(l1 + l1[:8]), code[8:] + _inv(code[8:]))

@@ -1,12 +1,12 @@
 """Known-answer checks against the reference examples (domain review).
 
-* ssse-card.md §4.2: the iReadCardBas spec example line, byte for byte, from a
+* reference §C4.2: the iReadCardBas spec example line, byte for byte, from a
   simulated card carrying the example's data;
-* ssse-card.md §4.3 and the profile row "3rd-gen SM4 internal authentication": the
+* reference §C4.3 and the profile row "3rd-gen SM4 internal authentication": the
   HSM Step1 layout of the published sample and the 16-B INT block of Step2;
-* transit-purse.md profile "Metro composite record" and §5.3: the 80DC APDUs a
+* reference part P profile "Metro composite record" and §P5.3: the 80DC APDUs a
   metro entry gate sends (``80 DC 01 D0 80 27 01 7D 01 01 …``, ``80 DC 00 F0 30 03 …``);
-* medical-insurance.md §1.6: a cross-province 2201 without ``card_sn`` is refused
+* reference §M1.6: a cross-province 2201 without ``card_sn`` is refused
   before anything is sent.
 """
 
@@ -41,7 +41,7 @@ H = bytes.fromhex
 KEYS = default_key_set()
 PAD8 = b"\x80" + bytes(7)
 
-#: ssse-card.md §4.2, the spec example line.
+#: reference §C4.2, the spec example line.
 SPEC_LINE = (
     "639900|111111198101011110|X00000019|639900D15600000500BF7C7A48FB4966|张三|"
     "00814E43238697159900BF7C7A|1.00|20101001|20201001|410100813475|终端设备号|"

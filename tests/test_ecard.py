@@ -1,4 +1,4 @@
-"""e-SSC QR (sscard profile, ssse-card.md last profile row): codec, issuer, verifier, CLI."""
+"""e-SSC QR (sscard profile, reference part C last profile row): codec, issuer, verifier, CLI."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from sscard.simulators.ecard_issuer import (
 from sscard.simulators.profile import CardProfile, new_card
 
 T0 = 1_800_000_000
-CARD = bytes.fromhex("330100D156000005011BA293AA4B9E55")  # ssse-card.md §1.4 sample
+CARD = bytes.fromhex("330100D156000005011BA293AA4B9E55")  # reference §C1.4 sample
 SSN = "11010519491231002X"  # GB 11643 example
 
 

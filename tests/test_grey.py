@@ -1,6 +1,6 @@
 """Settling grey (uncertain) rows from the card's other transactions (sscard.services.grey).
 
-Hand-made journal rows, one rule per test (clearing.md §6 and its sscard profile "Grey at
+Hand-made journal rows, one rule per test (reference §K6 and its sscard profile "Grey at
 counter N"); the end-to-end cases are in test_transit_recovery.py and the chaos test.
 """
 

@@ -2,7 +2,7 @@
 
 Cards are generated profiles (sscard.simulators.profile.new_card) built into the card
 OS and read through SimulatorTransport with the SsseReader and the TEST key set, so
-every verdict below comes from real APDU exchanges (ssse-card.md §1.4-1.5, §3.4).
+every verdict below comes from real APDU exchanges (reference §C1.4-1.5, §C3.4).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Identity checks end to end through a private pcscd: card in slot 0, PSAM in slot 1.
 
 The hotel scenario over real PC/SC (vpcd): internal authentication and the RKSSSE read
-of EF06 are done by the PSAM (ssse-card.md §1.5, §3.4); a counterfeit card is refused.
+of EF06 are done by the PSAM (reference §C1.5, §C3.4); a counterfeit card is refused.
 """
 
 from __future__ import annotations

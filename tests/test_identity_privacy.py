@@ -1,7 +1,7 @@
 """No full SSN or name in any audit row, trace, log or default CLI output (Art. 18).
 
 The scan looks for the holder's SSN and name as UTF-8 and GBK bytes (EF06 holds GBK,
-ssse-card.md §1.5), as upper/lower hex (APDU traces), and as JSON ``\\uXXXX`` escapes,
+reference §C1.5), as upper/lower hex (APDU traces), and as JSON ``\\uXXXX`` escapes,
 in every file the runs leave (audit SQLite incl. WAL, APDU traces), in captured logs
 and in CLI output. A ``--no-redact`` run is the control that shows the scan can fail.
 """

@@ -20,8 +20,8 @@ from sscard.services.lists import (
     TrustList,
 )
 
-ASN = "03105170010170907984"  # transit-purse.md §1.2 sample
-CARD_ID = "330100D156000005011BA293AA4B9E55"  # ssse-card.md §1.4 sample
+ASN = "03105170010170907984"  # reference §P1.2 sample
+CARD_ID = "330100D156000005011BA293AA4B9E55"  # reference §C1.4 sample
 
 SAMPLE = f"""# sscard-blacklist/1 version=42 issued=2025-03-01
 # lost and cancelled cards, Zhejiang and Shanghai

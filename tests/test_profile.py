@@ -78,7 +78,7 @@ def test_generator_makes_valid_cards(province: str, generation: int, state: str)
     assert p.blocked == (state == "blocked")
     assert s.atr.hex().upper().startswith("3B6D0000") and len(s.atr) == 17
     # Purse: issuer ID byte 0 card type, bytes 2-3 the issuing city's T-Union code
-    # (GB/T 13497, transit-purse.md §5.8), also in EF 0017; interoperable.
+    # (GB/T 13497, reference §P5.8), also in EF 0017; interoperable.
     assert p.ef0015.issuer_id[0] == 0x01
     assert p.ef0015.city_code == city_of_region(cid.region).code == p.ef0017.city_code
     assert p.ef0015.asn[1:5] == p.ef0015.city_code

@@ -1,6 +1,6 @@
 """The simulated PSAM, alone and together with the purse card, with raw APDU bytes only.
 
-transit-purse.md §3 (PSAM commands, T=0 GET RESPONSE), §4 (MAC1/MAC2), the sscard
+reference §P3 (PSAM commands, T=0 GET RESPONSE), §P4 (MAC1/MAC2), the sscard
 profile (two-level diversification issuer then ASN, 1001/EF16/EF17, 9302), and the
 SSSE key commands documented in sscard/simulators/psam.py.
 """
@@ -178,7 +178,7 @@ def test_ssse_internal_and_external_authentication_cryptograms(flag: int) -> Non
 
 
 def _composite_purchase(card: CardOS, psam: CardOS, amount: int) -> tuple[bytes, bytes]:
-    """The validator's APDUs (transit-purse.md §6 count): card SELECT, 805003, 80DC 1A,
+    """The validator's APDUs (reference §P6 count): card SELECT, 805003, 80DC 1A,
     80DC 1E, 8054; PSAM 8070 (+ GET RESPONSE), 8072. Returns (TAC, 8070 answer)."""
     fci = ok(card, "00A4040008A00000063201010500")
     ef15 = fci[-30:]

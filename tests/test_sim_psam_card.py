@@ -1,8 +1,8 @@
 """PSAM against whole generated cards (SSSE + purse), raw APDUs on both sides.
 
 The PSAM's SSSE commands (sscard profile, sscard/simulators/psam.py) authenticate the
-card (IRK, ssse-card.md §3.4) and open EF06 with RKSSSE (§3.5, 3rd generation); its
-purse commands run a composite purchase on a generated card (transit-purse.md §3, §6).
+card (IRK, reference §C3.4) and open EF06 with RKSSSE (§C3.5, 3rd generation); its
+purse commands run a composite purchase on a generated card (reference §P3, §P6).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The simulated T-Union purse, driven with raw APDU bytes only.
 
-Known answers from shared/reference/transit-purse.md §4.5 (load MAC1/MAC2, purchase
-MAC1/MAC2), the §1.2 SELECT sample, and the all-or-nothing rules of the sscard profile.
+Known answers from reference §P4.5 (load MAC1/MAC2, purchase
+MAC1/MAC2), the §P1.2 SELECT sample, and the all-or-nothing rules of the sscard profile.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_ppse_lists_mot_t_ep_and_select_answers_the_reference_sample() -> None:
     ppse = PpseFci.decode(ok(card, "00A404000E 325041592E5359532E4444463031 00"))
     entry = ppse.find_label()
     assert entry is not None and entry.aid == H("A000000632010105")
-    # transit-purse.md §1.2, real simulator response (S14), byte for byte.
+    # reference §P1.2, real simulator response (S14), byte for byte.
     assert select_ep(card) == H(
         "6F31 8408A000000632010105 A525 9F080102 9F0C1E 01011000FFFFFFFF 02 01"
         " 03105170010170907984 20190806 20401231 0000"
@@ -79,7 +79,7 @@ def test_blocked_purse_answers_6a81_on_select() -> None:
 
 
 def test_load_vector_mac1_and_mac2() -> None:
-    """§4.5 load: the card answers MAC1 2988AE5A and accepts MAC2 3A845BF0."""
+    """§P4.5 load: the card answers MAC1 2988AE5A and accepts MAC2 3A845BF0."""
     card = vector_card()
     answer = ok(card, "80 50 00 01 0B 01 00001000 001122334455 10")
     assert answer == H("00000000 0000 02 00 11223344 2988AE5A")
@@ -111,7 +111,7 @@ def test_load_vector_mac1_and_mac2() -> None:
 
 
 def test_purchase_vector_mac1_accepted_and_mac2() -> None:
-    """§4.5 purchase: MAC1 F15CAB75 (seq 00000001) is accepted; MAC2 is 56988A13."""
+    """§P4.5 purchase: MAC1 F15CAB75 (seq 00000001) is accepted; MAC2 is 56988A13."""
     card = vector_card(0x1000)
     init = ok(card, "80 50 01 02 0B 01 00001000 001122334455 0F")
     assert init == H("00001000 0000 000000 01 00 11223344")
@@ -173,7 +173,7 @@ def test_overdraft_limit_is_respected() -> None:
     )  # fmt: skip
     ok(card, "805401000F00000007 20250301081500".replace(" ", "") + mac1.hex())
     values = [int.from_bytes(ok(card, f"805C0{p}0204"), "big") for p in range(4)]
-    # balance, amount overdrawn (P1 01, §5.8: Metrodroid/CardBal), overdraft used, usable
+    # balance, amount overdrawn (P1 01, §P5.8: Metrodroid/CardBal), overdraft used, usable
     assert values == [0, 200, 200, 300]
     assert run(card, "805001020B0100000190001122334455 0F")[1] == 0x9401  # 400 > 300
 

@@ -1,6 +1,6 @@
 """Load through the load-host simulator: card 8050 00 -> host MAC1 check / MAC2 -> card 8052.
 
-transit-purse.md §2, §4.2, §4.4 (load MACs, profile load TAC) and the sscard profile
+reference §P2, §P4.2, §P4.4 (load MACs, profile load TAC) and the sscard profile
 (DLK from MLK, issuer then ASN; SM4 variant).
 """
 
@@ -88,7 +88,7 @@ def test_host_declines_malformed_answers(init: bytes) -> None:
 
 
 def test_vector_host_reproduces_mac2() -> None:
-    """§4.5 load: the host with DLK = vector key answers MAC2 3A845BF0."""
+    """§P4.5 load: the host with DLK = vector key answers MAC2 3A845BF0."""
     auth = LoadHost.with_card_keys(VECTOR_KEY).authorize(
         init_response=H("00000000 0000 02 00 11223344 2988AE5A"),
         issuer_id=ISSUER,

@@ -1,7 +1,7 @@
 """The simulated social security card (SSSE side) from generated profiles, raw APDUs only.
 
-References: ssse-card.md §1.3-1.5 (records), §2 (commands), §3 (algorithm flag,
-authentication, PIN), §5 (ATR) and its "sscard profile" (diversification, SM4
+References: reference §C1.3-1.5 (records), §C2 (commands), §C3 (algorithm flag,
+authentication, PIN), §C5 (ATR) and its "sscard profile" (diversification, SM4
 authentication, secure messaging). Expected answers are computed independently
 with sscard.crypto and the sscard.cards layouts.
 """
@@ -97,7 +97,7 @@ def test_gen2_has_no_rkssse_and_ef06_is_free() -> None:
 def test_read_record_modes_on_ef05() -> None:
     card = make()
     tx(card, SELECT_SSSE)
-    by_sfi = tx(card, "00B2072C00").data  # ssse-card.md §1.3: record 7 of SFI 5
+    by_sfi = tx(card, "00B2072C00").data  # reference §C1.3: record 7 of SFI 5
     assert simple_tlv_decode(by_sfi)[0] == 0x07
     tx(card, "00A4020002EF05")
     assert tx(card, "00B2070400").data == by_sfi

@@ -31,7 +31,7 @@ from sscard.apdu.tlv import (
     simple_tlv_encode,
 )
 
-# The T-Union SELECT answer of a real simulator (transit-purse.md §1.2), SW stripped.
+# The T-Union SELECT answer of a real simulator (reference §P1.2), SW stripped.
 EP_FCI = bytes.fromhex(
     "6F318408A000000632010105A5259F0801029F0C1E01011000FFFFFFFF0201031051700101709079842019080620401231"
     "0000"
@@ -90,7 +90,7 @@ def test_bad_tlv_says_where(raw: str, fragment: str):
 
 
 def test_simple_record_tlv_vectors():
-    # EF05 record 01 and 03 answers (ssse-card.md §6)
+    # EF05 record 01 and 03 answers (reference §C6)
     tag, value = simple_tlv_decode(bytes.fromhex("0110330300D15600000599110145FFFFFFFF"))
     assert tag == 0x01 and value.hex().upper() == "330300D15600000599110145FFFFFFFF"
     assert simple_tlv_decode(bytes.fromhex("0304332E3030")) == (0x03, b"3.00")

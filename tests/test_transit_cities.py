@@ -1,4 +1,4 @@
-"""T-Union city codes as outside readers decode them (issue 13 item 2, transit-purse.md §5.8).
+"""T-Union city codes as outside readers decode them (issue 13 item 2, reference §P5.8).
 
 T-Union Master (SocialSisterYi/T-Union_Master, also in tkerby/flipperzero-firmware-
 wPlugins) shows a card's issuing city by looking EF 0015 bytes 2-3 up in its
@@ -117,7 +117,7 @@ def test_a_province_level_card_issues_as_the_capital() -> None:
     assert city_of_region("330000").code == "3310"  # Zhejiang province -> Hangzhou
     assert city_of_region("339900").code == "3310"  # province-level medical insurance
     assert city_of_region("320102").code == "3010"  # a district of Nanjing
-    assert city_of_region("110105").code == "1000"  # Beijing, the §1.3 sample
+    assert city_of_region("110105").code == "1000"  # Beijing, the §P1.3 sample
     with pytest.raises(UnknownRegion):
         city_of_region("540100")  # no link to GB/T 2260 for Lhasa in sscard's file
 

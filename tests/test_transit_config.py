@@ -1,7 +1,7 @@
 """Validator configuration typos never become free rides (issue 13 item 5).
 
 Unknown keys and sections, missing or mistyped values, a flat validator without a
-fare, a city code outside the T-Union table (transit-purse.md §5.8): each is one
+fare, a city code outside the T-Union table (reference §P5.8): each is one
 bilingual error naming the file, the key and its TOML line; the CLI exits 2 and
 writes nothing (no journal, no PSAM image, the card untouched). ``ValidatorConfig``
 built in code checks its field types at construction.

@@ -6,7 +6,7 @@ checking fare, balance, the card's records (EF 0018, 1E, 1A) and the journal. Ca
 come from a city other than the capital (Suzhou, Ningbo, Wuhu, a Shanghai district),
 so a card is "another city" at every network but Shanghai's own: refusing a valid
 card from another city or province is a defect. City codes are GB/T 13497
-(transit-purse.md §5.8). In process, real card OS, PSAM and SQLite journal.
+(reference §P5.8). In process, real card OS, PSAM and SQLite journal.
 """
 
 from __future__ import annotations

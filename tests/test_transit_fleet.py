@@ -1,6 +1,6 @@
 """A fleet of validators, each with its own PSAM; an overdrawn card (issue 13 items 3, 4).
 
-transit-purse.md §5.8: the 6-B terminal number in 8070, EF 0018 and EF 001E is the
+reference §P5.8: the 6-B terminal number in 8070, EF 0018 and EF 001E is the
 PSAM's (EF 16), so clearing tells validators apart only with one PSAM per validator;
 GET BALANCE P1 01 on an overdrawn card is the amount overdrawn (Metrodroid
 ``TUnionTransitData``: ``if b0 > 0 b0 else -P1_01``; CardBal), on both sides.

@@ -1,6 +1,6 @@
 """Local (non-interoperable) cards keep their composite record in SFI 19, not 1A.
 
-transit-purse.md §1.3 (EF 0017 interoperability flag, SFI 19), §5.4 ("Non-interoperable
+reference §P1.3 (EF 0017 interoperability flag, SFI 19), §P5.4 ("Non-interoperable
 (local) cards write the same structure to SFI 19 (80 DC 02 C8 80)") and the sscard
 profile row "Metro composite record" (record 01, "Local cards use SFI 19"). Real
 simulated card and PSAM, real SQLite journal (tests/test_transit_support.py).
@@ -141,7 +141,7 @@ def _bus_record() -> bytes:
 
 
 def _debit(card: CardOS, record: bytes, *, good_mac: bool = True) -> tuple[bytes, int]:
-    """8050 03 (amount 1.00), ``80 DC 02 C8 80`` <bus record> (§5.4), 8054 (§4.5 key)."""
+    """8050 03 (amount 1.00), ``80 DC 02 C8 80`` <bus record> (§P5.4), 8054 (§P4.5 key)."""
     init = ok(card, "805003020B01 00000064" + TERMINAL.hex() + "0F")
     ok(card, "80DC02C880" + record.hex())
     counter = int.from_bytes(init[4:6], "big")
@@ -259,7 +259,7 @@ def test_local_card_of_another_city_is_refused(rig: Rig) -> None:
 def test_tear_after_8054_commit_recovers_from_the_same_sfi(
     rig: Rig, interoperable: bool, written: str, untouched: str
 ) -> None:
-    """§5.7: the exit's 8054 answer is lost after the commit; 805A proves it, and the
+    """§P5.7: the exit's 8054 answer is lost after the commit; 805A proves it, and the
     answer carries the record re-read from the file the torn tap wrote."""
     card, conn = rig.card(rig.profile("shanghai", interoperable=interoperable))
     entry, exit_ = rig.validator(metro("entry", 2, 5)), rig.validator(metro("exit", 2, 10))

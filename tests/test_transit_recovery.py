@@ -222,7 +222,7 @@ def test_cardlan_second_debit_flow_on_the_simulated_card_and_psam(
     # CardLan's step 6 leaves its loop at the first failing 8072 and goes on as success
     # (t++): the MAC2 never decides there. sscard does not rely on that (see docs).
     assert step6 == ([0x6901, 0x6901] if psam_reset else [0x9000, 0x6901])
-    # The TAC is this debit's either way: the key holder can prove it (clearing.md §5).
+    # The TAC is this debit's either way: the key holder can prove it (reference §K5).
     assert MasterTacChecker.from_key_set(rig.keys).check(torn, tac) is True
 
 
@@ -255,7 +255,7 @@ def test_cardlan_sw_means_consume_again_and_sscard_agrees(rig: Rig) -> None:
 
 
 def test_counter_carry_where_cardlan_and_the_reference_disagree(rig: Rig) -> None:
-    """N = 0x01FF: the reference (§5.7) says N + 1 = 0x0200; CardLan's expression gives
+    """N = 0x01FF: the reference (§P5.7) says N + 1 = 0x0200; CardLan's expression gives
     0x0100, which the card refuses, so CardLan would charge again. sscard sends 0x0200."""
     assert cardlan_next_counter(b"\x01\xff") == b"\x01\x00"
     assert cardlan_next_counter(b"\x00\xff") == b"\x01\x00"  # right by luck when hi is even

@@ -31,7 +31,7 @@ from\\to,2-5,2-10,16-17
 2-10,400,300,500
 16-17,600,500,300
 """
-SHANGHAI = "2900"  # T-Union city code (GB/T 13497, transit-purse.md §5.8)
+SHANGHAI = "2900"  # T-Union city code (GB/T 13497, reference §P5.8)
 
 
 def metro(gate: str, line: int, station: int, **kw: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Issue 6 acceptance: simple and composite purchases (flat bus, metro entry, metro exit),
 a tear on each card APDU of the tap (Tear ``nth``), BEFORE_COMMIT and AFTER_COMMIT,
-then the same card again (recovery, transit-purse.md §5.7); plus randomised runs with
+then the same card again (recovery, reference §P5.7); plus randomised runs with
 a second tear during the recovery tap. After every run the card (balance, offline
 counter, EF 0018, EF 001E) and the journal agree exactly: no double charge, no lost
 charge, nothing left pending.

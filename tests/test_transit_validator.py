@@ -1,7 +1,7 @@
 """The validator end to end in process: metro entry/exit, fares, refusals, recovery, load.
 
 Real simulated card OS + PSAM, real SQLite journal (tests/test_transit_support.py).
-References: shared/reference/transit-purse.md §1.3, §2, §5.3-§5.7 and its sscard profile.
+References: reference §P1.3, §P2, §P5.3-§P5.7 and its sscard profile.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def test_second_entry_refused_and_exit_without_entry_refused(rig: Rig, host_tz: 
 
 
 def test_missed_tap_out_charges_the_flagged_fare_on_the_next_entry(rig: Rig, host_tz: str) -> None:
-    """§5.5: no tap-off -> the next boarding charges the flagged maximum, no discount."""
+    """§P5.5: no tap-off -> the next boarding charges the flagged maximum, no discount."""
     _, conn = rig.card(with_category(rig.profile(), 2))  # a student: 50 % normally
     entry = rig.validator(metro("entry", 2, 5, policy=_policy(student=50)))
     accepted(entry.tap(conn))
@@ -195,7 +195,7 @@ def test_bus_segment_auto_boards_then_alights(rig: Rig) -> None:
     rig.advance(10)
     r = accepted(v.tap(conn))  # same line, fresh boarding: alighting at 2-5
     assert (r.kind, r.fare) == (TapKind.EXIT, 300)
-    refused(v.tap(conn), Refusal.ALREADY_PAID)  # repeat tap right after alighting (§5.8)
+    refused(v.tap(conn), Refusal.ALREADY_PAID)  # repeat tap right after alighting (§P5.8)
     rig.advance(2)
     assert accepted(v.tap(conn)).kind is TapKind.ENTRY
     rig.advance(10)

@@ -1,7 +1,7 @@
 """Unified reader interface: iReadCardBas string, HSM Step1/Step2, return codes, GBK.
 
 The expected iReadCardBas string is assembled here from the card profile fields in
-the order of ssse-card.md §4.2, independently of ``format_card_bas``.
+the order of reference §C4.2, independently of ``format_card_bas``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from sscard.simulators.purse_applet import purse_card, sample_profile
 from sscard.terminals import CardRemoved, Connection, NoCard, SimulatorTransport
 
 KEYS = default_key_set()
-TERMINAL = bytes.fromhex("410100813475")  # the §4.2 spec example's terminal number
+TERMINAL = bytes.fromhex("410100813475")  # the §C4.2 spec example's terminal number
 PROVINCES = ("shanghai", "jiangsu", "zhejiang", "anhui")
 
 
@@ -128,7 +128,7 @@ def test_return_code_table() -> None:
         PsamMissing(): -2201,
         PsamNoSm4(): -2202,
         PsamNoRkssse(): -2203,
-        sw_errors.FileNotFound(): -27266,  # 6A82 (§4.5 example)
+        sw_errors.FileNotFound(): -27266,  # 6A82 (§C4.5 example)
         sw_errors.KeyNotFound(): -27272,  # 6A88
         sw_errors.VerificationFailed(0): -25536,  # 63C0
         sw_errors.ApplicationBlocked(): -37635,  # 9303

@@ -15,7 +15,7 @@ from sscard.simulators.vpcd import VpcdBridge
 
 
 class FakeVpcd:
-    """The server side of the vpcd protocol (platform-notes.md §3.2), for one client."""
+    """The server side of the vpcd protocol (reference §N3.2), for one client."""
 
     def __init__(self) -> None:
         self.server = socket.create_server(("127.0.0.1", 0))

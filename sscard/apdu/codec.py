@@ -1,6 +1,6 @@
 """BCD and the social-security field padding rules.
 
-ssse-card.md §1.3: **cn** (compressed numeric, BCD) is left-aligned and padded
+reference §C1.3: **cn** (compressed numeric, BCD) is left-aligned and padded
 on the right with F; **an** is left-aligned and padded on the right with 00.
 Dates on the card and in purse records are BCD YYYYMMDD (time hhmmss).
 """
@@ -69,6 +69,8 @@ def an_decode(data: bytes, encoding: str = "gbk") -> str:
 
 def bcd_date(d: date) -> bytes:
     """4-byte BCD YYYYMMDD."""
+    if d.year >= 1000:  # fast path: the same digits strftime writes
+        return bytes.fromhex(f"{d.year:04d}{d.month:02d}{d.day:02d}")
     return to_bcd(d.strftime("%Y%m%d"))
 
 
@@ -76,6 +78,8 @@ def parse_bcd_date(data: bytes) -> date:
     """A 4-byte BCD YYYYMMDD to a date; TlvError if it is not a real date."""
     text = from_bcd(data)
     try:
+        if len(text) == 8:  # fixed width: exactly the fields strptime would take
+            return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
         return datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
         raise TlvError(
@@ -84,7 +88,11 @@ def parse_bcd_date(data: bytes) -> date:
 
 
 def bcd_datetime(dt: datetime) -> bytes:
-    """7-byte BCD YYYYMMDDhhmmss, as in MAC1/MAC2/TAC inputs (transit-purse.md §4.4)."""
+    """7-byte BCD YYYYMMDDhhmmss, as in MAC1/MAC2/TAC inputs (reference §P4.4)."""
+    if dt.year >= 1000:  # fast path: the same digits strftime writes
+        return bytes.fromhex(
+            f"{dt.year:04d}{dt.month:02d}{dt.day:02d}{dt.hour:02d}{dt.minute:02d}{dt.second:02d}"
+        )
     return to_bcd(dt.strftime("%Y%m%d%H%M%S"))
 
 
@@ -92,6 +100,11 @@ def parse_bcd_datetime(data: bytes) -> datetime:
     """A 7-byte BCD YYYYMMDDhhmmss to a datetime."""
     text = from_bcd(data)
     try:
+        if len(text) == 14:  # fixed width: exactly the fields strptime would take
+            t = text
+            return datetime(
+                int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]), int(t[12:14])
+            )
         return datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:
         raise TlvError(f"not a date-time: {data.hex().upper()}", "不是日期时间") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from sscard.apdu.catalog import Ins, spec_for
 from sscard.apdu.errors import ApduFormatError, CardError, error_for_sw, sw_text
 
 MAX_SHORT_DATA = 255
@@ -17,45 +18,7 @@ MAX_SHORT_LE = 256
 MAX_EXT_DATA = 65535
 MAX_EXT_LE = 65536
 
-# (CLA is proprietary, INS) -> name. Proprietary = CLA bit 8 set (PBOC, purse, PSAM).
-_NAMES: dict[tuple[bool, int], str] = {
-    (False, 0xA4): "SELECT",
-    (False, 0xB0): "READ BINARY",
-    (False, 0xB2): "READ RECORD",
-    (False, 0xD6): "UPDATE BINARY",
-    (False, 0xDC): "UPDATE RECORD",
-    (False, 0xE2): "APPEND RECORD",
-    (False, 0x20): "VERIFY",
-    (False, 0x24): "CHANGE REFERENCE DATA",
-    (False, 0x2C): "RESET RETRY COUNTER",
-    (False, 0x84): "GET CHALLENGE",
-    (False, 0x88): "INTERNAL AUTHENTICATE",
-    (False, 0x82): "EXTERNAL AUTHENTICATE",
-    (False, 0xC0): "GET RESPONSE",
-    (False, 0xCA): "GET DATA",
-    (False, 0x1E): "APPLICATION BLOCK",
-    (True, 0x1E): "APPLICATION BLOCK",
-    (True, 0x24): "UNBLOCK PIN",
-    (True, 0x5C): "GET BALANCE",
-    (True, 0x54): "DEBIT FOR PURCHASE",
-    (True, 0x52): "CREDIT FOR LOAD",
-    (True, 0x5A): "GET TRANSACTION PROVE",
-    (True, 0x5E): "CHANGE PIN",
-    (True, 0xDC): "UPDATE CAPP DATA CACHE",
-    (True, 0x70): "INIT SAM FOR PURCHASE",
-    (True, 0x72): "CREDIT SAM FOR PURCHASE",
-    (True, 0x1A): "INIT FOR DESCRYPT",
-    (True, 0xFA): "CIPHER DATA",
-    (True, 0xC4): "PKI VERIFY PIN",
-    (True, 0xB0): "READ BINARY",
-    (True, 0xB2): "READ RECORD",
-    (True, 0xA4): "SELECT",
-    (True, 0x84): "GET CHALLENGE",
-    (True, 0x82): "EXTERNAL AUTHENTICATE",
-    (True, 0x88): "INTERNAL AUTHENTICATE",
-    (True, 0xD6): "UPDATE BINARY",
-}
-_INIT_NAMES = {  # 8050 by P1 (transit-purse.md §2)
+_INIT_NAMES = {  # 8050 by P1 (JR/T 0025: load, purchase, CAPP purchase)
     0x00: "INITIALIZE FOR LOAD",
     0x01: "INITIALIZE FOR PURCHASE",
     0x03: "INITIALIZE FOR CAPP PURCHASE",
@@ -128,13 +91,11 @@ class Command:
 
     @property
     def name(self) -> str:
-        if self.proprietary and self.ins == 0x50:
+        """The command's name from :mod:`sscard.apdu.catalog` (traces, errors)."""
+        if self.proprietary and self.ins == Ins.INITIALIZE:
             return _INIT_NAMES.get(self.p1, "INITIALIZE")
-        if self.ins == 0xDC and self.proprietary and self.cla & 0x0C == 0:
-            return "UPDATE CAPP DATA CACHE"
-        return _NAMES.get((self.proprietary, self.ins)) or _NAMES.get(
-            (False, self.ins), f"INS {self.ins:02X}"
-        )
+        spec = spec_for(self.cla, self.ins)
+        return spec.name if spec is not None and spec.name else f"INS {self.ins:02X}"
 
     def with_le(self, le: int | None) -> Command:
         return replace(self, le=le)

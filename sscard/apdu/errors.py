@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sscard.apdu.catalog import PIN_INS, Ins
 from sscard.errors import ExitStatus, SscardError
-
-INS_VERIFY = 0x20
-INS_CHANGE_PIN = 0x5E
-INS_EXTERNAL_AUTHENTICATE = 0x82
-_PIN_INS = frozenset({INS_VERIFY, 0x24, INS_CHANGE_PIN, 0xC4})
 
 
 class ApduFormatError(SscardError):
@@ -415,12 +411,12 @@ def sw_text(sw: int) -> tuple[str, str]:
 def error_for_sw(sw: int, ins: int | None = None) -> CardError:
     """The typed error for ``sw``; ``ins`` refines 63Cx and 6983 (PIN vs. key)."""
     if sw & 0xFFF0 == 0x63C0:
-        if ins in _PIN_INS:
+        if ins in PIN_INS:
             return PinIncorrect(sw=sw)
-        if ins == INS_EXTERNAL_AUTHENTICATE:
+        if ins == Ins.EXTERNAL_AUTHENTICATE:
             return AuthenticationFailed(sw=sw)
         return VerificationFailed(sw=sw)
-    if sw == 0x6983 and ins in _PIN_INS:
+    if sw == 0x6983 and ins in PIN_INS:
         return PinBlocked()
     entry = lookup(sw)
     cls = entry.error if entry is not None and entry.error is not None else UnknownStatus

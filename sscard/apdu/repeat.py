@@ -1,11 +1,12 @@
-"""Which commands a terminal may send a second time on its own: the one table.
+"""Which commands a terminal may send a second time on its own (the ``repeat`` column of
+the command table, :mod:`sscard.apdu.catalog`).
 
 Why: on ``6Cxx`` ("wrong Le, the right one is xx") ISO 7816-4 lets a terminal re-send
-the command with Le = xx, and Metrodroid does so once for its reads (transit-purse.md
-§5.8). For a command with side effects that is a second *execution*: a card OS that
+the command with Le = xx, and Metrodroid does so once for its reads (reference
+§P5.8). For a command with side effects that is a second *execution*: a card OS that
 committed DEBIT FOR PURCHASE before it looked at Le answers the re-sent copy ``6901``
 (no session), and the terminal reports a failure for a debit that was taken
-(issue 12 part 2). So ``Connection`` re-sends a command only when this table says a
+(such a card exists). So ``Connection`` re-sends a command only when this table says a
 repeat leaves the card exactly as one execution would; every other command that draws
 ``6Cxx`` raises :class:`~sscard.terminals.errors.CommandOutcomeUnknown`, and the
 application goes to its recovery path (805A for a debit, a balance check for a load).
@@ -26,54 +27,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sscard.apdu.catalog import COMMANDS, cla_class, lookup
+
 if TYPE_CHECKING:
     from sscard.apdu.command import Command
 
 __all__ = ["COMMAND_REPEAT", "repeat_key", "safe_to_repeat"]
 
-#: (CLA class, INS) -> (name, safe to repeat). Unsafe rows are listed so the reason is
-#: written down next to the command; absence means unsafe too.
+#: (CLA class, INS) -> (name, safe to repeat): the repeat column of
+#: :data:`sscard.apdu.catalog.COMMANDS` (each unsafe row notes why there); a command
+#: without a row is unsafe too.
 COMMAND_REPEAT: dict[tuple[int, int], tuple[str, bool]] = {
-    # -- interindustry (ISO 7816-4) ---------------------------------------------------
-    (0x00, 0xA4): ("SELECT", True),
-    (0x00, 0xB0): ("READ BINARY", True),
-    (0x00, 0xB2): ("READ RECORD", True),
-    (0x00, 0xCA): ("GET DATA", True),
-    (0x00, 0xC0): ("GET RESPONSE", True),
-    (0x00, 0x84): ("GET CHALLENGE", True),  # replaces the volatile challenge only
-    (0x00, 0x88): ("INTERNAL AUTHENTICATE", True),  # no state at all
-    (0x00, 0xD6): ("UPDATE BINARY", False),  # writes the card
-    (0x00, 0xDC): ("UPDATE RECORD", False),
-    (0x00, 0xE2): ("APPEND RECORD", False),  # a repeat appends twice
-    (0x00, 0x20): ("VERIFY", False),  # spends a PIN try
-    (0x00, 0x24): ("CHANGE REFERENCE DATA", False),
-    (0x00, 0x2C): ("RESET RETRY COUNTER", False),
-    (0x00, 0x82): ("EXTERNAL AUTHENTICATE", False),  # spends a try and the challenge
-    (0x00, 0x1E): ("APPLICATION BLOCK", False),
-    # -- proprietary (PBOC ED/EP, T-Union purse, PSAM) --------------------------------
-    (0x80, 0xA4): ("SELECT", True),
-    (0x80, 0xB0): ("READ BINARY", True),
-    (0x80, 0xB2): ("READ RECORD", True),
-    (0x80, 0xCA): ("GET DATA", True),
-    (0x80, 0x5C): ("GET BALANCE", True),
-    (0x80, 0x5A): ("GET TRANSACTION PROVE", True),  # reads the last purchase's proof
-    (0x80, 0x50): ("INITIALIZE", True),  # volatile session; the last one counts
-    (0x80, 0x54): ("DEBIT FOR PURCHASE", False),  # takes money
-    (0x80, 0x52): ("CREDIT FOR LOAD", False),  # adds money
-    (0x80, 0xDC): ("UPDATE CAPP DATA CACHE", False),  # a repeat caches a second record
-    (0x80, 0x5E): ("CHANGE/RELOAD PIN", False),
-    (0x80, 0x24): ("UNBLOCK PIN", False),
-    (0x80, 0x1E): ("APPLICATION BLOCK", False),
-    (0x80, 0x70): ("INIT SAM FOR PURCHASE", False),  # PSAM: commits the terminal seq
-    (0x80, 0x72): ("CREDIT SAM FOR PURCHASE", False),  # PSAM: ends the context on success
-    (0x80, 0x1A): ("INIT FOR DESCRYPT", False),
-    (0x80, 0xFA): ("CIPHER DATA", False),
+    spec.key: (spec.name or f"INS {spec.ins:02X}", spec.repeat) for spec in COMMANDS
 }
 
 
 def repeat_key(cla: int, ins: int) -> tuple[int, int]:
     """The table key of a command: (``0x80`` if CLA is proprietary else ``0x00``, INS)."""
-    return (0x80 if cla & 0x80 else 0x00, ins)
+    return (cla_class(cla), ins)
 
 
 def safe_to_repeat(command: Command) -> bool:
@@ -83,5 +54,5 @@ def safe_to_repeat(command: Command) -> bool:
     """
     if command.secure_messaging:
         return False
-    entry = COMMAND_REPEAT.get(repeat_key(command.cla, command.ins))
-    return entry is not None and entry[1]
+    spec = lookup(command.cla, command.ins)
+    return spec is not None and spec.repeat

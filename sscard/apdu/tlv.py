@@ -3,10 +3,10 @@
 BER-TLV: multi-byte tags (low 5 bits 11111 in the first byte, then bytes with
 b8 set until the last), lengths of 1 to 3 bytes (``xx`` < 80, ``81 xx``,
 ``82 xx xx``), constructed tags (bit 6 of the first byte) nest. Used for FCI
-templates (SELECT answers, 6F/A5/9F0C, transit-purse.md §1.2).
+templates (SELECT answers, 6F/A5/9F0C, reference §P1.2).
 
 Simple TLV: ``tag(1) len(1) value``, the form of every SSSE record
-(ssse-card.md §1.3): READ RECORD returns the whole TLV.
+(reference §C1.3): READ RECORD returns the whole TLV.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def ber_find(objects: Iterable[Tlv], *path: int) -> Tlv | None:
 
 
 def simple_tlv_encode(tag: int, value: bytes) -> bytes:
-    """``tag len value`` with one-byte tag and length (ssse-card.md §1.3)."""
+    """``tag len value`` with one-byte tag and length (reference §C1.3)."""
     if not 0 < tag < 0xFF:
         raise TlvError(f"simple TLV tag {tag:#x} out of range 01-FE", "简单TLV标签超出01-FE范围")
     if len(value) > 0xFE:

@@ -1,7 +1,7 @@
 """Offline verifier of electronic social security card (e-SSC) QR codes, and the QR router.
 
-The public e-SSC is verified online only (ssse-card.md §5; medical-insurance.md §3);
-sscard adds an offline profile (ssse-card.md, "sscard profile", e-SSC row) that a gate
+The public e-SSC is verified online only (reference §C5; reference §M3);
+sscard adds an offline profile (reference part C, "sscard profile", e-SSC row) that a gate
 or front desk checks without a network: the issuer key ID is in the trust store, the
 SM2 signature (SM3, ID ``1234567812345678``) is valid, ``now − issue time`` is within
 the validity (at most 60 s) give or take the clock skew (5 s), and the nonce has not
@@ -14,7 +14,7 @@ the issuer's secret, so a verifier cannot turn it back into an SSN, and it is sh
 masked on every output path (only the issuer resolves it, online). A version 01 code
 (it carried SM3 of the SSN) is refused as ``retired_version``.
 
-:func:`route_qr` is the profile's "multi-code fusion" router (medical-insurance.md,
+:func:`route_qr` is the profile's "multi-code fusion" router (reference part M,
 sscard profile): ``SSC1:`` goes to this verifier, anything else is handed back as
 "relay to EcQuery" (the medical-insurance e-voucher is verified by the platform).
 """
@@ -132,7 +132,7 @@ class EcardResult:
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
         """JSON-ready. The card identification code is masked unless ``redact`` is
-        False; the holder reference is masked always (issue 15: verifiers never
+        False; the holder reference is masked always (verifiers never
         print it unmasked)."""
         out: dict[str, Any] = {
             "outcome": self.outcome,

@@ -1,8 +1,8 @@
 """Where the SSSE card keys live: a PSAM, a software key set, or an HSM (two-step flow).
 
-A terminal proves a card genuine with internal authentication (IRK, ssse-card.md §3.4)
+A terminal proves a card genuine with internal authentication (IRK, reference §C3.4)
 and, on 3rd-generation cards, unlocks EF06 with external authentication (RKSSSE,
-§1.5, §3.5). Both need the *card* key, derived from an issuer master with the sscard
+§C1.5, §C3.5). Both need the *card* key, derived from an issuer master with the sscard
 profile diversification (two levels from the card identification code). A
 :class:`KeyProvider` hides where that happens, so the reader never holds a master key:
 
@@ -11,9 +11,9 @@ profile diversification (two levels from the card identification code). A
 * :class:`SoftwareKeyProvider` — masters from a key set (tests, the simulator's
   TEST keys, or an operator's own file);
 * :class:`HsmSimulator` — the host side of ``iReadCardBas_HSM_Step1/Step2``
-  (§3.6, §4.3): the reader never sees a key, the host answers ``INT|EXT|``.
+  (§C3.6, §C4.3): the reader never sees a key, the host answers ``INT|EXT|``.
 
-PSAM faults map to the unified-interface codes (§4.5): no PSAM −2201, PSAM without
+PSAM faults map to the unified-interface codes (§C4.5): no PSAM −2201, PSAM without
 SM4 −2202, PSAM without RKSSSE −2203, a missing IRK −24 (key level insufficient).
 Keys never appear in a repr, a message or a trace (``sensitive=True`` on every
 PSAM exchange).
@@ -26,7 +26,9 @@ from typing import Protocol
 
 from sscard.apdu import CardError, Command
 from sscard.apdu import errors as sw_errors
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_TERMINAL, SsseKeyId
+from sscard.cards.ssse import SamCipherData, SamCryptogram, SamKeyInitData
 from sscard.crypto.ssse import (
     SsseAlgorithm,
     card_key,
@@ -81,7 +83,7 @@ class PsamNoSm4(PsamError):
 
 
 class PsamNoRkssse(PsamError):
-    """The PSAM holds no RKSSSE: 3.0 cards need it to read EF06 (−2203, §1.5)."""
+    """The PSAM holds no RKSSSE: 3.0 cards need it to read EF06 (−2203, §C1.5)."""
 
     code = -2203
     message_en = "PSAM has no RKSSSE key (3.0 cards need external authentication)"
@@ -103,7 +105,7 @@ class KeyProvider(Protocol):
     """Computes or checks the cryptograms of one card; never hands out a key.
 
     ``card_id`` is the 16-B card identification code (EF05 rec 01), ``algorithm`` the
-    SSSE flag of the SELECT FCI (01 3DES, 03 SM4; ssse-card.md §3.1).
+    SSSE flag of the SELECT FCI (01 3DES, 03 SM4; reference §C3.1).
     """
 
     @property
@@ -114,7 +116,7 @@ class KeyProvider(Protocol):
     def verify_internal(
         self, card_id: bytes, algorithm: int, process8: bytes, source8: bytes, response8: bytes
     ) -> bool:
-        """Is ``response8`` the card's correct answer to ``00 88 00 00 10 P8‖S8`` (§3.4)?"""
+        """Is ``response8`` the card's correct answer to ``00 88 00 00 10 P8‖S8`` (§C3.4)?"""
         ...
 
     def external_cryptogram(
@@ -125,7 +127,7 @@ class KeyProvider(Protocol):
         source8: bytes,
         key_id: int = SsseKeyId.RKSSSE,
     ) -> bytes:
-        """E8 for ``00 82 00 kid 10 E8‖S8`` from the card's challenge (§3.5, profile)."""
+        """E8 for ``00 82 00 kid 10 E8‖S8`` from the card's challenge (§C3.5, profile)."""
         ...
 
 
@@ -178,7 +180,7 @@ class SoftwareKeyProvider:
         return self._terminal_number
 
     def card_key(self, name: str, card_id: bytes, algorithm: int) -> bytes:
-        """Div(Div(master, ID[0:8]), ID[8:16]) (ssse-card.md profile "Key diversification")."""
+        """Div(Div(master, ID[0:8]), ID[8:16]) (reference part C profile "Key diversification")."""
         return card_key(self._keys.ssse.master(name, family_of(algorithm)), card_id, algorithm)
 
     def verify_internal(
@@ -221,9 +223,12 @@ class PsamKeyProvider:
             raise PsamMissing()
         if self._terminal is None:
             try:
-                self.psam.send(Command(0x00, 0xA4, 0x00, 0x00, PSAM_DF_FID.to_bytes(2, "big")))
+                self.psam.send(
+                    Command(CLA_ISO, Ins.SELECT, 0x00, 0x00, PSAM_DF_FID.to_bytes(2, "big"))
+                )
                 data = self.psam.send(
-                    Command(0x00, 0xB0, 0x80 | PSAM_EF_TERMINAL, 0x00, le=6), sensitive=False
+                    Command(CLA_ISO, Ins.READ_BINARY, 0x80 | PSAM_EF_TERMINAL, 0x00, le=6),
+                    sensitive=False,
                 ).data
             except (CardError, TerminalError):
                 raise PsamMissing() from None
@@ -241,7 +246,11 @@ class PsamKeyProvider:
     def _derive(self, psam: Connection, key_id: int, card_id: bytes, algorithm: int) -> None:
         """``80 1A kid alg 10 card-ID``: the PSAM derives the card key."""
         try:
-            psam.send(Command(0x80, 0x1A, key_id, algorithm, card_id), sensitive=True)
+            data = SamKeyInitData(card_id=card_id).encode()
+            psam.send(
+                Command(CLA_PROPRIETARY, Ins.INIT_FOR_DESCRYPT, key_id, algorithm, data),
+                sensitive=True,
+            )
         except sw_errors.FunctionNotSupported:
             raise PsamNoSm4() from None
         except sw_errors.KeyNotFound:
@@ -257,7 +266,8 @@ class PsamKeyProvider:
         psam = self._open()
         self._derive(psam, SsseKeyId.IRK, card_id, algorithm)
         try:
-            check = Command(0x80, 0xFA, 0x01, 0x00, process8 + source8 + response8)
+            data = SamCipherData(x8=process8, s8=source8, r8=response8).encode()
+            check = Command(CLA_PROPRIETARY, Ins.CIPHER_DATA, 0x01, 0x00, data)
             response = psam.transmit(check, sensitive=True)
         except TerminalError:
             raise PsamMissing() from None
@@ -277,9 +287,11 @@ class PsamKeyProvider:
         psam = self._open()
         self._derive(psam, key_id, card_id, algorithm)
         try:
-            return psam.send(
-                Command(0x80, 0xFA, 0x00, 0x00, challenge8 + source8, le=8), sensitive=True
-            ).data
+            data = SamCipherData(x8=challenge8, s8=source8).encode()
+            answer = psam.send(
+                Command(CLA_PROPRIETARY, Ins.CIPHER_DATA, 0x00, 0x00, data, le=8), sensitive=True
+            )
+            return SamCryptogram.decode(answer.data).cryptogram
         except TerminalError:
             raise PsamMissing() from None
 
@@ -291,7 +303,7 @@ class PsamKeyProvider:
 
 
 class HsmSimulator:
-    """The host/HSM side of ``iReadCardBas_HSM_Step1/Step2`` (ssse-card.md §3.6, §4.3).
+    """The host/HSM side of ``iReadCardBas_HSM_Step1/Step2`` (reference §C3.6, §C4.3).
 
     :meth:`compute` takes the Step1 string ``region|ATR|alg|cardId|intP|intS|extP|extS|``
     and answers ``INT(32 hex)|EXT(32 hex)|``. INT is the full 16-B block for SM4 (the

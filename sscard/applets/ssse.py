@@ -41,6 +41,7 @@ from typing import Any
 
 from sscard.apdu import CardError, Command, Response
 from sscard.apdu import errors as sw_errors
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.apdu.codec import to_bcd
 from sscard.applets.keyprovider import HsmInputError, KeyProvider, PsamMissing
 from sscard.cards.ids import EF05_FID, EF05_SFI, EF06_FID, EF06_SFI, SSSE_DDF_NAME, SsseKeyId
@@ -446,7 +447,9 @@ class SsseReader:
 
     def select(self) -> SsseApplication:
         """SELECT SSSE by DDF name (§2); 6A82 -> WrongCardType (−1), 6A81 -> SsseBlocked."""
-        response = self._transmit(Command(0x00, 0xA4, 0x04, 0x00, SSSE_DDF_NAME), sensitive=False)
+        response = self._transmit(
+            Command(CLA_ISO, Ins.SELECT, 0x04, 0x00, SSSE_DDF_NAME), sensitive=False
+        )
         if response.sw in (0x6A82, 0x6A86, 0x6D00, 0x6E00):
             raise WrongCardType()
         if response.sw in (0x6A81, 0x9303):
@@ -464,7 +467,9 @@ class SsseReader:
         """READ RECORD by number via SFI for every item of the EF; absent name ext skipped."""
         records = []
         for item in items_of(ef):
-            cmd = Command(0x00, 0xB2, item.record, (sfi << 3) | 0x04, le=item.length + 2)
+            cmd = Command(
+                CLA_ISO, Ins.READ_RECORD, item.record, (sfi << 3) | 0x04, le=item.length + 2
+            )
             response = self._transmit(cmd, sensitive=sensitive)
             if response.sw == 0x6A83 and item.attr == "name_ext":
                 continue  # 1st-generation cards have no name extension (§1.5)
@@ -493,12 +498,12 @@ class SsseReader:
         if self.keys is None:
             raise KeysRequired()
         app, issuer = self._application(), self._issuer_data()
-        challenge = self._send(Command(0x00, 0x84, 0x00, 0x00, le=8)).data
+        challenge = self._send(Command(CLA_ISO, Ins.GET_CHALLENGE, 0x00, 0x00, le=8)).data
         source = self._rng(8)
         e8 = self.keys.external_cryptogram(
             issuer.card_id.encode(), app.algorithm, challenge, source, SsseKeyId.RKSSSE
         )
-        cmd = Command(0x00, 0x82, 0x00, SsseKeyId.RKSSSE, e8 + source)
+        cmd = Command(CLA_ISO, Ins.EXTERNAL_AUTHENTICATE, 0x00, SsseKeyId.RKSSSE, e8 + source)
         self._send(cmd, sensitive=True)
 
     def read_holder(self) -> HolderData:
@@ -515,7 +520,7 @@ class SsseReader:
     # -- card authentication --------------------------------------------------------------
 
     def _internal_auth(self, process8: bytes, source8: bytes) -> bytes:
-        cmd = Command(0x00, 0x88, 0x00, SsseKeyId.IRK, process8 + source8)
+        cmd = Command(CLA_ISO, Ins.INTERNAL_AUTHENTICATE, 0x00, SsseKeyId.IRK, process8 + source8)
         return self._send(cmd, sensitive=True).data
 
     def authenticate(self) -> None:
@@ -542,7 +547,7 @@ class SsseReader:
     def pin_tries_left(self) -> int | None:
         """``00 20 00 00`` without data: tries left (63Cx), 0 if blocked, None if verified."""
         self._application()
-        response = self._transmit(Command(0x00, 0x20, 0x00, 0x00), sensitive=True)
+        response = self._transmit(Command(CLA_ISO, Ins.VERIFY, 0x00, 0x00), sensitive=True)
         if response.sw == 0x9000:
             return None
         if response.sw & 0xFFF0 == 0x63C0:
@@ -560,7 +565,7 @@ class SsseReader:
         """
         bcd = _pin_bcd(pin)
         self._application()
-        self._send(Command(0x00, 0x20, 0x00, 0x00, bcd), sensitive=True)
+        self._send(Command(CLA_ISO, Ins.VERIFY, 0x00, 0x00, bcd), sensitive=True)
         if self._initial_pin is not None and hmac.compare_digest(pin, self._initial_pin):
             raise InitialPinNotAllowed()
 
@@ -574,7 +579,10 @@ class SsseReader:
             raise CannotRevertToInitialPin()
         self._application()
         try:
-            self._send(Command(0x80, 0x5E, 0x01, 0x00, old_bcd + b"\xff" + new_bcd), sensitive=True)
+            self._send(
+                Command(CLA_PROPRIETARY, Ins.CHANGE_PIN, 0x01, 0x00, old_bcd + b"\xff" + new_bcd),
+                sensitive=True,
+            )
         except sw_errors.ConditionsNotSatisfied:
             raise CannotRevertToInitialPin() from None
 
@@ -651,7 +659,7 @@ class SsseReader:
         if app.generation < 3:
             raise HsmNotNeeded()
         issuer = self.read_issuer()
-        get_challenge = Command(0x00, 0x84, 0x00, 0x00, le=8)
+        get_challenge = Command(CLA_ISO, Ins.GET_CHALLENGE, 0x00, 0x00, le=8)
         c1 = self._send(get_challenge).data
         c2 = self._send(get_challenge).data
         self._hsm_int = self._internal_auth(c2, c1)  # 0088 0000 10 rnd2‖rnd1 (SCJS)
@@ -689,6 +697,8 @@ class SsseReader:
         self._hsm_int = None
         if not hmac.compare_digest(int_block[:8], kept):
             raise HsmMismatch()
-        self._send(Command(0x00, 0x82, 0x00, SsseKeyId.RKSSSE, ext), sensitive=True)
+        self._send(
+            Command(CLA_ISO, Ins.EXTERNAL_AUTHENTICATE, 0x00, SsseKeyId.RKSSSE, ext), sensitive=True
+        )
         holder = self._read_holder_records()
         return self._result(app, issuer, holder, True, False, [], start, count)

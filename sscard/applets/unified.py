@@ -1,7 +1,7 @@
 """Compatibility with the unified reader interface hospital software already calls.
 
-``iReadCardBas`` (ssse-card.md §4.2), ``iReadCardBas_HSM_Step1/Step2`` (§3.6, §4.3)
-and the return-code table (§4.5), as Python functions that return exactly the DLL's
+``iReadCardBas`` (reference §C4.2), ``iReadCardBas_HSM_Step1/Step2`` (§C3.6, §C4.3)
+and the return-code table (§C4.5), as Python functions that return exactly the DLL's
 ``(code, pOutInfo)``: code 0 and the ``|``-separated string (trailing ``|``) on
 success; the negative code and one bilingual line on failure. They never raise.
 
@@ -35,7 +35,7 @@ __all__ = [
     "return_code",
 ]
 
-#: The return codes of ssse-card.md §4.5 (plus −(SW as decimal) for card status words).
+#: The return codes of reference §C4.5 (plus −(SW as decimal) for card status words).
 RETURN_CODES: Mapping[int, tuple[str, str]] = MappingProxyType({
     0: ("OK", "成功"),
     -1: ("wrong card type", "卡类型不对"),
@@ -97,7 +97,7 @@ def encode_gbk(out: str) -> bytes:
 
 
 def format_card_bas(read: CardRead, *, device_number: str = "", redact: bool = False) -> str:
-    """The 11 iReadCardBas fields of §4.2, ``|``-separated, trailing ``|``.
+    """The 11 iReadCardBas fields of §C4.2, ``|``-separated, trailing ``|``.
 
     region | SSN | card number (first 9) | card ID (32 hex) | name + extension | ATR
     historical bytes | spec version | issue date | expiry date | terminal number |

@@ -1,7 +1,7 @@
 """T-Union city codes (GB/T 13497-1992), from one data file: ``sscard/data/tunion-city-codes.csv``.
 
 Why: outside readers decode the purse's city fields with this table, not with GB/T 2260
-(transit-purse.md §5.8): T-Union Master reads EF 0015 issuer ID bytes 2-3 as the
+(reference §P5.8): T-Union Master reads EF 0015 issuer ID bytes 2-3 as the
 issuing city, and the 1E acceptor city and institution ID bytes 2-3 as the trip's
 city, and looks them up in its ``resources/city_code.txt`` (上海 2900, 南京 3010,
 杭州 3310, 合肥 3610, ...). So the issuer ID, EF 0017 city, 1E/1A cities, the

@@ -1,7 +1,7 @@
 """The electronic social security card (e-SSC) QR payload, declared once for both sides.
 
-The real e-SSC QR format is not public (ssse-card.md §5, §7); sscard uses its own
-offline profile (ssse-card.md, "sscard profile", last row) so the simulator's issuer
+The real e-SSC QR format is not public (reference §C5, §C7); sscard uses its own
+offline profile (reference part C, "sscard profile", last row) so the simulator's issuer
 and the terminal's verifier agree::
 
     "SSC1:" + base64url( version 02 (1) ‖ issuer key ID (4) ‖ card identification
@@ -12,7 +12,7 @@ and the terminal's verifier agree::
 The holder reference is HMAC-SM3(issuer's holder secret, SSN ASCII)[0:16]: opaque,
 resolvable only by the issuer (online). Version 01 carried SM3(SSN)[0:16], a bare
 hash that gives the SSN back by brute force in seconds from the county and a birth
-year (issue 15); it is retired and refused (:class:`TokenRetiredVersion`) without
+year; it is retired and refused (:class:`TokenRetiredVersion`) without
 being parsed any further, so its digest never reaches a screen or a log.
 
 The signature (SM2 with SM3, Z_A over ID ``1234567812345678``) covers every byte
@@ -63,7 +63,7 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 class EcardDecodeError(SscardError):
     """A QR text that is not a well-formed e-SSC payload; ``reason`` says why."""
 
-    code = -23  # illegal input (ssse-card.md §4.5)
+    code = -23  # illegal input (reference §C4.5)
     reason = "bad_encoding"
     message_en = "not a valid e-SSC QR payload"
     message_zh = "不是有效的电子社保卡二维码"
@@ -112,7 +112,7 @@ def holder_reference(holder_secret: bytes, ssn: str) -> bytes:
     """HMAC-SM3(holder secret, SSN ASCII)[0:16]; ``x`` is normalised to ``X`` (GB 11643).
 
     Keyed by a secret that never leaves the issuer, so a verifier holding the
-    payload cannot test candidate SSNs against it (ssse-card.md profile, e-SSC row).
+    payload cannot test candidate SSNs against it (reference part C profile, e-SSC row).
     """
     if len(holder_secret) < 16:
         raise ValueError("holder secret must be at least 16 bytes")

@@ -1,8 +1,8 @@
 """Names and numbers of the card: AIDs, DF names, FIDs, SFIs, key IDs, codes.
 
 Declared once so the terminal applets and the simulator cannot disagree.
-Sources: shared/reference/ssse-card.md §1-§3 (SSSE, DF01-07, PKI, key IDs) and
-shared/reference/transit-purse.md §1, §3, §5 (purse, PSAM, records). Values
+Sources: reference §C1-§C3 (SSSE, DF01-07, PKI, key IDs) and
+reference §P1, §P3, §P5 (purse, PSAM, records). Values
 marked *profile* come from the "sscard profile" sections of those pages.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-# ----------------------------------------------------------------- SSSE (ssse-card.md §1.1)
+# ----------------------------------------------------------------- SSSE (reference §C1.1)
 
 #: SSSE DDF name: ASCII "sx1.sh." + GBK "社会保障" (15 bytes).
 SSSE_DDF_NAME = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")
@@ -24,13 +24,13 @@ EF05_FID = 0xEF05  # issuer data (发卡机构数据文件)
 EF06_FID = 0xEF06  # holder basic information (持卡人基本信息)
 EF07_FID = 0xEF07  # fingerprint
 EF08_FID = 0xEF08  # photo
-#: Short file identifiers: ``00 B2 07 2C`` reads record 7 of SFI 5 = EF05 (ssse-card.md §1.3).
+#: Short file identifiers: ``00 B2 07 2C`` reads record 7 of SFI 5 = EF05 (reference §C1.3).
 EF05_SFI = 0x05
 EF06_SFI = 0x06
 
 
 class AppDf(IntEnum):
-    """The DF01-DF07 applications; the AID is RID ‖ one byte (ssse-card.md §1.1)."""
+    """The DF01-DF07 applications; the AID is RID ‖ one byte (reference §C1.1)."""
 
     DF01_PUBLIC = 0x00  # 公共应用
     DF02_EMPLOYMENT = 0x01  # 就业/失业
@@ -53,7 +53,7 @@ class AppDf(IntEnum):
 DF01_AID = AppDf.DF01_PUBLIC.aid  # D15600000500
 DF04_AID = AppDf.DF04_MEDICAL.aid  # D15600000503
 
-#: 3rd-gen PKI: DDF "PKI.社会保障", certificate ADF "SS.CERT.ADF1" (ssse-card.md §1.1).
+#: 3rd-gen PKI: DDF "PKI.社会保障", certificate ADF "SS.CERT.ADF1" (reference §C1.1).
 PKI_DDF_NAME = bytes.fromhex("504B492EC9E7BBE1B1A3D5CF")
 PKI_CERT_ADF_NAME = b"SS.CERT.ADF1"
 PKI_EF_SIGN_PUBLIC_KEY = 0x0012
@@ -62,7 +62,7 @@ PKI_EF_ENC_CERT = 0x0019
 
 
 class SsseKeyId(IntEnum):
-    """Key IDs in P2 of INTERNAL/EXTERNAL AUTHENTICATE (ssse-card.md §2, §3.4-3.5)."""
+    """Key IDs in P2 of INTERNAL/EXTERNAL AUTHENTICATE (reference §C2, §C3.4-3.5)."""
 
     IRK = 0x00  # internal authentication: the 2.0 example sends 00 88 00 00
     UK_EF06 = 0x04  # personalisation: external auth before writing EF06
@@ -71,7 +71,7 @@ class SsseKeyId(IntEnum):
 
 
 class AlgorithmFlag(IntEnum):
-    """``aa`` in the SELECT-SSSE FCI ``9F0C 03 86 01 aa`` (ssse-card.md §3.1)."""
+    """``aa`` in the SELECT-SSSE FCI ``9F0C 03 86 01 aa`` (reference §C3.1)."""
 
     DES = 0x01  # DES/3DES (2nd gen)
     SSF33 = 0x02
@@ -80,10 +80,10 @@ class AlgorithmFlag(IntEnum):
 
 #: The spec version (EF05 rec 03) of each card generation.
 SPEC_VERSION = {1: "1.00", 2: "2.00", 3: "3.00"}
-#: ATR prefix before the 13 historical bytes (ssse-card.md §5).
+#: ATR prefix before the 13 historical bytes (reference §C5).
 ATR_PREFIX = bytes.fromhex("3B6D0000")
 
-# ----------------------------------------------------------------- purse (transit-purse.md §1)
+# ----------------------------------------------------------------- purse (reference §P1)
 
 TUNION_EP_AID = bytes.fromhex("A000000632010105")
 TUNION_EC_AID = bytes.fromhex("A000000632010106")
@@ -109,7 +109,7 @@ TRIP_RECORD_SIZE = 48
 TRIP_RECORDS_MAX = 30
 COMPOSITE_RECORD_SIZE = 128
 
-# ----------------------------------------------------------------- PSAM (transit-purse.md §3)
+# ----------------------------------------------------------------- PSAM (reference §P3)
 
 PSAM_DF_FID = 0x1001  # profile: the PSAM application is selected by FID
 PSAM_EF_TERMINAL = 0x16  # 6-B terminal number (终端机编号)
@@ -117,7 +117,7 @@ PSAM_EF_KEY_INDEX = 0x17  # byte 0 = key index used in 8050
 
 
 class TxnType(IntEnum):
-    """Transaction type codes (transit-purse.md §5.1)."""
+    """Transaction type codes (reference §P5.1)."""
 
     ED_LOAD = 0x01
     EP_LOAD = 0x02
@@ -127,14 +127,14 @@ class TxnType(IntEnum):
 
 
 class PurseAlgorithmId(IntEnum):
-    """Algorithm ID in the 8050 response / 8070 input (profile, transit-purse.md)."""
+    """Algorithm ID in the 8050 response / 8070 input (profile, reference part P)."""
 
     TDES = 0x00
     SM4 = 0x04
 
 
 class TripRecordType(IntEnum):
-    """Byte 0 of an EF 1E record (transit-purse.md §5.3)."""
+    """Byte 0 of an EF 1E record (reference §P5.3)."""
 
     EC_ENTRY = 0x01
     EC_EXIT = 0x02
@@ -149,7 +149,7 @@ class TripRecordType(IntEnum):
 
 
 class Industry(IntEnum):
-    """Industry code of an EF 1E record (transit-purse.md §5.3)."""
+    """Industry code of an EF 1E record (reference §P5.3)."""
 
     METRO = 0x01
     BUS = 0x02
@@ -167,7 +167,7 @@ class Industry(IntEnum):
 
 
 class CardCategory(IntEnum):
-    """EF 0017 byte 10 (transit-purse.md §1.3)."""
+    """EF 0017 byte 10 (reference §P1.3)."""
 
     NORMAL = 1
     STUDENT = 2
@@ -184,7 +184,7 @@ class CompositeRecordId(IntEnum):
 
 
 class CompositeState(IntEnum):
-    """State byte of a composite record (transit-purse.md §5.4)."""
+    """State byte of a composite record (reference §P5.4)."""
 
     INIT = 0x00
     ENTERED = 0x01  # boarded

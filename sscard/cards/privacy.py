@@ -1,11 +1,11 @@
 """Masking of personal data for display, logs and traces (one implementation for all).
 
-The house rule (shared/design/architecture.md, Conventions): full names, SSNs,
+The house rule: full names, SSNs,
 PINs and keys never appear unredacted; redaction is on by default and the CLI's
 ``--no-redact`` turns it off. Masks keep enough to recognise a card at the counter:
 the surname and last character of a name, the region and last four of an SSN.
 
-One policy for every output path (issue 15; regulation.md Art. 18): with default
+One policy for every output path (regulation Art. 18): with default
 options no command, in no output format (table, ``--json``, iReadCardBas), shows a
 full SSN, name, birth date, card number, card identification code, purse ASN, PIN
 or key; tests/test_privacy_all_commands.py runs every command to check it.
@@ -62,7 +62,7 @@ def mask_card_number(number: str) -> str:
 
 
 def mask_asn(asn: str) -> str:
-    """Purse application serial number (20 digits, transit-purse.md EF 0015): 4 + 4 kept.
+    """Purse application serial number (20 digits, reference part P EF 0015): 4 + 4 kept.
 
     02300891843872252714 -> 0230…2714 (the transit commands' established form).
     """
@@ -70,7 +70,7 @@ def mask_asn(asn: str) -> str:
 
 
 def mask_card_id(card_id_code: bytes | str) -> str:
-    """Card identification code (32 hex, ssse-card.md §1.4): region (6) and last 4 kept.
+    """Card identification code (32 hex, reference §C1.4): region (6) and last 4 kept.
 
     330100D156000005011BA293AA4B9E55 -> 330100**********************9E55; the RID in
     the middle is public, but masking it too keeps one rule for the whole code.
@@ -80,7 +80,7 @@ def mask_card_id(card_id_code: bytes | str) -> str:
 
 
 def mask_holder_ref(holder_ref: bytes | str) -> str:
-    """e-SSC holder reference (issue 15): 4 hex kept to tell two codes apart, never more.
+    """e-SSC holder reference: 4 hex kept to tell two codes apart, never more.
 
     Verifiers never show it whole, not even with ``--no-redact``: it is the issuer's
     key to the holder, to be forwarded online, not read at a terminal.

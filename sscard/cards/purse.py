@@ -1,8 +1,8 @@
 """T-Union purse files, records and the command/response bodies of a purchase or load.
 
-Offsets are those of shared/reference/transit-purse.md §1.3 (EF 0015/0016/0017),
-§5.2 (EF 18), §5.3 (EF 1E), §5.4 and the profile (EF 1A bus/metro composite
-record), and §2-§3 (8050/8052/8054/805A/8070 bodies). Amounts are in fen (int),
+Offsets are those of reference §P1.3 (EF 0015/0016/0017),
+§P5.2 (EF 18), §P5.3 (EF 1E), §P5.4 and the profile (EF 1A bus/metro composite
+record), and §P2-§P3 (8050/8052/8054/805A/8070 bodies). Amounts are in fen (int),
 dates ``datetime.date``, date-times ``datetime.datetime``; identifiers that feed
 the cryptography (issuer ID, terminal ID, MACs) stay ``bytes``.
 """
@@ -37,7 +37,7 @@ H = bytes.fromhex
 
 @dataclass(frozen=True, kw_only=True)
 class Ef0015(Layout):
-    """Public application info, 30 B (transit-purse.md §1.3); also the 9F0C of the FCI."""
+    """Public application info, 30 B (reference §P1.3); also the 9F0C of the FCI."""
 
     issuer_id: bytes = fld(Raw(8))  # byte 0 card type, bytes 2-3 city code
     app_type: int = fld(Uint(1))
@@ -55,7 +55,7 @@ class Ef0015(Layout):
     @property
     def city_code(self) -> str:
         """Issuer ID bytes 2-3: the issuing city's T-Union code (GB/T 13497-1992,
-        transit-purse.md §5.8), e.g. ``1000`` Beijing, ``3310`` Hangzhou."""
+        reference §P5.8), e.g. ``1000`` Beijing, ``3310`` Hangzhou."""
         return self.issuer_id[2:4].hex().upper()
 
     @property
@@ -74,12 +74,12 @@ _EF0015_DECODED = Ef0015(
     issuer_id=H("01011000FFFFFFFF"), app_type=2, app_version=1, asn="03105170010170907984",
     start_date=date(2019, 8, 6), expiry_date=date(2040, 12, 31), fci_custom=b"\x00\x00",
 )  # fmt: skip
-Ef0015._test_vectors = [(_EF0015_SAMPLE, _EF0015_DECODED)]  # §1.2 (S14 simulator answer)
+Ef0015._test_vectors = [(_EF0015_SAMPLE, _EF0015_DECODED)]  # §P1.2 (S14 simulator answer)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ef0016(Layout):
-    """Cardholder info, 55 B (transit-purse.md §1.3). ID type 00 = resident ID card (PBOC)."""
+    """Cardholder info, 55 B (reference §P1.3). ID type 00 = resident ID card (PBOC)."""
 
     card_type: int = fld(Uint(1))
     staff_flag: int = fld(Uint(1))
@@ -98,10 +98,10 @@ Ef0016._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class Ef0017(Layout):
-    """Management info, 60 B (transit-purse.md §1.3).
+    """Management info, 60 B (reference §P1.3).
 
     Codes: city = the T-Union (GB/T 13497-1992) code of the issuing city, as in the
-    issuer ID (transit-purse.md §5.8, :mod:`sscard.cards.cities`); *sscard profile*
+    issuer ID (reference §P5.8, :mod:`sscard.cards.cities`); *sscard profile*
     for the others (the public source gives only their sizes): country ``00000156``
     (ISO 3166 156 in BCD), province = GB/T 2260 digits 1-2 ‖ ``00``.
     """
@@ -128,7 +128,7 @@ Ef0017._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class TxnRecord(Layout):
-    """EF 18 transaction log record, 23 B (transit-purse.md §5.2)."""
+    """EF 18 transaction log record, 23 B (reference §P5.2)."""
 
     counter: int = fld(Uint(2))  # online (load) or offline (purchase) counter
     overdraft_limit: int = fld(Uint(3))
@@ -139,7 +139,7 @@ class TxnRecord(Layout):
 
 
 TxnRecord._test_vectors = [
-    (H("042D 000000 000001F4 09 300089000340 20241229141740"),  # §5.2 (S1)
+    (H("042D 000000 000001F4 09 300089000340 20241229141740"),  # §P5.2 (S1)
      TxnRecord(counter=0x042D, overdraft_limit=0, amount=500, txn_type=9,
                terminal_id=H("300089000340"), time=datetime(2024, 12, 29, 14, 17, 40))),
 ]  # fmt: skip
@@ -147,7 +147,7 @@ TxnRecord._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class TripRecord(Layout):
-    """EF 1E trip record, 48 B (transit-purse.md §5.3)."""
+    """EF 1E trip record, 48 B (reference §P5.3)."""
 
     record_type: int = fld(Uint(1))  # TripRecordType
     terminal_id: bytes = fld(Raw(8))  # writers: 0000 ‖ 6-B PSAM terminal number
@@ -163,7 +163,7 @@ class TripRecord(Layout):
 
 TripRecord._test_vectors = [
     (H("04 0000300089000340 01 08001900300000 000001F4 00000E01 20241229141740 1000"
-       " 01011000FFFFFFFF 000000000000"),  # §5.3 (S1)
+       " 01011000FFFFFFFF 000000000000"),  # §P5.3 (S1)
      TripRecord(record_type=4, terminal_id=H("0000300089000340"), industry=1,
                 line_station=H("08001900300000"), amount=500, balance=0x0E01,
                 time=datetime(2024, 12, 29, 14, 17, 40), city_code="1000",
@@ -173,7 +173,7 @@ TripRecord._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class CompositeRecord(Layout):
-    """EF 1A composite record, 128 B: bus record 02 (transit-purse.md §5.4) and the
+    """EF 1A composite record, 128 B: bus record 02 (reference §P5.4) and the
     metro record 01 of the sscard profile (same layout, entry = boarding, gate ID in
     the vehicle field).
 
@@ -259,7 +259,7 @@ CompositeRecord._test_vectors = [
 
 @dataclass(frozen=True)
 class EpFci(Coded):
-    """SELECT T-Union EP answer (transit-purse.md §1.2):
+    """SELECT T-Union EP answer (reference §P1.2):
     ``6F L 84 08 <AID> A5 L 9F08 01 <appver> 9F0C 1E <EF 0015>``.
 
     9F0C holds a copy of EF 0015 so a validator can skip READ BINARY.
@@ -299,7 +299,7 @@ class EpFci(Coded):
 
 EpFci._test_vectors = [
     (
-        H("6F31 8408A000000632010105 A525 9F080102 9F0C1E") + _EF0015_SAMPLE,  # §1.2 (S14)
+        H("6F31 8408A000000632010105 A525 9F080102 9F0C1E") + _EF0015_SAMPLE,  # §P1.2 (S14)
         EpFci(ef0015=_EF0015_DECODED, app_version=2),
     ),
 ]
@@ -314,7 +314,7 @@ class PpseEntry:
 
 @dataclass(frozen=True)
 class PpseFci(Coded):
-    """SELECT "2PAY.SYS.DDF01" answer (transit-purse.md §1.2): directory entries 61 with
+    """SELECT "2PAY.SYS.DDF01" answer (reference §P1.2): directory entries 61 with
     4F (AID), 50 (label ``MOT_T_EP``), 87 (priority), inside ``6F/A5/BF0C``."""
 
     entries: tuple[PpseEntry, ...]
@@ -375,7 +375,7 @@ PpseFci._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class InitData(Layout):
-    """Data of 8050 INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD, 11 B (§2)."""
+    """Data of 8050 INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD, 11 B (§P2)."""
 
     key_index: int = fld(Uint(1))
     amount: int = fld(Uint(4))
@@ -383,14 +383,14 @@ class InitData(Layout):
 
 
 InitData._test_vectors = [
-    (H("01 00001000 001122334455"),  # §4.5 load and purchase
+    (H("01 00001000 001122334455"),  # §P4.5 load and purchase
      InitData(key_index=1, amount=0x1000, terminal_id=H("001122334455"))),
 ]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
 class PurchaseInitResponse(Layout):
-    """8050 01/03 response, 15 B (transit-purse.md §2)."""
+    """8050 01/03 response, 15 B (reference §P2)."""
 
     balance: int = fld(Uint(4))
     offline_counter: int = fld(Uint(2))
@@ -401,7 +401,7 @@ class PurchaseInitResponse(Layout):
 
 
 PurchaseInitResponse._test_vectors = [
-    (H("00000000 0000 000000 01 00 11223344"),  # §4.5 purchase
+    (H("00000000 0000 000000 01 00 11223344"),  # §P4.5 purchase
      PurchaseInitResponse(balance=0, offline_counter=0, overdraft_limit=0, key_version=1,
                           algorithm_id=0, random=H("11223344"))),
 ]  # fmt: skip
@@ -409,7 +409,7 @@ PurchaseInitResponse._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class LoadInitResponse(Layout):
-    """8050 00 response, 16 B (transit-purse.md §2)."""
+    """8050 00 response, 16 B (reference §P2)."""
 
     balance: int = fld(Uint(4))
     online_counter: int = fld(Uint(2))
@@ -420,7 +420,7 @@ class LoadInitResponse(Layout):
 
 
 LoadInitResponse._test_vectors = [
-    (H("00000000 0000 02 00 11223344 2988AE5A"),  # §4.5 load
+    (H("00000000 0000 02 00 11223344 2988AE5A"),  # §P4.5 load
      LoadInitResponse(balance=0, online_counter=0, key_version=2, algorithm_id=0,
                       random=H("11223344"), mac1=H("2988AE5A"))),
 ]  # fmt: skip
@@ -436,14 +436,14 @@ class DebitData(Layout):
 
 
 DebitData._test_vectors = [
-    (H("00000001 20120229 135100 F15CAB75"),  # from the §4.5 purchase values
+    (H("00000001 20120229 135100 F15CAB75"),  # from the §P4.5 purchase values
      DebitData(terminal_seq=1, time=datetime(2012, 2, 29, 13, 51), mac1=H("F15CAB75"))),
 ]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
 class DebitResponse(Layout):
-    """8054 response: **TAC ‖ MAC2** (transit-purse.md §2)."""
+    """8054 response: **TAC ‖ MAC2** (reference §P2)."""
 
     tac: bytes = fld(Raw(4))
     mac2: bytes = fld(Raw(4))
@@ -451,7 +451,7 @@ class DebitResponse(Layout):
 
 DebitResponse._test_vectors = [
     (
-        H("1A2B3C4D 56988A13"),  # MAC2 of §4.5; the TAC is a placeholder (none published)
+        H("1A2B3C4D 56988A13"),  # MAC2 of §P4.5; the TAC is a placeholder (none published)
         DebitResponse(tac=H("1A2B3C4D"), mac2=H("56988A13")),
     ),
 ]
@@ -459,7 +459,7 @@ DebitResponse._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class ProveResponse(Layout):
-    """805A GET TRANSACTION PROVE response: **MAC2 ‖ TAC**, reversed from 8054 (§2)."""
+    """805A GET TRANSACTION PROVE response: **MAC2 ‖ TAC**, reversed from 8054 (§P2)."""
 
     mac2: bytes = fld(Raw(4))
     tac: bytes = fld(Raw(4))
@@ -471,8 +471,30 @@ ProveResponse._test_vectors = [
 
 
 @dataclass(frozen=True, kw_only=True)
+class BalanceResponse(Layout):
+    """805C GET BALANCE answer, 4 B: the value P1 asked for, fen (reference §P2):
+    P1 00 balance, 01 amount overdrawn (§P5.8), 02 overdraft used, 03 usable balance."""
+
+    value: int = fld(Uint(4))
+
+
+BalanceResponse._test_vectors = [(H("00000E01"), BalanceResponse(value=0x0E01))]  # §P5.3 (S1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProveData(Layout):
+    """Data of 805A GET TRANSACTION PROVE, 2 B: the offline counter after the debit
+    (N + 1, profile "Tearing recovery counter"); P2 carries the transaction type."""
+
+    counter: int = fld(Uint(2))
+
+
+ProveData._test_vectors = [(H("042E"), ProveData(counter=0x042E))]
+
+
+@dataclass(frozen=True, kw_only=True)
 class CreditData(Layout):
-    """Data of 8052 CREDIT FOR LOAD, 11 B: date-time ‖ MAC2 (§2)."""
+    """Data of 8052 CREDIT FOR LOAD, 11 B: date-time ‖ MAC2 (§P2)."""
 
     time: datetime = fld(DATETIME)  # noqa: RUF009
     mac2: bytes = fld(Raw(4))
@@ -480,7 +502,7 @@ class CreditData(Layout):
 
 CreditData._test_vectors = [
     (
-        H("20111221 214822 3A845BF0"),  # §4.5 load
+        H("20111221 214822 3A845BF0"),  # §P4.5 load
         CreditData(time=datetime(2011, 12, 21, 21, 48, 22), mac2=H("3A845BF0")),
     ),
 ]
@@ -498,7 +520,7 @@ CreditResponse._test_vectors = [(H("1A2B3C4D"), CreditResponse(tac=H("1A2B3C4D")
 
 @dataclass(frozen=True, kw_only=True)
 class SamPurchaseInitData(Layout):
-    """Data of PSAM 8070 INIT SAM FOR PURCHASE (transit-purse.md §3): 28 B (one-level,
+    """Data of PSAM 8070 INIT SAM FOR PURCHASE (reference §P3): 28 B (one-level,
     Lc 1C) or 36 B with the issuer ID (two-level, Lc 24)."""
 
     random: bytes = fld(Raw(4))  # card random from 8050
@@ -535,3 +557,14 @@ class SamPurchaseInitResponse(Layout):
 SamPurchaseInitResponse._test_vectors = [
     (H("00000001 F15CAB75"), SamPurchaseInitResponse(terminal_seq=1, mac1=H("F15CAB75"))),
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamCreditData(Layout):
+    """Data of PSAM 8072 CREDIT SAM FOR PURCHASE, 4 B: the card's MAC2 (§P3); no answer
+    data (9000 valid, 9302 invalid)."""
+
+    mac2: bytes = fld(Raw(4))
+
+
+SamCreditData._test_vectors = [(H("56988A13"), SamCreditData(mac2=H("56988A13")))]  # §P4.5

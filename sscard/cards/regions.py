@@ -1,8 +1,8 @@
 """GB/T 2260 administrative division codes for the card's region fields.
 
 The first 3 bytes of the card identification code (EF05 rec 01) are the issuing
-region, 6 BCD digits (ssse-card.md §1.4, §5); the province is the first two
-digits. The city table is the one of shared/reference/medical-insurance.md §5 for
+region, 6 BCD digits (reference §C1.4, §C5); the province is the first two
+digits. The city table is the one of reference §M5 for
 the four Yangtze River Delta provinces; other provinces are known by name only.
 ``xx9900`` is province-level issuance (e.g. 339900, 省医保).
 """
@@ -17,7 +17,7 @@ from sscard.errors import SscardError
 class UnknownRegion(SscardError):
     """A region code that is not 6 digits or whose province does not exist."""
 
-    code = -20  # card identification code format error (ssse-card.md §4.5)
+    code = -20  # card identification code format error (reference §C4.5)
     message_en = "unknown region code"
     message_zh = "未知的行政区划代码"
 
@@ -109,7 +109,7 @@ PROVINCES_BY_PREFIX: dict[str, Province] = {
 #: The delta provinces by CLI key: "shanghai", "jiangsu", "zhejiang", "anhui".
 DELTA_PROVINCES: dict[str, Province] = {p.key: p for p in PROVINCES_BY_PREFIX.values() if p.key}
 
-# medical-insurance.md §5 (Shanghai: districts; others: prefecture-level cities).
+# reference §M5 (Shanghai: districts; others: prefecture-level cities).
 _CITY_ROWS = """
 310101 黄浦 Huangpu|310104 徐汇 Xuhui|310105 长宁 Changning|310106 静安 Jing'an|310107 普陀 Putuo
 310109 虹口 Hongkou|310110 杨浦 Yangpu|310112 闵行 Minhang|310113 宝山 Baoshan|310114 嘉定 Jiading

@@ -1,6 +1,6 @@
 """The social security number: the 18-character citizen ID number (GB 11643-1999).
 
-The SSN in EF06 rec 08 is the holder's citizen ID number (ssse-card.md §1.5):
+The SSN in EF06 rec 08 is the holder's citizen ID number (reference §C1.5):
 6-digit region (GB/T 2260), birth date YYYYMMDD, 3-digit sequence whose parity
 is the sex (odd = male), and a check character computed with ISO 7064 MOD 11-2
 (``X`` stands for 10).
@@ -23,7 +23,7 @@ SEX_FEMALE = "2"
 class InvalidSsn(SscardError):
     """An SSN that is malformed or fails the check digit (the number is never shown)."""
 
-    code = -23  # illegal input (ssse-card.md §4.5)
+    code = -23  # illegal input (reference §C4.5)
     message_en = "invalid social security number"
     message_zh = "社会保障号码无效"
 

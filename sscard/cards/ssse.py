@@ -1,8 +1,8 @@
 """SSSE basic data: EF05 / EF06 records, the card identification code, FCI, ATR.
 
 Each SSSE record is a simple TLV ``tag len value`` and READ RECORD returns the
-whole TLV (ssse-card.md §1.3). The table :data:`SSSE_ITEMS` maps (EF, record
-number) <-> tag, length and format (§1.4 EF05, §1.5 EF06); every item is also a
+whole TLV (reference §C1.3). The table :data:`SSSE_ITEMS` maps (EF, record
+number) <-> tag, length and format (§C1.4 EF05, §C1.5 EF06); every item is also a
 layout with its own test vectors. :class:`Ef05` and :class:`Ef06` are the typed
 views the reader applet returns and the simulator's card image holds.
 """
@@ -31,7 +31,7 @@ class CardIdCode(Layout):
     """卡识别码, EF05 rec 01 (16 B): region 3 B BCD ‖ RID 5 B ‖ 8 B card-specific.
 
     The sscard profile derives every SSSE card key from it: level-1 factor = bytes
-    0-7, level-2 factor = bytes 8-15 (ssse-card.md, "sscard profile").
+    0-7, level-2 factor = bytes 8-15 (reference part C, "sscard profile").
     """
 
     region: str = fld(Cn(3))
@@ -44,7 +44,7 @@ class CardIdCode(Layout):
 
     @property
     def hex(self) -> str:
-        """32 upper-case hex characters, as in iReadCardBas field 4 (ssse-card.md §4.2)."""
+        """32 upper-case hex characters, as in iReadCardBas field 4 (reference §C4.2)."""
         return self.encode().hex().upper()
 
     @property
@@ -75,9 +75,9 @@ class CardIdCode(Layout):
 
 # Set after the class so the decoded side can be built with it.
 CardIdCode._test_vectors = [
-    (H("330300D15600000599110145FFFFFFFF"),  # ssse-card.md §1.3 (PERSO)
+    (H("330300D15600000599110145FFFFFFFF"),  # reference §C1.3 (PERSO)
      CardIdCode(region="330300", rid=MOHRSS_RID, card_specific=H("99110145FFFFFFFF"))),
-    (H("639900D15600000500BF7C7A48FB4966"),  # §4.2 spec example
+    (H("639900D15600000500BF7C7A48FB4966"),  # §C4.2 spec example
      CardIdCode(region="639900", rid=MOHRSS_RID, card_specific=H("00BF7C7A48FB4966"))),
 ]  # fmt: skip
 
@@ -86,7 +86,7 @@ CardIdCode._test_vectors = [
 
 
 class Fmt(Enum):
-    """Value formats of SSSE items (ssse-card.md §1.3)."""
+    """Value formats of SSSE items (reference §C1.3)."""
 
     CARD_ID = "card-id"  # CardIdCode
     AN = "an"  # ASCII text, 00-padded
@@ -194,7 +194,7 @@ def _gbk(text: str, n: int) -> bytes:
 _CID = CardIdCode._test_vectors[0]
 _E5, _E6 = EF05_FID, EF06_FID
 
-#: ssse-card.md §1.4 (EF05: record number = tag) and §1.5 (EF06 tag <-> record).
+#: reference §C1.4 (EF05: record number = tag) and §C1.5 (EF06 tag <-> record).
 SSSE_ITEMS: tuple[SsseItem, ...] = (
     SsseItem(_E5, 1, 0x01, 16, Fmt.CARD_ID, "card_id", "card identification code", "卡识别码",
              ((b"\x01\x10" + _CID[0], _CID[1]),)),  # published (PERSO)
@@ -285,7 +285,7 @@ class _RecordFile:
 
 @dataclass(frozen=True, kw_only=True)
 class Ef05(_RecordFile):
-    """EF05 issuer data, readable without authentication on 1st/2nd gen (ssse-card.md §1.4)."""
+    """EF05 issuer data, readable without authentication on 1st/2nd gen (reference §C1.4)."""
 
     EF: ClassVar[int] = EF05_FID
 
@@ -299,7 +299,7 @@ class Ef05(_RecordFile):
 
     @property
     def generation(self) -> int:
-        """Readers treat spec version 3.x as 3rd gen (§1.4); 1 for 1.x, else 2."""
+        """Readers treat spec version 3.x as 3rd gen (§C1.4); 1 for 1.x, else 2."""
         major = self.spec_version[:1]
         return 3 if major == "3" else 1 if major == "1" else 2
 
@@ -309,7 +309,7 @@ class Ef05(_RecordFile):
 
 @dataclass(frozen=True, kw_only=True)
 class Ef06(_RecordFile):
-    """EF06 holder basic information (ssse-card.md §1.5); personal fields stay out of repr."""
+    """EF06 holder basic information (reference §C1.5); personal fields stay out of repr."""
 
     EF: ClassVar[int] = EF06_FID
 
@@ -323,7 +323,7 @@ class Ef06(_RecordFile):
 
     @property
     def full_name(self) -> str:
-        """Name + name extension, as the interface spec says (§1.5, §4.2)."""
+        """Name + name extension, as the interface spec says (§C1.5, §C4.2)."""
         return self.name + self.name_ext
 
 
@@ -332,7 +332,7 @@ class Ef06(_RecordFile):
 
 @dataclass(frozen=True)
 class SsseFci(Coded):
-    """The SELECT-SSSE answer; readers only need ``9F0C 03 86 01 aa`` (ssse-card.md §3.1).
+    """The SELECT-SSSE answer; readers only need ``9F0C 03 86 01 aa`` (reference §C3.1).
 
     *sscard profile* for the rest of the template: ``6F L 84 0F <DDF name> A5 L
     9F0C 03 86 01 aa``. Decoding looks for 9F0C anywhere in 6F so other layouts parse.
@@ -373,7 +373,7 @@ SsseFci._test_vectors = [
 
 @dataclass(frozen=True, kw_only=True)
 class AtrHistorical(Layout):
-    """The 13 historical bytes after ``3B 6D 00 00`` (ssse-card.md §5, 社保系列11).
+    """The 13 historical bytes after ``3B 6D 00 00`` (reference §C5, 社保系列11).
 
     T1-T2 chip maker (0081 Huada, 0085 Huahong, 0087 Datang, 0090 Fudan), T3-T5 COS,
     T6-T7 card maker (8660 Eastcompeace), T8-TD serial (often carries region digits).
@@ -395,10 +395,61 @@ class AtrHistorical(Layout):
 
 
 AtrHistorical._test_vectors = [
-    (H("00904A3001866033110000048A"),  # §4.3 HSM Step1 sample (331100 card)
+    (H("00904A3001866033110000048A"),  # §C4.3 HSM Step1 sample (331100 card)
      AtrHistorical(chip_maker=H("0090"), cos=H("4A3001"), card_maker=H("8660"),
                    serial=H("33110000048A"))),
-    (H("00814E43238697159900BF7C7A"),  # §4.2 spec example
+    (H("00814E43238697159900BF7C7A"),  # §C4.2 spec example
      AtrHistorical(chip_maker=H("0081"), cos=H("4E4323"), card_maker=H("8697"),
                    serial=H("159900BF7C7A"))),
 ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- PSAM commands
+# The SSSE card-authentication commands of the PSAM (sscard profile, mirroring the
+# generic DES init/compute pair 801A/80FA of a transit PSAM; no public PSAM spec).
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamKeyInitData(Layout):
+    """Data of PSAM ``80 1A kid alg 10``, 16 B: the card identification code (EF05
+    rec 01) the PSAM diversifies the card's key ``kid`` from."""
+
+    card_id: bytes = fld(Raw(16), repr=False)
+
+
+SamKeyInitData._test_vectors = [
+    (H("330100 D156000005 0123456789ABCDEF"),
+     SamKeyInitData(card_id=H("330100D1560000050123456789ABCDEF"))),
+]  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamCipherData(Layout):
+    """Data of PSAM ``80 FA``: X8 ‖ S8 (P1 00, compute, 16 B) or X8 ‖ S8 ‖ R8 (P1 01,
+    verify the card's response R8, 24 B). X8 is the process factor of ``00 88`` (IRK)
+    or the card's challenge (RKSSSE); S8 the source data (reference §C3.4, §C3.5)."""
+
+    x8: bytes = fld(Raw(8))
+    s8: bytes = fld(Raw(8))
+    r8: bytes | None = fld(Raw(8), optional_tail=True)
+
+
+SamCipherData._test_vectors = [
+    (H("1122334455667788 0000000000000000"),
+     SamCipherData(x8=H("1122334455667788"), s8=bytes(8))),
+    (H("1122334455667788 0000000000000000 A1A2A3A4A5A6A7A8"),
+     SamCipherData(x8=H("1122334455667788"), s8=bytes(8), r8=H("A1A2A3A4A5A6A7A8"))),
+]  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamCryptogram(Layout):
+    """Answer of PSAM ``80 FA 00``, 8 B: the expected INTERNAL AUTHENTICATE answer
+    (IRK) or the E8 of EXTERNAL AUTHENTICATE (RKSSSE)."""
+
+    cryptogram: bytes = fld(Raw(8), repr=False)
+
+
+SamCryptogram._test_vectors = [
+    (H("A1A2A3A4A5A6A7A8"), SamCryptogram(cryptogram=H("A1A2A3A4A5A6A7A8"))),
+]

@@ -1,4 +1,4 @@
-"""``sscard atr``: the card's ATR decoded (ISO 7816-3 and the SSC pattern, ssse-card.md §5)."""
+"""``sscard atr``: the card's ATR decoded (ISO 7816-3 and the SSC pattern, reference §C5)."""
 
 from __future__ import annotations
 

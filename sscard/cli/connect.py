@@ -42,7 +42,7 @@ def load_sim_card(path: str) -> SimulatedCard:
         return EchoCard()
     if _sim_loader is not None:
         return _sim_loader(path)
-    # Default: the file-backed social security card of issue 3 (card image JSON,
+    # Default: the file-backed simulated social security card (card image JSON,
     # shipped TEST keys); imported lazily so the terminal layer does not need it.
     from sscard.simulators.card import load_card
     from sscard.simulators.profile import SchemaMismatch

@@ -1,6 +1,6 @@
 """``sscard doctor``: check the PC/SC setup and print the fix for each problem.
 
-Checks, in the order a newcomer hits them (platform-notes.md §1-3): pyscard
+Checks, in the order a newcomer hits them (reference §N1-3): pyscard
 importable, pcscd installed, pcscd running, its socket usable (and not stale),
 the vsmartcard-vpcd driver, readers visible.
 """

@@ -1,8 +1,8 @@
 """``ecard issue`` (simulated issuer) and ``ecard verify`` (terminal) for e-SSC QR codes.
 
 Attached as ``sscard sim ecard issue`` and ``sscard identity qr verify``. The payload
-is the sscard profile's (ssse-card.md, "sscard profile", e-SSC row). ``verify`` routes
-the code first (multi-code fusion, medical-insurance.md profile): exit status 0 =
+is the sscard profile's (reference part C, "sscard profile", e-SSC row). ``verify`` routes
+the code first (multi-code fusion, reference part M profile): exit status 0 =
 accepted, 1 = rejected or not an e-SSC code (outcome "relay": pass it to EcQuery).
 """
 

@@ -6,7 +6,7 @@ and applies the scenario policy (``--policy FILE``, TOML; see
 examples/identity-policy.toml); ``--qr PAYLOAD`` checks an e-SSC QR code instead
 (Art. 2: physical or electronic card). ``qr verify`` is the e-SSC verifier of
 ``sscard.cli.ecard``. ``audit`` prints the masked audit rows. Output is masked unless
-``--no-redact`` (regulation.md Art. 18). Exit status: 0 accepted, 1 refused, others as in sscard.errors.ExitStatus.
+``--no-redact`` (regulation Art. 18). Exit status: 0 accepted, 1 refused, others as in sscard.errors.ExitStatus.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """``sscard sim insurance serve``: run the simulated medical-insurance platform.
 
-Loopback only unless ``--allow-remote`` (issue 15: the simulator is a test double
+Loopback only unless ``--allow-remote`` (the simulator is a test double
 holding test identities and a fault switch; binding it to every interface must be
 a decision, and it is warned about on every start). ``--port 0`` picks a free port
 and the URL is printed (and written to ``--url-file`` for scripts), with the admin
 token that ``POST/DELETE /admin/faults`` need (``Authorization: Bearer TOKEN``). ``--demo-data`` loads the issue-8
 demo people: an Anhui (Hefei) cardholder filed for treatment in Shanghai, one
-without a filing, and a Shanghai local. See shared/reference/medical-insurance.md §1.
+without a filing, and a Shanghai local. See reference §M1.
 """
 
 from __future__ import annotations

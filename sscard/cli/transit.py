@@ -6,12 +6,12 @@ PSAM: make one per validator with ``sscard sim psam new --terminal-id``; a missi
 file is created with TEST keys and the configuration's ``psam_terminal_id``, and it
 keeps the sequence number). The configuration is read and checked first: a bad one
 stops the command (exit 2) before any PSAM, card or journal is touched. Times are
-Beijing time with their offset (transit-purse.md §5.8).
+Beijing time with their offset (reference §P5.8).
 ``transit load`` talks to the *simulated* load host with the TEST key set: a real
-load host is the issuer's network service (transit-purse.md §2, §4).
+load host is the issuer's network service (reference §P2, §P4).
 
 TEST keys with a card in a real reader (``--psam-sim`` or ``transit load`` without
-``--sim``) need ``--test-keys`` and print a warning on every run (issue 15): a real
+``--sim``) need ``--test-keys`` and print a warning on every run: a real
 card must never meet the published TEST keys by accident.
 """
 
@@ -214,7 +214,7 @@ def balance() -> None:
 
 
 def _city(code: str) -> dict[str, str]:
-    """A T-Union city code with its names (GB/T 13497, transit-purse.md §5.8)."""
+    """A T-Union city code with its names (GB/T 13497, reference §P5.8)."""
     found = tunion_city(code)
     return {
         "code": code,

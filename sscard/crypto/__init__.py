@@ -1,8 +1,8 @@
 """Card cryptography: DES/3DES/SM4 blocks, ISO 9797-1 MACs, purse and SSSE keys, SM3, SM2.
 
-Symmetric primitives run on pyca/cryptography (shared/reference/
-platform-notes.md §5); SM2 sits behind :class:`Sm2Backend` (§6). The purse
-module follows transit-purse.md §4, the SSSE module ssse-card.md §3; where
+Symmetric primitives run on pyca/cryptography (
+reference §N5); SM2 sits behind :class:`Sm2Backend` (§N6). The purse
+module follows reference §P4, the SSSE module reference §C3; where
 those are silent, both follow the documents' "sscard profile" sections.
 """
 

@@ -1,7 +1,7 @@
 """Input checks and the key-diversification step that the purse and SSSE modules share.
 
 Both card families diversify with the published PBOC rule, Div(MK, D) =
-3DES_MK(D) ‖ 3DES_MK(~D) or SM4_MK(D ‖ ~D) (transit-purse.md §4.1; ssse-card.md
+3DES_MK(D) ‖ 3DES_MK(~D) or SM4_MK(D ‖ ~D) (reference §P4.1; reference part C
 "sscard profile", key diversification), and both stretch an 8-byte input to one
 SM4 block with ``80 00…`` (the profiles' SM4 rows). One copy here, so a card key
 derived for the purse and for the SSSE cannot drift apart.

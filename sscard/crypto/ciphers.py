@@ -1,11 +1,11 @@
 """DES, 2-/3-key 3DES and SM4 block operations on pyca/cryptography.
 
 Why this module exists: building a ``Cipher`` costs ~8 µs, an ``update`` on a
-live ECB context well under 1 µs (shared/reference/platform-notes.md §5, §6.3).
+live ECB context well under 1 µs (reference §N5, §N6.3).
 :class:`BlockCipher` builds its ECB encryptor once and reuses it for every
 block, which is the project's way to run CBC-MACs and bulk SM4.
 
-Keys always reach ``TripleDES`` as 24 bytes (platform-notes.md §5): a 16-byte
+Keys always reach ``TripleDES`` as 24 bytes (reference §N5): a 16-byte
 2-key 3DES key becomes ``k + k[:8]`` and an 8-byte single-DES key ``k * 3``;
 other lengths warn (deprecated) in ``cryptography``, and tests run with -W error.
 """

@@ -1,7 +1,7 @@
 """ISO/IEC 9797-1 padding method 2 and MAC algorithms 1 and 3, PBOC MAC.
 
-The purse and the SSSE application both use these (shared/reference/
-transit-purse.md §4.3, ssse-card.md sscard profile "SSSE secure messaging"):
+The purse and the SSSE application both use these (
+reference §P4.3, reference part C sscard profile "SSSE secure messaging"):
 padding method 2 is **always** applied, so a full final block gets a whole
 extra ``80 00 … 00`` block, and the PBOC MAC is the leftmost 4 bytes.
 """
@@ -64,7 +64,7 @@ def mac_alg3(key: bytes, data: bytes, icv: bytes | None = None) -> bytes:
     """MAC algorithm 3 ("retail MAC") with a 16-byte DES key, padding method 2; 8 bytes.
 
     Single-DES CBC with K1 over every block, then decrypt with K2 and encrypt
-    with K1 on the final block (platform-notes.md §5).
+    with K1 on the final block (reference §N5).
     """
     if len(key) != 16:
         raise KeyLengthError(
@@ -77,5 +77,5 @@ def mac_alg3(key: bytes, data: bytes, icv: bytes | None = None) -> bytes:
 
 
 def pboc_mac(cipher: BlockCipher, data: bytes, icv: bytes | None = None) -> bytes:
-    """PBOC MAC: leftmost 4 bytes of :func:`mac_alg1` (transit-purse.md §4.3)."""
+    """PBOC MAC: leftmost 4 bytes of :func:`mac_alg1` (reference §P4.3)."""
     return mac_alg1(cipher, data, icv)[:4]

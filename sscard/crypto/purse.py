@@ -3,9 +3,9 @@
 Pure functions with named inputs; card simulator, PSAM simulator and terminal
 all call these, so both sides of a transaction agree byte for byte.
 
-* 3DES (algorithm ID ``00``): transit-purse.md §4.1-§4.4, checked against the
-  published LOAD and PURCHASE vectors of §4.5.
-* SM4 (algorithm ID ``04``): transit-purse.md "sscard profile" (SM4 session key,
+* 3DES (algorithm ID ``00``): reference §P4.1-§P4.4, checked against the
+  published LOAD and PURCHASE vectors of §P4.5.
+* SM4 (algorithm ID ``04``): reference part P "sscard profile" (SM4 session key,
   SM4 MAC, SM4 TAC). These are project choices where no public spec exists.
 """
 
@@ -34,7 +34,7 @@ __all__ = [
 
 
 class Algorithm(IntEnum):
-    """Purse algorithm-ID byte (8050 response, 8070 input); transit-purse.md profile."""
+    """Purse algorithm-ID byte (8050 response, 8070 input); reference part P profile."""
 
     TDES = 0x00
     SM4 = 0x04
@@ -69,7 +69,7 @@ def _family(algorithm: Algorithm) -> BlockAlgorithm:
 
 
 def diversify(master_key: bytes, factor8: bytes, algorithm: Algorithm | int) -> bytes:
-    """One level of key diversification (transit-purse.md §4.1); 16-byte result.
+    """One level of key diversification (reference §P4.1); 16-byte result.
 
     3DES: ``3DES_MK(D) ‖ 3DES_MK(~D)``; SM4: ``SM4_MK(D ‖ ~D)``.
     """
@@ -82,7 +82,7 @@ def diversify2(
     """Two-level diversification ``Div(Div(MK, L1), L2)``.
 
     The profile uses issuer ID (EF0015[0..7]) as L1 and ASN right 8 B as L2
-    (transit-purse.md profile "PSAM diversification").
+    (reference part P profile "PSAM diversification").
     """
     return diversify(diversify(master_key, level1_factor, algorithm), level2_factor, algorithm)
 
@@ -102,7 +102,7 @@ def purchase_session_key(
     terminal_seq: int,
     algorithm: Algorithm | int,
 ) -> bytes:
-    """Purchase session key from random4 ‖ offline counter2 ‖ low 2 B of the terminal seq (§4.2).
+    """Purchase session key from random4 ‖ offline counter2 ‖ low 2 B of the terminal seq (§P4.2).
 
     ``offline_counter`` is the value the card returned in 8050, before it increments.
     """
@@ -118,7 +118,7 @@ def purchase_session_key(
 def load_session_key(
     dlk: bytes, *, card_random: bytes, online_counter: int, algorithm: Algorithm | int
 ) -> bytes:
-    """Load session key from random4 ‖ online counter2 ‖ ``8000`` (§4.2)."""
+    """Load session key from random4 ‖ online counter2 ‖ ``8000`` (§P4.2)."""
     algo = _algorithm(algorithm)
     data = (
         need("card random", card_random, 4)
@@ -141,7 +141,7 @@ def _mac(key: bytes, data: bytes, algo: Algorithm) -> bytes:
 
 
 def _tac_key(dtk: bytes, algo: Algorithm) -> bytes:
-    """3DES: DTK_left XOR DTK_right (single DES, §4.4); SM4: DTK itself (profile)."""
+    """3DES: DTK_left XOR DTK_right (single DES, §P4.4); SM4: DTK itself (profile)."""
     dtk = key16("DTK", dtk)
     return dtk if algo is Algorithm.SM4 else xor_bytes(dtk[:8], dtk[8:])
 
@@ -155,7 +155,7 @@ def purchase_mac1(
     date_time: bytes,
     algorithm: Algorithm | int,
 ) -> bytes:
-    """MAC1 over amount4 ‖ type1 ‖ termID6 ‖ date-time7 (BCD YYYYMMDDhhmmss), §4.4."""
+    """MAC1 over amount4 ‖ type1 ‖ termID6 ‖ date-time7 (BCD YYYYMMDDhhmmss), §P4.4."""
     data = (
         _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
@@ -166,7 +166,7 @@ def purchase_mac1(
 
 
 def purchase_mac2(sk: bytes, *, amount: int, algorithm: Algorithm | int) -> bytes:
-    """MAC2 over amount4 (§4.4)."""
+    """MAC2 over amount4 (§P4.4)."""
     return _mac(sk, _uint("amount", amount, 4), _algorithm(algorithm))
 
 
@@ -180,7 +180,7 @@ def purchase_tac(
     date_time: bytes,
     algorithm: Algorithm | int,
 ) -> bytes:
-    """Purchase TAC over amount4 ‖ type1 ‖ termID6 ‖ terminal seq4 ‖ date-time7 (§4.4)."""
+    """Purchase TAC over amount4 ‖ type1 ‖ termID6 ‖ terminal seq4 ‖ date-time7 (§P4.4)."""
     algo = _algorithm(algorithm)
     data = (
         _uint("amount", amount, 4)
@@ -201,7 +201,7 @@ def load_mac1(
     terminal_id: bytes,
     algorithm: Algorithm | int,
 ) -> bytes:
-    """Load MAC1 (card) over balance-before4 ‖ amount4 ‖ type1 ‖ termID6 (§4.4)."""
+    """Load MAC1 (card) over balance-before4 ‖ amount4 ‖ type1 ‖ termID6 (§P4.4)."""
     data = (
         _uint("balance", balance_before, 4)
         + _uint("amount", amount, 4)
@@ -220,7 +220,7 @@ def load_mac2(
     date_time: bytes,
     algorithm: Algorithm | int,
 ) -> bytes:
-    """Load MAC2 (host) over amount4 ‖ type1 ‖ termID6 ‖ date-time7 (§4.4)."""
+    """Load MAC2 (host) over amount4 ‖ type1 ‖ termID6 ‖ date-time7 (§P4.4)."""
     data = (
         _uint("amount", amount, 4)
         + _uint("transaction type", txn_type, 1)
@@ -241,7 +241,7 @@ def load_tac(
     date_time: bytes,
     algorithm: Algorithm | int,
 ) -> bytes:
-    """Load TAC (profile, recalled from JR/T 0025; §4.4 and profile "Load TAC input").
+    """Load TAC (profile, recalled from JR/T 0025; §P4.4 and profile "Load TAC input").
 
     Input: new balance4 ‖ online counter (before +1)2 ‖ amount4 ‖ type1 ‖ termID6 ‖ date-time7.
     """

@@ -1,13 +1,13 @@
 """SM2 signatures (GB/T 32918, recommended curve) behind one small interface.
 
-pyca/cryptography has no SM2 curve (platform-notes.md §5), so:
+pyca/cryptography has no SM2 curve (reference §N5), so:
 
 * :class:`PurePythonSm2` — our own readable implementation (Jacobian
   coordinates on Python ints, SM3 from pyca, nonce from :mod:`secrets`).
   Always available; the reference the other backend is tested against.
 * :class:`TongsuoSm2` — the ``tongsuopy`` wheel (bundled Tongsuo, C speed,
   ~20-30x faster here). Tongsuo cannot take another distinguishing ID
-  (platform-notes.md §6.2), so it serves only the default ID
+  (reference §N6.2), so it serves only the default ID
   ``1234567812345678`` (the e-card QR profile's) and hands other IDs to the
   pure-Python code. Its nonce comes from OpenSSL's CSPRNG.
 
@@ -42,7 +42,7 @@ __all__ = [
 #: GM/T 0009 default distinguishing ID; the e-card QR profile uses it.
 DEFAULT_UID = b"1234567812345678"
 
-# Recommended curve (platform-notes.md §7.4).
+# Recommended curve (reference §N7.4).
 P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
 A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC
 B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93

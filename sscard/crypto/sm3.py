@@ -1,4 +1,4 @@
-"""SM3 hash (GB/T 32905) via pyca/cryptography (platform-notes.md §5: ~430k ops/s, KATs §7.1)."""
+"""SM3 hash (GB/T 32905) via pyca/cryptography (reference §N5: ~430k ops/s, KATs §N7.1)."""
 
 from __future__ import annotations
 

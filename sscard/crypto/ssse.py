@@ -1,10 +1,10 @@
 """Social security card (SSSE) keys, card authentication, secure-messaging MAC, PKI PIN.
 
-* 2.0 DES-family cards: ssse-card.md §3.4 (internal authentication) and §3.5
+* 2.0 DES-family cards: reference §C3.4 (internal authentication) and §C3.5
   (external authentication), as published.
-* SM4 cards, key diversification and the secure-messaging MAC: ssse-card.md
+* SM4 cards, key diversification and the secure-messaging MAC: reference part C
   "sscard profile" — project choices where LD/T 32 is not public.
-* PKI PIN hash and PIN block: ssse-card.md §6 test vectors (PERSO).
+* PKI PIN hash and PIN block: reference §C6 test vectors (PERSO).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = [
 
 
 class SsseAlgorithm(IntEnum):
-    """Algorithm flag ``aa`` in the SSSE FCI ``9F0C 03 86 01 aa`` (ssse-card.md §3.1)."""
+    """Algorithm flag ``aa`` in the SSSE FCI ``9F0C 03 86 01 aa`` (reference §C3.1)."""
 
     DES = 0x01
     SSF33 = 0x02
@@ -92,14 +92,14 @@ def _process_then_encrypt(
 
 
 def internal_auth(irk: bytes, process8: bytes, source8: bytes, alg: SsseAlgorithm | int) -> bytes:
-    """Expected 8-B response to ``00 88 00 kid 10 P8‖S8`` (§3.4; SM4 per profile)."""
+    """Expected 8-B response to ``00 88 00 kid 10 P8‖S8`` (§C3.4; SM4 per profile)."""
     return _process_then_encrypt(irk, process8, source8, _family(alg))
 
 
 def internal_auth_block(
     irk: bytes, process8: bytes, source8: bytes, alg: SsseAlgorithm | int
 ) -> bytes:
-    """The HSM's INT field of ``iReadCardBas_HSM_Step2`` (§3.6), 16 B.
+    """The HSM's INT field of ``iReadCardBas_HSM_Step2`` (§C3.6), 16 B.
 
     SM4 (profile): the whole block SM4_PK(S8 ‖ 80 00…), whose first 8 B are the
     card's answer. DES family: the 8-B answer followed by 8 zero bytes (sscard
@@ -114,7 +114,7 @@ def internal_auth_block(
 
 
 def external_auth(key: bytes, challenge8: bytes, source8: bytes, alg: SsseAlgorithm | int) -> bytes:
-    """E8 for ``00 82 00 kid 10 E8‖S8`` from the card's 8-B challenge (§3.5; SM4 per profile)."""
+    """E8 for ``00 82 00 kid 10 E8‖S8`` from the card's 8-B challenge (§C3.5; SM4 per profile)."""
     return _process_then_encrypt(key, challenge8, source8, _family(alg))
 
 
@@ -134,13 +134,13 @@ def sm_mac(key: bytes, challenge: bytes, header_and_data: bytes, alg: SsseAlgori
 
 
 def pin_hash(pin_bcd: bytes) -> bytes:
-    """PKI PIN hash H = SM3(BCD PIN) (ssse-card.md §6: PIN 123456 → ``3DE741F4…``)."""
+    """PKI PIN hash H = SM3(BCD PIN) (reference §C6: PIN 123456 → ``3DE741F4…``)."""
     if not pin_bcd:
         raise DataLengthError("PIN must not be empty", "PIN 不能为空")
     return sm3(pin_bcd)
 
 
 def pki_pin_block(pin_bcd: bytes, challenge16: bytes) -> bytes:
-    """Data of the PKI VERIFY ``00 20 01 81 10``: SM4-ECB(CTK, RAM), CTK = SM3(PIN)[0:16] (§6)."""
+    """Data of the PKI VERIFY ``00 20 01 81 10``: SM4-ECB(CTK, RAM), CTK = SM3(PIN)[0:16] (§C6)."""
     ram = need("PKI challenge", challenge16, 16)
     return BlockCipher(pin_hash(pin_bcd)[:16], BlockAlgorithm.SM4).encrypt_block(ram)

@@ -1,4 +1,4 @@
-"""Demo scene: a front desk reads eight social security cards (ssse-card.md §1-§4).
+"""Demo scene: a front desk reads eight social security cards (reference §C1-§C4).
 
 One generated card of each delta province (Shanghai, Jiangsu, Zhejiang, Anhui), 2nd
 generation (3DES) and 3rd generation (SM4), read by ``SsseReader`` in slot 0 with a

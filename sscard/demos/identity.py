@@ -1,4 +1,4 @@
-"""Demo scene: identity checks with the card (regulation.md Art. 2, 9, 12, 21).
+"""Demo scene: identity checks with the card (regulation Art. 2, 9, 12, 21).
 
 Three moments at one Anhui terminal set: a Zhejiang holder checks in at a Hefei hotel
 (card in slot 0, PSAM in slot 1 for internal authentication and the RKSSSE read of

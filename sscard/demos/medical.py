@@ -5,7 +5,7 @@ another province with the social security card, settled directly. The scene star
 the simulated national platform (temporary ledger), enrols two Anhui (Hefei)
 cardholders, one with a filing (备案) for Shanghai and one without, reads each card
 at the desk (card in slot 0, PSAM in slot 1 for the 3rd-gen keys) and runs the
-front-desk flow of sscard.applets.medical (medical-insurance.md §1.2, §1.6).
+front-desk flow of sscard.applets.medical (reference §M1.2, §M1.6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Demo scene: a Jiangsu card rides the Shanghai metro and a bus (issue 6).
+"""Demo scene: a Jiangsu card rides the Shanghai metro and a bus.
 
 A card from another province (delta law Art. 11: the transport function works in all
 four provinces) enters Shanghai metro line 2, exits at line 16, then takes a flat-fare
@@ -35,7 +35,7 @@ from\\to,2-5,2-10,16-17
 2-10,400,300,500
 16-17,600,500,300
 """
-SHANGHAI = "2900"  # T-Union city code (GB/T 13497, transit-purse.md §5.8)
+SHANGHAI = "2900"  # T-Union city code (GB/T 13497, reference §P5.8)
 POLICY = FarePolicy({int(CardCategory.STUDENT): 50}, transfer_window_minutes=90,
                     transfer_discount=100)  # fmt: skip
 

@@ -70,7 +70,7 @@ T = TypeVar("T")
 
 
 class Pairing:
-    """Pairing code -> bearer token bound to one origin (Jupyter-style, reader-service.md §4).
+    """Pairing code -> bearer token bound to one origin (Jupyter-style, docs/reader-service.md).
 
     The 6-digit code is shown on the service console (``announce``), is single-use and
     expires after ``code_ttl`` s; 5 wrong codes replace it. Tokens live in memory only

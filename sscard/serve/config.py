@@ -1,6 +1,6 @@
 """``sscard serve`` settings: one TOML file (schema ``sscard-serve/1``) plus CLI overrides.
 
-Secure defaults (reader-service.md §4): loopback only, an empty Origin allow-list (a
+Secure defaults (docs/reader-service.md, "Configuration"): loopback only, an empty Origin allow-list (a
 browser page can do nothing until its origin is named), masked data for every origin
 unless it is listed with ``full_data = true``, one operation per reader with a bounded
 wait, a PIN try at most every 3 s per reader, 64 KiB bodies, 20 requests/s per client.

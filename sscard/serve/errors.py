@@ -1,8 +1,8 @@
 """Errors of the local reader service, and how every error becomes a JSON answer.
 
-The body is the same for HTTP and WebSocket (reader-service.md §4, "Error object"):
+The body is the same for HTTP and WebSocket (docs/reader-service.md, "API v1"):
 ``{"code", "error", "message_en", "message_zh", "message", "retry"}``. ``code`` is the
-unified-interface return code a HIS already branches on (ssse-card.md §4.5: 0, −1…−52,
+unified-interface return code a HIS already branches on (reference §C4.5: 0, −1…−52,
 −220x, −SW, −999); the service's own refusals use −9001…−9007. The HTTP status is
 403 for a refused Host or Origin, 401 for a missing token, 409 for a busy reader, 429
 for the rate limit, 413/415/400 for a request the service cannot parse, 404 for an

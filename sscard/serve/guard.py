@@ -1,6 +1,6 @@
 """The ASGI guard in front of every route: Host, Origin, CORS, pairing token, limits.
 
-Why our own guard and not Starlette's middlewares (reader-service.md §2, §3):
+Why our own guard and not Starlette's middlewares (docs/reader-service.md, "Security"):
 ``CORSMiddleware`` still runs the handler for a refused origin (it only leaves out
 ``Access-Control-Allow-Origin``) and lets WebSockets through unchecked, and
 ``TrustedHostMiddleware`` ignores the port. A card read is a side effect a page must

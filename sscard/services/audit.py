@@ -1,7 +1,7 @@
 """The privacy audit log: one SQLite row per identity check, with no full personal data.
 
 The regulation asks for privacy protection, an audit log and minimal retention
-(regulation.md Art. 18; issue 7 "Privacy"). So a row holds when, where (terminal),
+(regulation Art. 18). So a row holds when, where (terminal),
 why (scenario), what came out (result, reason codes) and *who* only as masks
 (张*三, 3401**********1234, a masked card identification code). :meth:`AuditLog.record`
 takes the raw values and masks them itself, so no caller can forget; terminal IDs,

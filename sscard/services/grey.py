@@ -6,11 +6,11 @@ is what decides it afterwards, on the clearing side or wherever the key is at ha
 
 * :class:`TacChecker` / :class:`MasterTacChecker`: recompute a purchase TAC over a
   row's *own* data (amount, type, PSAM terminal number, terminal txn seq, date-time;
-  transit-purse.md §4.4, clearing.md §5) from the issuer's TAC master key. A
+  reference §P4.4, reference §K5) from the issuer's TAC master key. A
   validator given a checker uses it during recovery too (the "key at hand" case);
   in production the key stays with the issuer or an HSM.
 * :func:`settle_uncertain`: the verdict on one grey row from the card's other
-  transactions, in every journal clearing received (clearing.md §6 and its sscard
+  transactions, in every journal clearing received (reference §K6 and its sscard
   profile "Grey at counter N"):
 
   1. the unverified 805A answer the row kept (``proof_tac``) verifies as this row's
@@ -53,7 +53,7 @@ __all__ = [
     "tac_of",
 ]
 
-#: EF 0018 transaction types of a purchase (transit-purse.md §5.1).
+#: EF 0018 transaction types of a purchase (reference §P5.1).
 _PURCHASES = frozenset({0x06, 0x09})
 
 
@@ -79,7 +79,7 @@ class _KeySetLike(Protocol):
 
 
 def tac_of(dtk: bytes, row: PendingTap) -> bytes:
-    """The purchase TAC of ``row`` under the card's DTK (transit-purse.md §4.4)."""
+    """The purchase TAC of ``row`` under the card's DTK (reference §P4.4)."""
     if row.algorithm_id is None:
         raise ValueError("the row does not say which algorithm the card uses")
     return pc.purchase_tac(
@@ -134,7 +134,7 @@ class MasterTacChecker:
 
 
 class Verdict(StrEnum):
-    DEBITED = "debited"  # clearing.md profile code 11: grey confirmed, paid
+    DEBITED = "debited"  # reference part K profile code 11: grey confirmed, paid
     NOT_DEBITED = "not_debited"  # code 12: grey void
     PENDING = "pending"  # code 04: not decided yet
 

@@ -47,7 +47,7 @@ from typing import Any, Literal
 from sscard import clock
 from sscard.errors import ExitStatus, SscardError
 from sscard.files import open_private
-from sscard.sqlite import open_database, transaction
+from sscard.sqlite import Store, open_database
 
 #: EP purchase and composite (CAPP) purchase, transit-purse.md §5.1.
 TXN_TYPES = frozenset({0x06, 0x09})
@@ -529,18 +529,17 @@ def _fsync_dir(directory: Path) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal:
+class Journal(Store):
     """A durable journal of purse debits for one validator (see the module docstring).
 
-    One SQLite connection guarded by a lock, so a validator loop and an upload
-    thread may share the object. Every method that changes a row commits before
+    One SQLite connection guarded by a re-entrant lock (the :class:`~sscard.sqlite.Store`
+    base), so a validator loop and an upload thread may share the object. Every method that changes a row commits before
     it returns; on a failed commit it rolls back and raises
     :class:`JournalWriteError` with nothing changed.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.RLock()
         try:
             conn = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
         except sqlite3.Error as exc:
@@ -553,12 +552,11 @@ class Journal:
                 f"cannot open {self.path.name}: {exc}", "无法打开交易日志文件"
             ) from exc
         conn.row_factory = sqlite3.Row
-        self._conn: sqlite3.Connection | None = conn
+        super().__init__(conn, lock=threading.RLock())
         try:
             self._setup(conn)
         except BaseException:
-            conn.close()
-            self._conn = None
+            self.close()
             raise
 
     # ---------------------------------------------------------------- lifecycle
@@ -614,35 +612,17 @@ class Journal:
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             c.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError("the journal is closed", "交易日志已关闭")
-        return self._conn
+    def _closed_error(self) -> JournalError:
+        return JournalError("the journal is closed", "交易日志已关闭")
 
     # ---------------------------------------------------------------- transactions
-
-    def _commit(self, conn: sqlite3.Connection) -> None:
-        """The durability point (a seam for fault-injection tests)."""
-        conn.execute("COMMIT")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: all of it is committed, or none of it."""
         with self._lock:  # re-entrant: held across the closed check and the transaction
             try:
-                with transaction(self._connection(), self._lock, commit=self._commit) as conn:
+                with self._tx() as conn:
                     yield conn
             except sqlite3.Error as exc:
                 raise JournalWriteError(

@@ -1,11 +1,11 @@
 """Versioned blacklist and trust list, loaded from files, for validators and identity checks.
 
-Why: a validator refuses a reported card before 8050 (transit-purse.md, profile
-row "Blacklist file"; §5.6: validators keep versioned black- and whitelists);
+Why: a validator refuses a reported card before 8050 (reference part P, profile
+row "Blacklist file"; §P5.6: validators keep versioned black- and whitelists);
 loss reporting, replacement and cancellation are decided by the issuing place
-(regulation.md Art. 7) and forged, altered or misused cards carry liability
+(regulation Art. 7) and forged, altered or misused cards carry liability
 (Art. 21). The formats are *sscard profile*: the official blacklist file format
-is not public (transit-purse.md §7).
+is not public (reference §P7).
 
 One text format for both lists (UTF-8/ASCII, ``#`` lines and blank lines ignored)::
 
@@ -18,7 +18,7 @@ One text format for both lists (UTF-8/ASCII, ``#`` lines and blank lines ignored
     tunion                         any T-Union interoperable purse (EF 0017 flag 0001)
     01011000FFFFFFFF               a purse issuer ID, 8 B = 16 hex digits
     3310                           a purse issuing city: T-Union (GB/T 13497) code, the
-                                   issuer ID bytes 2-3 (transit-purse.md §5.8)
+                                   issuer ID bytes 2-3 (reference §P5.8)
     330000                         a GB/T 2260 region: 330000 = the province
 
 (The trailing descriptions above are not part of the files.) A replacement list
@@ -38,7 +38,7 @@ SQLite table, no rowid         ~5 s        ~19 MB        ~250,000
 =============================  ==========  ============  ===================
 
 A validator looks up one card per tap: 5-10 µs against a 400 ms budget
-(transit-purse.md §6), while validators are small machines; so memory decides and
+(reference §P6), while validators are small machines; so memory decides and
 the sorted buffer is used. Duplicate lines are kept (harmless; ``len`` counts them).
 """
 
@@ -379,7 +379,7 @@ _WIDTHS = (ASN_LEN, CARD_NUMBER_LEN, CARD_ID_LEN)
 
 # --------------------------------------------------------------------------- trust list
 
-#: The four Yangtze River Delta provinces (regulation.md Art. 4, 22): Shanghai,
+#: The four Yangtze River Delta provinces (regulation Art. 4, 22): Shanghai,
 #: Jiangsu, Zhejiang, Anhui.
 DELTA_REGIONS = ("310000", "320000", "330000", "340000")
 TUNION = "tunion"

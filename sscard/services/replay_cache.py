@@ -1,7 +1,7 @@
 """Single-use e-SSC QR nonces, shared by every verifier process on one machine.
 
-The e-SSC profile makes each QR code scannable once (ssse-card.md, "sscard profile",
-e-SSC row; medical-insurance.md §3: "each code scannable only once"). Two gates in
+The e-SSC profile makes each QR code scannable once (reference part C, "sscard profile",
+e-SSC row; reference §M3: "each code scannable only once"). Two gates in
 two processes may scan the same code at the same moment, so the cache is a SQLite
 file in WAL mode: the first ``INSERT`` of ``(issuer key ID, nonce)`` under the
 PRIMARY KEY wins, the second hits the constraint, and SQLite's file locking makes

@@ -7,9 +7,9 @@ and returns a :class:`SocialSecurityCard` (a :class:`~sscard.simulators.cos.Card
 
 ``load_card(path)`` does the same from a card-image file and writes every
 committed state change (PIN tries, records, balance, counters) back to it
-atomically through ``CardProfile.save`` (temp file + rename; issue 3 §5).
+atomically through ``CardProfile.save`` (temp file + rename).
 
-File tree (ssse-card.md §1.1, transit-purse.md §1.2; FIDs marked * are sscard profile)::
+File tree (reference §C1.1, reference §P1.2; FIDs marked * are sscard profile)::
 
     MF 3F00
     ├── DDF1* "sx1.sh.社会保障" (SSSE)  EF05, EF06, DF01*-DF07* (AIDs D156000005 00-06)

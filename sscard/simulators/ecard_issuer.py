@@ -1,8 +1,8 @@
 """Simulated e-SSC issuer: signs the sscard-profile QR payload for a card image.
 
 The real electronic social security card is issued by the national platform and
-its QR format is not public (ssse-card.md §5, §7). This issuer implements the sscard
-profile (ssse-card.md, "sscard profile", e-SSC row; codec in
+its QR format is not public (reference §C5, §C7). This issuer implements the sscard
+profile (reference part C, "sscard profile", e-SSC row; codec in
 :mod:`sscard.cards.ecard_qr`) so the terminal-side verifier
 (:mod:`sscard.applets.ecard`) can be exercised end to end. Its key pair and its
 holder secret (the HMAC-SM3 key of the payload's holder reference, version 02) live

@@ -1,7 +1,7 @@
 """Fault injection for the simulated card: tearing (power loss) and a slow card.
 
 Why: a transit validator must survive a card pulled away mid-transaction
-(transit-purse.md §7, tearing recovery). A tear loses the response; whether the
+(reference §P7, tearing recovery). A tear loses the response; whether the
 card's state change survived depends on *when* power went: before the commit
 point (nothing persisted) or after it (the debit happened, the answer was lost).
 

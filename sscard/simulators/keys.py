@@ -4,12 +4,12 @@ A key set (``"schema": "sscard-keys/1"``, top-level ``"warning": "TEST KEYS - NO
 FOR PRODUCTION"``) holds issuer *master* keys, one per name and algorithm family:
 
 * ``ssse`` — IRK, PUK, STK, UK, RKSSSE; card key = Div(Div(MK, card ID bytes 0-7),
-  card ID bytes 8-15) (ssse-card.md, "sscard profile": key diversification);
+  card ID bytes 8-15) (reference part C, "sscard profile": key diversification);
 * ``purse`` — MPK (purchase), MLK (load), MTK (TAC); card key DPK/DLK/DTK =
   Div(Div(MK, issuer ID = EF0015[0..7]), ASN right 8 B = EF0015[12..19])
-  (transit-purse.md §4.1 and profile "PSAM diversification"). MLK is also the
+  (reference §P4.1 and profile "PSAM diversification"). MLK is also the
   *load host's DLK master*: the host derives each card's DLK from it to check
-  MAC1 and compute MAC2 (§4.4).
+  MAC1 and compute MAC2 (§P4.4).
 
 ``3des`` keys serve DES-family cards (SSSE flag 01, purse algorithm 00); ``sm4``
 keys serve SM4 cards (flag 03, algorithm 04). :meth:`KeySet.card_key` derives a

@@ -2,14 +2,14 @@
 
 Why: a load (INITIALIZE FOR LOAD + CREDIT FOR LOAD) cannot be completed by the
 terminal alone; the host holding the DLK master must vouch for it
-(shared/reference/transit-purse.md §2, §4.2, §4.4). The host derives the card's
+(reference §P2, §P4.2, §P4.4). The host derives the card's
 DLK = Div(Div(MLK, issuer ID), ASN right 8 B) (profile "PSAM diversification"),
 rebuilds the load session key from the card's random and online counter, checks
 MAC1 over balance ‖ amount ‖ type ‖ terminal ID, and answers MAC2 over amount ‖
 type ‖ terminal ID ‖ date-time. Afterwards it can check the card's load TAC
 (profile "Load TAC input") with the DTK from MTK.
 
-For the published vectors (§4.5) build it with :meth:`LoadHost.with_card_keys`
+For the published vectors (§P4.5) build it with :meth:`LoadHost.with_card_keys`
 (the card's DLK given directly, no diversification).
 """
 
@@ -116,7 +116,7 @@ class LoadHost:
 
         ``asn`` is the 10-B ASN of EF 0015 (or its right 8 B); ``txn_type`` is the
         8050 P2 (02 EP, 01 ED); ``overdrawn`` the card's GET BALANCE P1 01 when P1 00
-        was 0 (transit-purse.md §5.8): the load repays it first, so the TAC's new
+        was 0 (reference §P5.8): the load repays it first, so the TAC's new
         balance is ``amount - overdrawn``. Raises :class:`LoadMacInvalid` or
         :class:`LoadDeclined`.
         """

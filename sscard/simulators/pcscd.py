@@ -1,7 +1,7 @@
 """A private pcscd for tests and benchmarks: started, awaited and stopped by pid.
 
 Why a module of its own: the pytest harness and ``benchmarks/bench_terminals.py``
-both need exactly the same careful dance (shared/reference/platform-notes.md §2):
+both need exactly the same careful dance (reference §N2):
 
 - pcscd runs in the foreground (``--foreground --info``) so our pid is the real
   pid; ``-c DIR`` points it at a private reader.conf.d holding one vsmartcard-vpcd
@@ -77,7 +77,7 @@ def running_pcscd_pids() -> list[int]:
 
 
 def vpcd_ports(channel_id: int) -> tuple[int, int]:
-    """TCP ports vpcd listens on for slot 0 and 1: CHANNELID and CHANNELID + 1 (§2)."""
+    """TCP ports vpcd listens on for slot 0 and 1: CHANNELID and CHANNELID + 1 (§N2)."""
     return channel_id, channel_id + 1
 
 

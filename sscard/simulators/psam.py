@@ -2,7 +2,7 @@
 
 A PSAM is a card of its own (built on :class:`~sscard.simulators.cos.CardOS`, T=0 by
 default), so a terminal drives it with raw APDUs exactly as a real SAM slot
-(shared/reference/transit-purse.md §3 and its "sscard profile"):
+(reference §P3 and its "sscard profile"):
 
 =====================================  =====================================================
 ``00 A4 00 00 02 1001``                select the PSAM application (by FID, no AID)
@@ -22,23 +22,23 @@ DPK = Div(Div(MPK, issuer ID), ASN8) for Lc ``24``, Div(MPK, ASN8) for Lc ``1C``
 Errors: Lc other than 1C/24 ``6700``; key version not held ``6A88``; algorithm ID
 04 on a PSAM without SM4 ``6A81``, unknown algorithm ID ``6A80``; 8072 without a
 prior 8070 ``6901``. A failed 8072 keeps the purchase context (the terminal may
-retry with the MAC2 of GET TRANSACTION PROVE, §5.7); a good one ends it.
+retry with the MAC2 of GET TRANSACTION PROVE, §P5.7); a good one ends it.
 
 **SSSE card-authentication commands (sscard profile; no public PSAM spec).** They
-mirror the generic DES init/compute pair of transit-purse.md §3 (``801A``/``80FA``):
+mirror the generic DES init/compute pair of reference §P3 (``801A``/``80FA``):
 
 =====================================  =====================================================
 ``80 1A kid alg 10 <card ID 16>``      derive the card's key ``kid`` (``00`` IRK, ``0A``
                                        RKSSSE) for SSSE algorithm flag ``alg`` (``01``
                                        3DES, ``03`` SM4) from the card identification code
                                        (EF05 rec 01): Div(Div(MK, bytes 0-7), bytes 8-15)
-                                       (ssse-card.md profile "Key diversification").
+                                       (reference part C profile "Key diversification").
 ``80 FA 00 00 10 <X8 ‖ S8>``           answer the 8-B cryptogram: for IRK, X8 = the process
                                        factor sent in ``00 88`` and the answer is the card's
                                        expected INTERNAL AUTHENTICATE response; for RKSSSE,
                                        X8 = the card's challenge (``00 84 00 00 08``) and
                                        the answer is E8 for ``00 82 00 0A 10 E8 ‖ S8``
-                                       (ssse-card.md §3.4, §3.5 and profile).
+                                       (reference §C3.4, §C3.5 and profile).
 ``80 FA 01 00 18 <X8 ‖ S8 ‖ R8>``      verify: ``9000`` when R8 (the card's response)
                                        equals the cryptogram, else ``9302``.
 =====================================  =====================================================
@@ -63,6 +63,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sscard.apdu import Command, errors
+from sscard.apdu.catalog import CLA_PROPRIETARY, Ins
+from sscard.apdu.codec import bcd_datetime
+from sscard.cards.purse import SamCreditData, SamPurchaseInitData, SamPurchaseInitResponse
+from sscard.cards.ssse import SamCipherData, SamCryptogram, SamKeyInitData
 from sscard.crypto import purse as pc
 from sscard.crypto import ssse
 from sscard.crypto.errors import UnsupportedAlgorithm
@@ -74,6 +78,7 @@ from sscard.simulators.cos import (
     CardOS,
     DedicatedFile,
     TransparentFile,
+    decode_body,
 )
 from sscard.simulators.faults import Faults
 from sscard.simulators.keys import TEST_KEYS_WARNING, Family, KeySet, default_key_set
@@ -98,10 +103,10 @@ __all__ = [
 PSAM_SCHEMA = "sscard-psam/1"
 PSAM_DF_FID = 0x1001
 EF_TERMINAL, EF_KEY_INDEX = 0x16, 0x17
-#: SSSE key IDs the PSAM can derive (ssse-card.md §2, sscard.cards.ids.SsseKeyId).
+#: SSSE key IDs the PSAM can derive (reference §C2, sscard.cards.ids.SsseKeyId).
 KID_IRK, KID_RKSSSE = 0x00, 0x0A
 _SSSE_NAMES = {KID_IRK: "IRK", KID_RKSSSE: "RKSSSE"}
-#: SSSE algorithm flags (ssse-card.md §3.1): 01 3DES, 03 SM4.
+#: SSSE algorithm flags (reference §C3.1): 01 3DES, 03 SM4.
 FLAG_DES, FLAG_SM4 = 0x01, 0x03
 
 #: T=0 only (no TD1): TS 3B, T0 68 (TB1, TC1, 8 historical bytes "SSCPSAM1").
@@ -320,10 +325,10 @@ class PsamApplet(Applet):
         self._purchase: _Purchase | None = None
         self._ssse: _SsseKey | None = None
         self.instructions = {
-            (0x80, 0x70): self.init_sam_for_purchase,
-            (0x80, 0x72): self.credit_sam_for_purchase,
-            (0x80, 0x1A): self.init_ssse_key,
-            (0x80, 0xFA): self.ssse_compute,
+            (CLA_PROPRIETARY, Ins.INIT_SAM_FOR_PURCHASE): self.init_sam_for_purchase,
+            (CLA_PROPRIETARY, Ins.CREDIT_SAM_FOR_PURCHASE): self.credit_sam_for_purchase,
+            (CLA_PROPRIETARY, Ins.INIT_FOR_DESCRYPT): self.init_ssse_key,
+            (CLA_PROPRIETARY, Ins.CIPHER_DATA): self.ssse_compute,
         }
 
     def __repr__(self) -> str:
@@ -332,7 +337,7 @@ class PsamApplet(Applet):
     def answer_size(self, cmd: Command) -> int | None:
         """8070 answers seq ‖ MAC1 (8 B) and commits the sequence number: Le is judged
         first (card_os.py, "Le before side effects")."""
-        return 8 if (cmd.cla, cmd.ins) == (0x80, 0x70) else None
+        return SamPurchaseInitResponse.size() if (cmd.cla, cmd.ins) == (0x80, 0x70) else None
 
     def reset(self) -> None:
         self._purchase = None
@@ -341,41 +346,40 @@ class PsamApplet(Applet):
     # -- purse --------------------------------------------------------------------------
 
     def init_sam_for_purchase(self, cos: CardOS, cmd: Command) -> bytes:
-        """8070: terminal txn seq ‖ MAC1 (transit-purse.md §3, §4.2-4.4); seq + 1 committed."""
+        """8070: terminal txn seq ‖ MAC1 (reference §P3, §P4.2-4.4); seq + 1 committed."""
         if (cmd.p1, cmd.p2) != (0x00, 0x00):
             raise errors.WrongParameters()
-        data = cmd.data
-        if len(data) not in (0x1C, 0x24):
-            raise errors.WrongLength()
-        rnd, counter = data[0:4], int.from_bytes(data[4:6], "big")
-        amount, txn_type, date_time = int.from_bytes(data[6:10], "big"), data[10], data[11:18]
-        version, alg_byte, asn8 = data[18], data[19], data[20:28]
+        body = decode_body(SamPurchaseInitData, cmd)  # Lc 1C one-level, 24 two-level
         try:
-            algo = Algorithm.from_byte(alg_byte)
+            algo = Algorithm.from_byte(body.algorithm_id)
         except UnsupportedAlgorithm:
             raise errors.WrongData() from None
         image = self.image
         master = image.purse_masters.get(_family(algo))
         if master is None:
             raise errors.FunctionNotSupported()  # no SM4 in this PSAM
-        if version != image.purse_key_version:
+        if body.key_version != image.purse_key_version:
             raise errors.KeyNotFound()
-        if len(data) == 0x24:
-            dpk = pc.diversify2(master, data[28:36], asn8, algo)
+        if body.issuer_id is not None:
+            dpk = pc.diversify2(master, body.issuer_id, body.asn8, algo)
         else:
-            dpk = pc.diversify(master, asn8, algo)
+            dpk = pc.diversify(master, body.asn8, algo)
         seq = image.next_seq
         if seq > 0xFFFFFFFF:
             raise errors.ConditionsNotSatisfied()  # sequence exhausted
         sk = pc.purchase_session_key(
-            dpk, card_random=rnd, offline_counter=counter, terminal_seq=seq, algorithm=algo
+            dpk,
+            card_random=body.random,
+            offline_counter=body.offline_counter,
+            terminal_seq=seq,
+            algorithm=algo,
         )
         mac1 = pc.purchase_mac1(
             sk,
-            amount=amount,
-            txn_type=txn_type,
+            amount=body.amount,
+            txn_type=body.txn_type,
             terminal_id=image.terminal_id,
-            date_time=date_time,
+            date_time=bcd_datetime(body.time),
             algorithm=algo,
         )
 
@@ -384,20 +388,19 @@ class PsamApplet(Applet):
 
         self._purchase = None
         cos.commit(apply)
-        self._purchase = _Purchase(sk, amount, algo)
-        return seq.to_bytes(4, "big") + mac1
+        self._purchase = _Purchase(sk, body.amount, algo)
+        return SamPurchaseInitResponse(terminal_seq=seq, mac1=mac1).encode()
 
     def credit_sam_for_purchase(self, cos: CardOS, cmd: Command) -> bytes:
-        """8072: verify the card's MAC2 over the amount (§4.4): 9000 or 9302."""
+        """8072: verify the card's MAC2 over the amount (§P4.4): 9000 or 9302."""
         if (cmd.p1, cmd.p2) != (0x00, 0x00):
             raise errors.WrongParameters()
-        if len(cmd.data) != 4:
-            raise errors.WrongLength()
+        mac2 = decode_body(SamCreditData, cmd).mac2
         p = self._purchase
         if p is None:
             raise errors.InvalidState()
         expected = pc.purchase_mac2(p.session_key, amount=p.amount, algorithm=p.algorithm)
-        if not hmac.compare_digest(expected, cmd.data):
+        if not hmac.compare_digest(expected, mac2):
             raise errors.MacInvalid()
         self._purchase = None
         return b""
@@ -415,28 +418,29 @@ class PsamApplet(Applet):
         name = _SSSE_NAMES.get(kid)
         if name is None or name not in masters:
             raise errors.KeyNotFound()  # −2203 for RKSSSE
-        if len(cmd.data) != 16:
-            raise errors.WrongLength()
-        self._ssse = _SsseKey(kid, flag, ssse.card_key(masters[name], cmd.data, flag))
+        card_id = decode_body(SamKeyInitData, cmd).card_id
+        self._ssse = _SsseKey(kid, flag, ssse.card_key(masters[name], card_id, flag))
         return b""
 
     def ssse_compute(self, cos: CardOS, cmd: Command) -> bytes:
         """80FA 00: cryptogram of X8 ‖ S8; 80FA 01: verify X8 ‖ S8 ‖ R8 (9000 / 9302)."""
         if cmd.p2 != 0x00 or cmd.p1 not in (0x00, 0x01):
             raise errors.WrongParameters()
-        if len(cmd.data) != (0x10 if cmd.p1 == 0x00 else 0x18):
+        verify = cmd.p1 == 0x01
+        size = SamCipherData.size() if verify else SamCipherData.min_size()
+        if len(cmd.data) != size:
             raise errors.WrongLength()
+        body = decode_body(SamCipherData, cmd)
         k = self._ssse
         if k is None:
             raise errors.ConditionsNotSatisfied()
-        x8, s8 = cmd.data[0:8], cmd.data[8:16]
         if k.key_id == KID_IRK:
-            cryptogram = ssse.internal_auth(k.key, x8, s8, k.flag)
+            cryptogram = ssse.internal_auth(k.key, body.x8, body.s8, k.flag)
         else:
-            cryptogram = ssse.external_auth(k.key, x8, s8, k.flag)
-        if cmd.p1 == 0x00:
-            return cryptogram
-        if not hmac.compare_digest(cryptogram, cmd.data[16:24]):
+            cryptogram = ssse.external_auth(k.key, body.x8, body.s8, k.flag)
+        if not verify:
+            return SamCryptogram(cryptogram=cryptogram).encode()
+        if body.r8 is None or not hmac.compare_digest(cryptogram, body.r8):
             raise errors.MacInvalid()
         return b""
 

@@ -2,18 +2,18 @@
 
 Why a module of its own: the purse is the only part of the card whose state changes
 carry money, so its rules live in one place that can be checked against
-shared/reference/transit-purse.md line by line:
+reference part P line by line:
 
-* selection (§1.2): FCI ``6F (84 AID, A5 (9F08 version, 9F0C EF 0015))``; a PPSE
+* selection (§P1.2): FCI ``6F (84 AID, A5 (9F08 version, 9F0C EF 0015))``; a PPSE
   directory entry with label ``MOT_T_EP`` (:func:`build_ppse_ddf`);
-* files (§1.3), served by the card OS's READ BINARY / READ RECORD: EF 0015/0016/0017
+* files (§P1.3), served by the card OS's READ BINARY / READ RECORD: EF 0015/0016/0017
   (SFI 15/16/17), EF 0018 (cyclic, 23-B records, newest first), EF 001A (composite
   records; record number = record ID), EF 0019 (the same composite records of a local,
-  non-interoperable card, §5.4), EF 001E (cyclic, 48-B trip records);
-* commands (§2): GET BALANCE, INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD (P2 01
+  non-interoperable card, §P5.4), EF 001E (cyclic, 48-B trip records);
+* commands (§P2): GET BALANCE, INITIALIZE FOR PURCHASE / CAPP PURCHASE / LOAD (P2 01
   ED or 02 EP), UPDATE CAPP DATA CACHE, DEBIT FOR (CAPP) PURCHASE, CREDIT FOR LOAD,
   GET TRANSACTION PROVE;
-* cryptography (§4) from :mod:`sscard.crypto.purse`: 3DES (algorithm ID 00) and SM4
+* cryptography (§P4) from :mod:`sscard.crypto.purse`: 3DES (algorithm ID 00) and SM4
   (04, sscard profile). Card keys DPK/DLK/DTK are diversified from the key set's
   MPK/MLK/MTK, issuer ID first, then ASN (profile "PSAM diversification").
 
@@ -24,9 +24,9 @@ a tear after it leaves the whole transaction on the card with the answer lost. L
 judged before either runs (:meth:`PurseApplet.answer_size`): a wrong Le answers
 ``6Cxx`` with nothing changed, so a terminal never sees an error for a committed debit.
 
-sscard profile choices implemented (transit-purse.md "sscard profile"): GET BALANCE
+sscard profile choices implemented (reference part P "sscard profile"): GET BALANCE
 P1 00-03, where P1 01 is the **amount overdrawn** as Metrodroid and CardBal read it
-(§5.8: their public code overrides the profile row's "01 = overdraft limit"); maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
+(§P5.8: their public code overrides the profile row's "01 = overdraft limit"); maximum balance (INITIALIZE FOR LOAD above it: ``6985``); the composite
 cache is not MAC-covered, is committed with a successful 8054 and discarded when
 8054 fails or the card is torn; 805A carries counter N + 1.
 
@@ -58,17 +58,30 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TypeVar
 
 from sscard.apdu import Command, errors
-from sscard.apdu.codec import parse_bcd_datetime
-from sscard.apdu.tlv import Tlv
+from sscard.apdu.catalog import CLA_PROPRIETARY, Ins
+from sscard.apdu.codec import bcd_datetime
 from sscard.cards.ids import PPSE_NAME, SFI_LOCAL_COMPOSITE, TUNION_EP_AID, TUNION_EP_LABEL
 from sscard.cards.layout import Layout, LayoutError
 from sscard.cards.purse import (
+    BalanceResponse,
     CompositeRecord,
+    CreditData,
+    CreditResponse,
+    DebitData,
+    DebitResponse,
     Ef0015,
+    EpFci,
+    InitData,
+    LoadInitResponse,
     PpseEntry,
     PpseFci,
+    ProveData,
+    ProveResponse,
+    PurchaseInitResponse,
     TripRecord,
     TxnRecord,
 )
@@ -83,6 +96,7 @@ from sscard.simulators.cos import (
     RecordFile,
     RecordStructure,
     TransparentFile,
+    decode_body,
 )
 from sscard.simulators.keys import KeySet
 from sscard.simulators.profile import PurseProfile, PurseProof
@@ -103,19 +117,20 @@ __all__ = [
 
 AID = TUNION_EP_AID
 EP_ADF_FID = 0x1001
-#: 9F08 in the SELECT answer, as in the §1.2 sample (not EF 0015 byte 9, which differs there).
+#: 9F08 in the SELECT answer, as in the §P1.2 sample (not EF 0015 byte 9, which differs there).
 APP_VERSION = 0x02
 
 SFI_EF15, SFI_EF16, SFI_EF17 = 0x15, 0x16, 0x17
 SFI_LOG, SFI_COMPOSITE, SFI_TRIP = 0x18, 0x1A, 0x1E
-LOG_RECORD_SIZE, TRIP_RECORD_SIZE, COMPOSITE_RECORD_SIZE = 23, 48, 128
+LOG_RECORD_SIZE, TRIP_RECORD_SIZE = TxnRecord.size(), TripRecord.size()  # 23, 48
+COMPOSITE_RECORD_SIZE = CompositeRecord.size()  # 128
 LOG_RECORDS, TRIP_RECORDS = 10, 30
-#: EF 001A (and 0019) records pre-allocated by the issuer: metro 01 (profile), bus 02 (§5.4).
+#: EF 001A (and 0019) records pre-allocated by the issuer: metro 01 (profile), bus 02 (§P5.4).
 COMPOSITE_IDS = (0x01, 0x02)
-#: The composite files: interoperable 1A, local 19 (§1.3, §5.4), same record structure.
+#: The composite files: interoperable 1A, local 19 (§P1.3, §P5.4), same record structure.
 COMPOSITE_SFIS = (SFI_COMPOSITE, SFI_LOCAL_COMPOSITE)
 
-# Transaction types (transit-purse.md §5.1).
+# Transaction types (reference §P5.1).
 TYPE_ED_LOAD, TYPE_EP_LOAD, TYPE_ED_PURCHASE, TYPE_EP_PURCHASE, TYPE_CAPP = 1, 2, 5, 6, 9
 _INIT_TYPES = {
     (0x00, 0x01): TYPE_ED_LOAD,
@@ -125,7 +140,7 @@ _INIT_TYPES = {
     (0x03, 0x02): TYPE_CAPP,
 }
 
-#: The key of the published vectors (transit-purse.md §4.5: DLK = DPK).
+#: The key of the published vectors (reference §P4.5: DLK = DPK).
 VECTOR_KEY = bytes.fromhex("11223344556677888877665544332211")
 
 
@@ -155,7 +170,7 @@ class PurseKeys:
 
 
 def purse_keys(key_set: KeySet, profile: PurseProfile) -> PurseKeys:
-    """The card's keys from the key set's masters (transit-purse.md §4.1, profile
+    """The card's keys from the key set's masters (reference §P4.1, profile
     "PSAM diversification"): Div(Div(MPK/MLK/MTK, EF0015[0..7]), EF0015[12..19]).
 
     One key index (``profile.key_index``) and one version (``profile.key_version``)
@@ -164,8 +179,7 @@ def purse_keys(key_set: KeySet, profile: PurseProfile) -> PurseKeys:
     """
     if profile.vector_keys:
         return vector_keys(profile.key_index)
-    ef15 = profile.ef0015.encode()
-    issuer, asn8 = ef15[0:8], ef15[12:20]
+    issuer, asn8 = profile.ef0015.issuer_id, profile.ef0015.asn_right8
     algo = Algorithm.from_byte(profile.algorithm_id)
 
     def key(master: str) -> dict[int, PurseKey]:
@@ -176,7 +190,7 @@ def purse_keys(key_set: KeySet, profile: PurseProfile) -> PurseKeys:
 
 
 def vector_keys(key_index: int = 1) -> PurseKeys:
-    """DPK = DLK = DTK = the §4.5 vector key; purchase version 01, load version 02, 3DES.
+    """DPK = DLK = DTK = the §P4.5 vector key; purchase version 01, load version 02, 3DES.
 
     The ``vector_keys`` option: bypasses diversification so the simulated card
     reproduces the published MAC1 (load) and MAC2 (purchase) byte for byte.
@@ -193,7 +207,7 @@ def vector_keys(key_index: int = 1) -> PurseKeys:
 
 @dataclass(frozen=True)
 class TransactionProof:
-    """What GET TRANSACTION PROVE answers for the last purchase (§2, §5.7)."""
+    """What GET TRANSACTION PROVE answers for the last purchase (§P2, §P5.7)."""
 
     counter: int  # the offline counter after the debit (N + 1)
     txn_type: int
@@ -253,30 +267,21 @@ class _CacheEntry:
     data: bytes
 
 
-def _u(value: int, size: int) -> bytes:
-    return value.to_bytes(size, "big")
+L = TypeVar("L", bound=Layout)
 
 
-def _roundtrips(layout: type[Layout], data: bytes) -> bool:
-    """True when ``data`` decodes with ``layout`` and encodes back to the same bytes."""
+def _roundtrip(layout: type[L], data: bytes) -> L | None:
+    """``data`` decoded with ``layout`` when it encodes back to the same bytes, else None."""
     try:
-        return layout.decode(data).encode() == data
+        value = layout.decode(data)
     except LayoutError:
-        return False
-
-
-def _date_time(raw: bytes) -> bytes:
-    """The 7-B BCD date-time of 8054/8052; ``6A80`` when it is not a real date-time."""
-    try:
-        parse_bcd_datetime(raw)
-    except (ValueError, errors.TlvError, errors.ApduFormatError):
-        raise errors.WrongData() from None
-    return bytes(raw)
+        return None
+    return value if value.encode() == data else None
 
 
 def _empty_composite(record_id: int) -> bytes:
     """A pre-allocated, never written composite record: ``27 id 7D`` then zeros."""
-    return bytes([0x27, record_id, 0x7D]) + bytes(COMPOSITE_RECORD_SIZE - 3)
+    return CompositeRecord(record_id=record_id, valid=0, mode=0).encode()
 
 
 # =========================================================================== applet
@@ -295,14 +300,13 @@ class PurseApplet(Applet):
         self._session: _Session | None = None
         self._cache: list[_CacheEntry] = []
         self.instructions = {
-            (0x80, 0x5C): self.get_balance,
-            (0x80, 0x50): self.initialize,
-            (0x80, 0xDC): self.update_cache,
-            (0x80, 0x54): self.debit,
-            (0x80, 0x52): self.credit,
-            (0x80, 0x5A): self.prove,
+            (CLA_PROPRIETARY, Ins.GET_BALANCE): self.get_balance,
+            (CLA_PROPRIETARY, Ins.INITIALIZE): self.initialize,
+            (CLA_PROPRIETARY, Ins.UPDATE_CAPP_DATA_CACHE): self.update_cache,
+            (CLA_PROPRIETARY, Ins.DEBIT_FOR_PURCHASE): self.debit,
+            (CLA_PROPRIETARY, Ins.CREDIT_FOR_LOAD): self.credit,
+            (CLA_PROPRIETARY, Ins.GET_TRANSACTION_PROVE): self.prove,
         }
-        self.read_only = frozenset({(0x80, 0x5C), (0x80, 0x5A)})
 
     def __repr__(self) -> str:
         return f"PurseApplet(aid={AID.hex().upper()})"
@@ -313,20 +317,19 @@ class PurseApplet(Applet):
         if cmd.cla != 0x80:
             return None
         if cmd.ins == 0x54:
-            return 8
+            return DebitResponse.size()
         if cmd.ins == 0x52:
-            return 4
+            return CreditResponse.size()
         if cmd.ins == 0x50:
-            return 16 if cmd.p1 == 0x00 else 15
+            return (LoadInitResponse if cmd.p1 == 0x00 else PurchaseInitResponse).size()
         return None
 
     # -- Applet hooks -----------------------------------------------------------------
 
     def select_response(self, cos: CardOS, df: DedicatedFile) -> bytes:
-        """``6F (84 AID, A5 (9F08 01 ver, 9F0C 1E <EF 0015>))`` (§1.2)."""
-        ef15 = _binary(df, SFI_EF15)
-        prop = Tlv.of(0xA5, Tlv(0x9F08, bytes([APP_VERSION])), Tlv(0x9F0C, ef15))
-        return Tlv.of(0x6F, Tlv(0x84, AID), prop).encode()
+        """``6F (84 AID, A5 (9F08 01 ver, 9F0C 1E <EF 0015>))`` (§P1.2), the shared EpFci."""
+        ef15 = Ef0015.decode(_binary(df, SFI_EF15))
+        return EpFci(ef0015=ef15, app_version=APP_VERSION, aid=AID).encode()
 
     def on_select(self, cos: CardOS, df: DedicatedFile) -> None:
         self.reset()
@@ -342,7 +345,7 @@ class PurseApplet(Applet):
         """``80 5C P1 P2 04``; P2 01 ED / 02 EP; P1 00 balance, 01 amount overdrawn,
         02 overdraft used (the same value), 03 usable balance.
 
-        P1 01 follows transit-purse.md §5.8: Metrodroid (``TUnionTransitData``) and
+        P1 01 follows reference §P5.8: Metrodroid (``TUnionTransitData``) and
         CardBal show ``-(P1 01)`` when P1 00 is 0, so an overdrawn card must answer the
         amount overdrawn there, not the limit (the limit is in the 8050 answer)."""
         st = self.state
@@ -351,12 +354,12 @@ class PurseApplet(Applet):
             raise errors.WrongParameters()
         if cmd.data:
             raise errors.WrongLength()
-        return _u(values[cmd.p1], 4)
+        return BalanceResponse(value=values[cmd.p1]).encode()
 
     # -- 8050 -------------------------------------------------------------------------
 
     def initialize(self, cos: CardOS, cmd: Command) -> bytes:
-        """INITIALIZE FOR LOAD (P1 00) / PURCHASE (01) / CAPP PURCHASE (03), §2.
+        """INITIALIZE FOR LOAD (P1 00) / PURCHASE (01) / CAPP PURCHASE (03), §P2.
 
         Data: key index 1 ‖ amount 4 ‖ terminal ID 6. Purchase answer (15 B): balance,
         offline counter, overdraft limit, key version, algorithm ID, random. Load answer
@@ -366,13 +369,11 @@ class PurseApplet(Applet):
         txn_type = _INIT_TYPES.get((cmd.p1, cmd.p2))
         if txn_type is None:
             raise errors.WrongParameters()
-        if len(cmd.data) != 11:
-            raise errors.WrongLength()
-        index, amount = cmd.data[0], int.from_bytes(cmd.data[1:5], "big")
-        terminal_id = bytes(cmd.data[5:11])
+        body = decode_body(InitData, cmd)
+        amount, terminal_id = body.amount, body.terminal_id
         load = cmd.p1 == 0x00
-        key = (self.keys.load if load else self.keys.purchase).get(index)
-        tac_key = self.keys.tac.get(index)
+        key = (self.keys.load if load else self.keys.purchase).get(body.key_index)
+        tac_key = self.keys.tac.get(body.key_index)
         if key is None or tac_key is None:
             raise errors.KeyIndexNotSupported()
         st = self.state
@@ -385,7 +386,7 @@ class PurseApplet(Applet):
                 raise errors.InsufficientBalance()
             counter = st.offline_counter
         rnd = bytes(cos.rng(4))
-        head = _u(st.balance, 4) + _u(counter, 2)
+        answer: Layout
         if load:
             sk = pc.load_session_key(
                 key.value, card_random=rnd, online_counter=counter, algorithm=key.algorithm
@@ -398,16 +399,22 @@ class PurseApplet(Applet):
                 terminal_id=terminal_id,
                 algorithm=key.algorithm,
             )
-            answer = head + bytes([key.version, key.algorithm]) + rnd + mac1
+            answer = LoadInitResponse(
+                balance=st.balance, online_counter=counter, key_version=key.version,
+                algorithm_id=key.algorithm, random=rnd, mac1=mac1,
+            )  # fmt: skip
         else:
-            answer = head + _u(st.overdraft_limit, 3) + bytes([key.version, key.algorithm]) + rnd
+            answer = PurchaseInitResponse(
+                balance=st.balance, offline_counter=counter, overdraft_limit=st.overdraft_limit,
+                key_version=key.version, algorithm_id=key.algorithm, random=rnd,
+            )  # fmt: skip
         self._session = _Session(load, txn_type, key, tac_key, amount, terminal_id, counter, rnd)
-        return answer
+        return answer.encode()
 
     # -- 80DC -------------------------------------------------------------------------
 
     def update_cache(self, cos: CardOS, cmd: Command) -> bytes:
-        """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (§2, §5.3, §5.4).
+        """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (§P2, §P5.3, §P5.4).
 
         Only inside a composite purchase (else ``6901``). The record is cached; it
         reaches EF 001A/0019/001E only with a successful 8054 (profile "Composite cache
@@ -423,7 +430,7 @@ class PurseApplet(Applet):
         if sfi == SFI_TRIP:
             if len(data) != TRIP_RECORD_SIZE:
                 raise errors.WrongLength()
-            if not _roundtrips(TripRecord, data):
+            if _roundtrip(TripRecord, data) is None:
                 raise errors.WrongData()
         elif sfi in COMPOSITE_SFIS:
             if len(data) != COMPOSITE_RECORD_SIZE:
@@ -431,7 +438,8 @@ class PurseApplet(Applet):
             ef = _records(cos.current_df, sfi)
             if not 1 <= rid <= len(ef.records):
                 raise errors.RecordNotFound()
-            if data[1] != rid or not _roundtrips(CompositeRecord, data):
+            record = _roundtrip(CompositeRecord, data)
+            if record is None or record.record_id != rid:
                 raise errors.WrongData()
         else:
             raise errors.FileNotFound()
@@ -453,10 +461,8 @@ class PurseApplet(Applet):
             raise errors.InvalidState()
         if (cmd.p1, cmd.p2) != (0x01, 0x00):
             raise errors.WrongParameters()
-        if len(cmd.data) != 15:
-            raise errors.WrongLength()
-        seq = int.from_bytes(cmd.data[0:4], "big")
-        date_time = _date_time(cmd.data[4:11])
+        body = decode_body(DebitData, cmd)
+        seq, date_time = body.terminal_seq, bcd_datetime(body.time)
         algo = s.key.algorithm
         sk = pc.purchase_session_key(
             s.key.value,
@@ -473,7 +479,7 @@ class PurseApplet(Applet):
             date_time=date_time,
             algorithm=algo,
         )
-        if not hmac.compare_digest(mac1, cmd.data[11:15]):
+        if not hmac.compare_digest(mac1, body.mac1):
             raise errors.MacInvalid()
         st = self.state
         if st.value - s.amount < -st.overdraft_limit:
@@ -498,7 +504,7 @@ class PurseApplet(Applet):
         df = cos.current_df
         log_ef, trip_ef = _records(df, SFI_LOG), _records(df, SFI_TRIP)
         comp_efs = {sfi: _records(df, sfi) for sfi in COMPOSITE_SFIS}
-        log = _pushed(log_ef, _log_record(s, st.overdraft_limit, date_time))
+        log = _pushed(log_ef, _log_record(s, st.overdraft_limit, body.time))
         trips = list(trip_ef.records)
         composite = {sfi: list(ef.records) for sfi, ef in comp_efs.items()}
         for entry in cache:
@@ -515,12 +521,12 @@ class PurseApplet(Applet):
                 ef.records = composite[sfi]
 
         cos.commit(apply)
-        return tac + mac2
+        return DebitResponse(tac=tac, mac2=mac2).encode()
 
     # -- 8052 -------------------------------------------------------------------------
 
     def credit(self, cos: CardOS, cmd: Command) -> bytes:
-        """CREDIT FOR LOAD ``80 52 00 00 0B date4 time3 MAC2`` -> TAC (§2, §4.4).
+        """CREDIT FOR LOAD ``80 52 00 00 0B date4 time3 MAC2`` -> TAC (§P2, §P4.4).
 
         MAC2 (from the load host) wrong: ``9302``, nothing changed. Otherwise one
         commit: value + amount, online counter + 1, EF 0018 record.
@@ -531,9 +537,8 @@ class PurseApplet(Applet):
             raise errors.InvalidState()
         if (cmd.p1, cmd.p2) != (0x00, 0x00):
             raise errors.WrongParameters()
-        if len(cmd.data) != 11:
-            raise errors.WrongLength()
-        date_time = _date_time(cmd.data[0:7])
+        body = decode_body(CreditData, cmd)
+        date_time = bcd_datetime(body.time)
         algo = s.key.algorithm
         sk = pc.load_session_key(
             s.key.value, card_random=s.random, online_counter=s.counter, algorithm=algo
@@ -546,7 +551,7 @@ class PurseApplet(Applet):
             date_time=date_time,
             algorithm=algo,
         )
-        if not hmac.compare_digest(mac2, cmd.data[7:11]):
+        if not hmac.compare_digest(mac2, body.mac2):
             raise errors.MacInvalid()
         st = self.state
         if st.value + s.amount > st.max_balance:
@@ -563,35 +568,30 @@ class PurseApplet(Applet):
             algorithm=s.tac_key.algorithm,
         )
         log_ef = _records(cos.current_df, SFI_LOG)
-        log = _pushed(log_ef, _log_record(s, st.overdraft_limit, date_time))
+        log = _pushed(log_ef, _log_record(s, st.overdraft_limit, body.time))
 
         def apply() -> None:
             self.state = new_state
             log_ef.records = log
 
         cos.commit(apply)
-        return tac
+        return CreditResponse(tac=tac).encode()
 
     # -- 805A -------------------------------------------------------------------------
 
     def prove(self, cos: CardOS, cmd: Command) -> bytes:
-        """GET TRANSACTION PROVE ``80 5A 00 type 02 counter`` -> MAC2 ‖ TAC (§2, §5.7).
+        """GET TRANSACTION PROVE ``80 5A 00 type 02 counter`` -> MAC2 ‖ TAC (§P2, §P5.7).
 
         ``counter`` is N + 1 (profile "Tearing recovery counter"): the offline counter
         after the debit. No such purchase on the card: ``9406``.
         """
         if cmd.p1 != 0x00:
             raise errors.WrongParameters()
-        if len(cmd.data) != 2:
-            raise errors.WrongLength()
+        counter = decode_body(ProveData, cmd).counter
         proof = self.state.proof
-        if (
-            proof is None
-            or proof.counter != int.from_bytes(cmd.data, "big")
-            or proof.txn_type != cmd.p2
-        ):
+        if proof is None or proof.counter != counter or proof.txn_type != cmd.p2:
             raise errors.MacUnavailable()
-        return proof.mac2 + proof.tac
+        return ProveResponse(mac2=proof.mac2, tac=proof.tac).encode()
 
     # -- image ------------------------------------------------------------------------
 
@@ -669,16 +669,12 @@ def _pushed(ef: RecordFile, record: bytes, records: list[bytes] | None = None) -
     return out[: ef.max_records] if ef.max_records else out
 
 
-def _log_record(s: _Session, overdraft_limit: int, date_time: bytes) -> bytes:
-    """EF 0018 record (§5.2): counter2 ‖ overdraft3 ‖ amount4 ‖ type1 ‖ termID6 ‖ date4 ‖ time3."""
-    return (
-        _u(s.counter, 2)
-        + _u(overdraft_limit, 3)
-        + _u(s.amount, 4)
-        + bytes([s.txn_type])
-        + s.terminal_id
-        + date_time
-    )
+def _log_record(s: _Session, overdraft_limit: int, when: datetime) -> bytes:
+    """The EF 0018 record (§P5.2) of the session's transaction, with the shared TxnRecord."""
+    return TxnRecord(
+        counter=s.counter, overdraft_limit=overdraft_limit, amount=s.amount,
+        txn_type=s.txn_type, terminal_id=s.terminal_id, time=when,
+    ).encode()  # fmt: skip
 
 
 def build_purse_adf(
@@ -735,7 +731,7 @@ def build_purse_adf(
 
 def build_ppse_ddf(*entries: PpseEntry) -> DedicatedFile:
     """The PPSE ``2PAY.SYS.DDF01`` whose SELECT answer lists ``entries`` (default: the EP
-    with label ``MOT_T_EP``, priority 1), transit-purse.md §1.2."""
+    with label ``MOT_T_EP``, priority 1), reference §P1.2."""
     fci = PpseFci(entries or (PpseEntry(AID, TUNION_EP_LABEL, 1),)).encode()
     return DedicatedFile(name=PPSE_NAME, applet=_FixedFci(fci), label_text="PPSE")
 
@@ -785,7 +781,7 @@ def find_purse(cos: CardOS) -> tuple[DedicatedFile, PurseApplet]:
 
 
 def sample_profile(*, balance: int = 0, algorithm_id: int = 0x00) -> PurseProfile:
-    """A small fixed purse for tests and benchmarks (EF 0015 = the §1.2 sample)."""
+    """A small fixed purse for tests and benchmarks (EF 0015 = the §P1.2 sample)."""
     from sscard.cards.purse import Ef0016, Ef0017
 
     ef15 = Ef0015.decode(

@@ -1,9 +1,9 @@
 """The social security system environment (SSSE) of a simulated card, on the card OS.
 
-Builds the DDF ``sx1.sh.社会保障`` (ssse-card.md §1.1) with EF05 / EF06 as linear
-variable record files of simple-TLV records (§1.3-1.5; records come from the
+Builds the DDF ``sx1.sh.社会保障`` (reference §C1.1) with EF05 / EF06 as linear
+variable record files of simple-TLV records (§C1.3-1.5; records come from the
 :mod:`sscard.cards.ssse` layouts, never re-declared here), DF01-DF07 with opaque
-records (profile), the PIN (§3.8) and the card keys derived from the key set's
+records (profile), the PIN (§C3.8) and the card keys derived from the key set's
 masters with the profile diversification (two levels from the card identification
 code; ``sscard.crypto.ssse.card_key``).
 
@@ -15,7 +15,7 @@ sscard profile choices made here (the public specs are silent):
 * key IDs: IRK ``00``, STK ``01``, UK ``04``, PUK ``06``, RKSSSE ``0A`` (RKSSSE on
   3rd-generation cards only);
 * access: EF05 read free; EF06 read free on 2nd gen, external authentication with
-  RKSSSE on 3rd gen (§1.5); EF05 write = secure messaging with STK, EF06 and DF01-07
+  RKSSSE on 3rd gen (§C1.5); EF05 write = secure messaging with STK, EF06 and DF01-07
   write = secure messaging with UK; DF01-07 read = PIN;
 * a counterfeit card gets an IRK derived from the bit-inverted IRK master (right
   data, wrong key: internal authentication fails).
@@ -60,7 +60,7 @@ SSSE_DDF_FID = 0xDDF1
 #: Profile: the maintenance key (secure messaging on EF05, RELOAD PIN).
 STK_KEY_ID = 0x01
 
-#: name -> (key ID, usage) of the SSSE keys (ssse-card.md §3.2).
+#: name -> (key ID, usage) of the SSSE keys (reference §C3.2).
 KEY_TABLE: dict[str, tuple[int, KeyUse]] = {
     "IRK": (SsseKeyId.IRK, KeyUse.INTERNAL_AUTH),
     "STK": (STK_KEY_ID, KeyUse.MAC | KeyUse.PIN_RELOAD),
@@ -71,7 +71,7 @@ KEY_TABLE: dict[str, tuple[int, KeyUse]] = {
 
 
 class SsseApplet(Applet):
-    """SELECT answer of the SSSE DDF: ``6F 84 name A5 (9F0C 03 86 01 aa)`` (§3.1)."""
+    """SELECT answer of the SSSE DDF: ``6F 84 name A5 (9F0C 03 86 01 aa)`` (§C3.1)."""
 
     def __init__(self, algorithm: int) -> None:
         self.algorithm = algorithm

@@ -1,15 +1,15 @@
 """The simulator as a real PC/SC reader: a vicc client for pcscd's vsmartcard-vpcd driver.
 
-Wire protocol (shared/reference/platform-notes.md §3.2): vpcd is the TCP server
+Wire protocol (reference §N3.2): vpcd is the TCP server
 (slot 0 on CHANNELID/35963, slot 1 on +1); we connect as a client. Every frame
 is a 2-byte big-endian length + payload. A 1-byte payload is a control message
 (``00`` power off, ``01`` power on, ``02`` reset, ``04`` get ATR -> reply ATR);
 anything else is a C-APDU answered with the R-APDU.
 
 Card presence = a connected socket, so ``eject()`` closes it and ``insert()``
-connects again; pcscd sees either within its 400 ms poll (§3.3).
+connects again; pcscd sees either within its 400 ms poll (§N3.3).
 
-Latency (§3.4): vpcd writes the length and the body in two ``send()`` calls
+Latency (§N3.4): vpcd writes the length and the body in two ``send()`` calls
 without TCP_NODELAY, so Linux's delayed ACK would stall every APDU ~40 ms. We set
 TCP_NODELAY, re-arm TCP_QUICKACK before *every* ``recv`` (Linux clears it), and
 answer with one ``sendall``. ``VICC_NOQUICKACK=1`` disables the re-arming to
@@ -18,7 +18,7 @@ reproduce the stall.
 The card side is any ``SimulatedCard`` (user card or PSAM); the model is
 vsmartcard's ``VirtualICC`` (socket loop) kept separate from the card OS.
 
-Robustness (issue 15): waiting for the *first* byte of a frame has no time limit
+Robustness: waiting for the *first* byte of a frame has no time limit
 (an idle reader sends nothing), but once a frame has begun the rest must arrive
 within ``FRAME_TIMEOUT`` seconds, else the link is dropped and re-established
 instead of blocking forever on a half frame. An APDU that reaches a powered-off

@@ -3,7 +3,7 @@
 Why here: the transport needs the protocols an ATR offers (T=0 only when TD1 is
 absent), and ``sscard atr`` shows the interface and historical bytes. The SSC
 pattern is ``3B 6D 00 00`` + 13 historical bytes: chip maker (2), COS (3), card
-maker (2), serial (6) (shared/reference/ssse-card.md §5).
+maker (2), serial (6) (reference §C5).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class AtrFormatError(SscardError):
     message_zh = "ATR 格式错误"
 
 
-#: ssse-card.md §5 (samples; other codes are shown raw).
+#: reference §C5 (samples; other codes are shown raw).
 CHIP_MAKERS = {
     "0081": "Huada (华大)",
     "0085": "Huahong (华虹)",
@@ -44,7 +44,7 @@ class InterfaceByte:
 
 @dataclass(frozen=True)
 class SscHistorical:
-    """The 13 historical bytes of a social security card ATR (ssse-card.md §5)."""
+    """The 13 historical bytes of a social security card ATR (reference §C5)."""
 
     chip_maker: str
     chip_maker_name: str | None

@@ -3,7 +3,7 @@
 Why an ABC with so little in it: backends (PC/SC, in-process simulator, replay)
 only move bytes; everything protocol-level (T=0 GET RESPONSE, 6Cxx, chaining,
 tracing) lives once in ``Connection`` above them, as in pySim's ``LinkBase``
-(shared/design/lessons-from-anchors.md, pattern 3).
+(osmocom pySim, ``pySim/transport/__init__.py``).
 """
 
 from __future__ import annotations

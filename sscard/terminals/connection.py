@@ -1,8 +1,10 @@
 """``Connection``: Command in, Response out, over any ``Transport``.
 
-Why one class: every anchor leaves T=0 ``61xx``/``6Cxx`` handling to each
-application (lessons-from-anchors.md, user request 4; OpenSC #1731 is an endless
-``6100`` loop). Here it is done once, for every backend:
+Why one class: pyscard leaves T=0 ``61xx``/``6Cxx`` to each application, and
+pySim's ``LinkBase.send_apdu`` follows ``61xx`` without a bound and re-sends *any*
+command on ``6Cxx`` (OpenSC #1731 is an endless ``6100`` loop). Here it is done once,
+for every backend, below the applications (the transports of
+:mod:`sscard.terminals.base` only move bytes):
 
 - ``61xx``: GET RESPONSE (``00 C0 00 00 xx``, xx = 00 means 256) until the card
   stops saying 61, at most ``max_get_response`` rounds, then ``GetResponseLoop``;
@@ -11,12 +13,12 @@ application (lessons-from-anchors.md, user request 4; OpenSC #1731 is an endless
   SELECT, GET BALANCE, 805A ...). A command with side effects (8054 debit, 8052
   load, updates, PIN changes, PSAM 8070 ...) is never sent twice by this class, on
   6Cxx or on anything else: it raises :class:`CommandOutcomeUnknown` and the
-  application recovers (issue 12 part 2: a card that commits before it checks Le);
+  application recovers (a card may commit before it checks Le);
 - ``strict=True`` turns both off (to test a card's raw behaviour);
 - an extended-length command on a transport that cannot carry it (T=0, or a
   reader without extended APDUs) is sent with command chaining (CLA bit
   ``10``, ISO 7816-4 §5.3.3) in 255-byte pieces, with a short Le and 61xx to
-  fetch long answers (user request 6);
+  fetch long answers;
 - a response shorter than 2 bytes raises ``ApduFormatError``.
 
 Every raw exchange goes to the ``Tracer`` (if any) with the redaction decided

@@ -1,7 +1,7 @@
 """Typed errors of the terminal layer (reader, PC/SC service, transport).
 
-Codes follow the unified reader interface table (shared/reference/ssse-card.md
-§4.5): -2 no card, -3 card not powered, -4 no response, -5 library missing,
+Codes follow the unified reader interface table (reference
+§C4.5): -2 no card, -3 card not powered, -4 no response, -5 library missing,
 -11 reader connection error, -12 not connected, -13 unsupported command.
 Card status words are *not* here: they are ``sscard.apdu.errors``.
 """

@@ -2,13 +2,13 @@
 
 Why not pyscard's ``CardMonitor``: it is a process-wide singleton thread that
 prints tracebacks and dies on a reader unplug or a pcscd restart without telling
-anyone (lessons-from-anchors.md, pattern to avoid 2; pyscard #13 #74 #82 #128).
+anyone (pyscard issues #13 #74 #82 #128).
 Here:
 
 - the caller owns the object and drives it (blocking iterator, ``get(timeout)``
   or an async generator); no thread of its own, ``close()`` wakes a blocked wait
   with SCardCancel and returns promptly;
-- every wait is a bounded SCardGetStatusChange (platform-notes.md §3.3);
+- every wait is a bounded SCardGetStatusChange (reference §N3.3);
 - reader arrival/removal comes from the ``\\\\?PnP?\\Notification`` pseudo-reader,
   with polling of the reader list as a fallback;
 - losing pcscd (killed, restarted) is an ``error`` event, followed by

@@ -1,15 +1,15 @@
 """PC/SC backend over pyscard's low-level ``smartcard.scard`` API.
 
 Why the low-level API: it returns result codes instead of raising generic
-exceptions, so each PC/SC code becomes one typed error (platform-notes.md §2-3:
+exceptions, so each PC/SC code becomes one typed error (reference §N2-3:
 0x8010001D no service, 0x80100069 removed card, 0x8010000C no card), and it is
-the fastest path (§4: ~53 µs raw vs ~63 µs through ``CardConnection``).
+the fastest path (§N4: ~53 µs raw vs ~63 µs through ``CardConnection``).
 
 pyscard is imported lazily: the codec, crypto and simulator work where it is
-not built (it has no Linux wheel, platform-notes.md §1).
+not built (it has no Linux wheel, reference §N1).
 
-Reader choice follows GlobalPlatformPro (lessons-from-anchors.md, pattern 5 and
-user request 7): index, name substring, ``SSCARD_READER``; ignore list
+Reader choice follows GlobalPlatformPro (martinpaljak/GlobalPlatformPro, its
+``-r`` reader option): index, name substring, ``SSCARD_READER``; ignore list
 ``SSCARD_READER_IGNORE``; a typed error when ambiguous or absent.
 """
 

@@ -1,6 +1,6 @@
 """In-process transport: a ``SimulatedCard`` behind the same interface as a real reader.
 
-jcardsim's lesson (shared/design/lessons-from-anchors.md, pattern 4): tests and
+jcardsim's lesson (licel/jcardsim: ``CardSimulator`` with programmatic insert): tests and
 demos use the same terminal API as production, with programmatic insert and
 eject. Errors match the PC/SC path: no card -> ``NoCard``; eject (or a new card)
 after connect -> ``CardRemoved`` until ``reconnect``/``connect``.

@@ -2,7 +2,7 @@
 
 Why JSON lines: one exchange per line is greppable, streams to disk as the
 session runs, and is exactly what ``ReplayTransport`` re-runs (cardpeek's
-replay driver, lessons-from-anchors.md pattern 6).
+replay driver).
 
 Line kinds (``dir``):
 - ``S`` session: reader, ATR, protocol, ``redacted`` (is redaction on), version;
@@ -11,15 +11,16 @@ Line kinds (``dir``):
 - ``E`` the transport raised: ``error`` (type name), ``message``.
 A redacted line has ``"redacted": N`` = number of data bytes left out.
 
-Redaction rule (architecture.md "Secrets never appear in logs or traces"):
+Redaction rule (keys, PINs and personal data never leave the process unredacted;
+the table is the ``redact`` column of :mod:`sscard.apdu.catalog`):
 - both directions of PIN commands: VERIFY 20, CHANGE REFERENCE DATA/UNBLOCK 24,
   RESET RETRY COUNTER 2C, CHANGE/RELOAD PIN 8x5E, PKI VERIFY PIN 80C4 (its answer
-  is the PIN hash) (ssse-card.md §2);
+  is the PIN hash) (reference §C2);
 - both directions of authentication and MAC exchanges: EXTERNAL/INTERNAL
-  AUTHENTICATE 82/88, purse/PSAM 8x50/52/54/5A/70/72 (transit-purse.md), key
+  AUTHENTICATE 82/88, purse/PSAM 8x50/52/54/5A/70/72 (reference part P), key
   loading 8x D4/4A/C2/1A/FA;
 - data written to files: UPDATE BINARY/RECORD, APPEND RECORD;
-- answers of READ RECORD / READ BINARY (EF06 holds name and SSN, §1.5): redacted
+- answers of READ RECORD / READ BINARY (EF06 holds name and SSN, §C1.5): redacted
   unless the caller says the exchange is not sensitive (``sensitive=False``).
 ``sensitive=True`` redacts both directions of any command; ``redact=False``
 (``--no-redact``) turns all of it off.
@@ -35,17 +36,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from sscard.apdu import ApduFormatError, Command, Response
+from sscard.apdu.catalog import Redact, spec_for
 from sscard.files import MAX_TRACE_BYTES, open_private, parse_json, read_text
 from sscard.terminals.errors import TraceFormatError, TraceWriteError
 
 TRACE_VERSION = 1
-
-_PIN_INS = {0x20, 0x24, 0x2C}
-_PIN_INS_PROPRIETARY = {0x5E}
-_BOTH_ANY = {0x82, 0x88}
-_BOTH_PROPRIETARY = {0x50, 0x52, 0x54, 0x5A, 0x70, 0x72, 0xD4, 0x4A, 0xC2, 0x1A, 0xFA, 0xC4}
-_WRITE_INS = {0xD6, 0xDC, 0xE2}
-_READ_INS = {0xB0, 0xB2}
 
 
 @dataclass(frozen=True)
@@ -61,17 +56,12 @@ class Redaction:
             return cls(sensitive, sensitive)
         if len(apdu) < 2:
             return cls()
-        cla, ins = apdu[0], apdu[1]
-        proprietary = bool(cla & 0x80)
-        if ins in _BOTH_ANY or (proprietary and ins in _BOTH_PROPRIETARY):
-            return cls(True, True)
-        if ins in _PIN_INS or (proprietary and ins in _PIN_INS_PROPRIETARY):
-            return cls(True, True)  # a card answers nothing here; a buggy one must not leak
-        if ins in _WRITE_INS:
-            return cls(True, True)
-        if ins in _READ_INS:
+        spec = spec_for(apdu[0], apdu[1])  # the redaction column of sscard.apdu.catalog
+        if spec is None or spec.redact is Redact.NONE:
+            return cls()
+        if spec.redact is Redact.ANSWER:
             return cls(False, True)
-        return cls()
+        return cls(True, True)  # PIN commands too: a buggy card must not leak one
 
 
 NONE = Redaction()
@@ -261,7 +251,7 @@ def redact_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply the redaction rule to a trace recorded with ``--no-redact``, for display.
 
     ``sscard trace show`` shows what a default trace would hold unless it is itself
-    run with ``--no-redact``: one masking policy for every output path (issue 15).
+    run with ``--no-redact``: one masking policy for every output path.
     A response is judged by the command before it, as when recording.
     """
     out: list[dict[str, Any]] = []

@@ -4,20 +4,20 @@ The delta regulation makes the card (physical or electronic, Art. 2) an identity
 credential for public services and hotel registration (Art. 9) and the key to
 libraries, museums and scenic spots (Art. 12); it punishes forged, borrowed and
 stolen cards (Art. 21) and asks for privacy protection and an audit trail (Art. 18);
-see shared/reference/regulation.md. A *scenario policy* says which checks a place
+see the regulation (docs/reference.md part R). A *scenario policy* says which checks a place
 runs and which personal data it may keep:
 
-* ``hotel``: genuine card (internal authentication, ssse-card.md §3.4), valid, not
+* ``hotel``: genuine card (internal authentication, reference §C3.4), valid, not
   reported lost, SSN consistent; releases the full name and SSN for the registration
-  record. The chip holds no usable photo (medical-insurance.md profile "Hotel
+  record. The chip holds no usable photo (reference part M profile "Hotel
   identity": ``photo_on_card = False``), so the result tells the desk to match the face.
 * ``gate``: valid card from an accepted region; releases only a masked name and an age
   band / concession category, never the SSN. Also takes an e-SSC QR code (Art. 2).
-* ``counter``: as ``hotel`` plus PIN verification (regulation.md Art. 10).
+* ``counter``: as ``hotel`` plus PIN verification (regulation Art. 10).
 
 Every check gives ``pass``/``fail``/``skipped`` with a reason code and bilingual text;
 the card data comes from :class:`~sscard.applets.ssse.SsseReader` (EF05/EF06,
-ssse-card.md §1.4-1.5) as a plain :class:`CardReading`, so the policy logic is
+reference §C1.4-1.5) as a plain :class:`CardReading`, so the policy logic is
 testable without a card. Each check is written to the :class:`AuditLog` (masked).
 
 Modules (read in this order):

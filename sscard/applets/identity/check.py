@@ -1,9 +1,9 @@
 """The identity check itself: apply a scenario policy, release data, audit.
 
-A physical card (via :mod:`.reading`) or an e-SSC QR code (regulation.md Art. 2:
-the electronic card is the card) is checked for genuineness (ssse-card.md §3.4),
+A physical card (via :mod:`.reading`) or an e-SSC QR code (regulation Art. 2:
+the electronic card is the card) is checked for genuineness (reference §C3.4),
 validity, loss / blacklist (Art. 21), issuing region and SSN consistency
-(ssse-card.md §1.5), and, at a counter, the PIN (Art. 10). Each check writes one
+(reference §C1.5), and, at a counter, the PIN (Art. 10). Each check writes one
 masked audit row (Art. 18).
 """
 
@@ -148,7 +148,7 @@ class IdentityCheck:
 
     @staticmethod
     def _ssn_check(policy: ScenarioPolicy, r: CardReading) -> CheckResult:
-        """GB 11643 check digit, then birth date and sex against EF06 (ssse-card.md §1.5)."""
+        """GB 11643 check digit, then birth date and sex against EF06 (reference §C1.5)."""
         if not policy.ssn:
             return CheckResult("ssn", "skipped", "not_required")
         if r.ef06 is None:
@@ -201,7 +201,7 @@ class IdentityCheck:
 
         Releases only what the token carries: the region of the card identification
         code, the code itself and the issuer's opaque holder reference (payload
-        version 02, ssse-card.md profile), both masked on output.
+        version 02, reference part C profile), both masked on output.
         """
         policy = self.policy.scenario(scenario)
         at = self.clock()

@@ -1,6 +1,6 @@
 """Scenario policies: which checks a place runs and which personal data it may keep.
 
-Hotels (regulation.md Art. 9), gates of libraries, museums and scenic spots
+Hotels (regulation Art. 9), gates of libraries, museums and scenic spots
 (Art. 12) and service counters (Art. 10) need different checks; Art. 18 asks for
 minimal data, so :data:`RELEASABLE` caps what each kind of place may release and
 the audit retention is part of the policy. Policies load from a TOML file (schema
@@ -30,7 +30,7 @@ Kind = Literal["hotel", "gate", "counter"]
 RegionRule = Literal["refuse", "note", "off"]
 
 #: Fields a policy may release, and which scenario kinds may release them. A gate
-#: never gets the SSN, the full name or the birth date (issue 7; Art. 18 minimal data).
+#: never gets the SSN, the full name or the birth date (regulation Art. 18: minimal data).
 RELEASABLE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "name": frozenset({"hotel", "counter"}),

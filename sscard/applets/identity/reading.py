@@ -1,7 +1,7 @@
 """The card side of a check, reduced to a plain :class:`CardReading`.
 
 :func:`read_card` drives an :class:`~sscard.applets.ssse.SsseReader` (SELECT SSSE,
-EF05, internal authentication, EF06, PIN: ssse-card.md §1.4, §1.5, §3.4, §3.8) and
+EF05, internal authentication, EF06, PIN: reference §C1.4, §C1.5, §C3.4, §C3.8) and
 turns card answers that *are* check outcomes (blocked, counterfeit, wrong PIN) into
 fields, so the policy logic in :mod:`.check` is testable without a card.
 """
@@ -46,7 +46,7 @@ def read_card(
     """Run the card side of ``scenario`` through an :class:`SsseReader`.
 
     Order: SELECT SSSE, EF05, internal authentication (if the policy asks), EF06
-    (3rd gen: external authentication with RKSSSE, ssse-card.md §1.5), PIN. Card
+    (3rd gen: external authentication with RKSSSE, reference §C1.5), PIN. Card
     answers that are outcomes of a check (blocked 6A81/9303, counterfeit, wrong PIN)
     become fields; transport errors propagate.
     """

@@ -1,7 +1,7 @@
 """Reason codes, operator notes and check names, each with English and Chinese text.
 
 Every check result carries a machine reason code and bilingual text, so a refusal
-is explained to the holder and to complaint handling (regulation.md Art. 20) and the
+is explained to the holder and to complaint handling (regulation Art. 20) and the
 audit row stays free of personal data (Art. 18). Blacklist reasons (Art. 21: lost,
 forged or misused cards) reuse the shared list's texts (sscard.services.lists).
 """

@@ -2,8 +2,8 @@
 
 ``pass``/``fail``/``skipped`` per check with a reason code and bilingual text;
 personal data only in ``released`` and masked on output unless asked otherwise
-(regulation.md Art. 18). ``photo_on_card`` is False: the chip holds no usable photo
-(medical-insurance.md sscard profile, "Hotel identity").
+(regulation Art. 18). ``photo_on_card`` is False: the chip holds no usable photo
+(reference part M sscard profile, "Hotel identity").
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ _REDACT: Mapping[str, Callable[[str], str]] = MappingProxyType(
     }
 )
 #: Fields masked even with ``--no-redact``: the e-SSC holder reference is the
-#: issuer's, to forward online, never to read at a terminal (issue 15).
+#: issuer's, to forward online, never to read at a terminal.
 _ALWAYS_MASKED: Mapping[str, Callable[[str], str]] = MappingProxyType(
     {"holder_ref": mask_holder_ref}
 )
@@ -85,7 +85,7 @@ class IdentityResult:
     released: Mapping[str, str] = field(default_factory=dict, repr=False)
     notes: tuple[str, ...] = ()
     at: float = 0.0
-    #: The chip holds no usable photo (medical-insurance.md profile, "Hotel identity").
+    #: The chip holds no usable photo (reference part M profile, "Hotel identity").
     photo_on_card: bool = False
 
     @property

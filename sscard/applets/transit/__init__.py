@@ -1,8 +1,8 @@
 """T-Union transit purse, terminal side: the card reader, the validator, loads.
 
-See shared/reference/transit-purse.md. Modules: :mod:`.purse` (card commands),
+See reference part P. Modules: :mod:`.purse` (card commands),
 :mod:`.psam` (the validator's PSAM), :mod:`.fares` and :mod:`.config` (operator rules),
-:mod:`.validator` (the tap), :mod:`.recovery` (tearing, §5.7), :mod:`.load` (圈存).
+:mod:`.validator` (the tap), :mod:`.recovery` (tearing, §P5.7), :mod:`.load` (圈存).
 """
 
 from __future__ import annotations

@@ -56,9 +56,10 @@ from typing import Any, Literal
 
 from sscard.applets.transit.errors import TransitConfigError
 from sscard.applets.transit.fares import CATEGORY_NAMES, FarePolicy, FareTable, Station
+from sscard.applets.transit.textfile import read_config_file
 from sscard.cards.cities import city as tunion_city
 from sscard.cards.ids import CardCategory, Industry, PurseAlgorithmId
-from sscard.files import parse_toml, read_text
+from sscard.files import parse_toml
 from sscard.sqlite import state_dir
 
 Mode = Literal["flat", "metro", "bus-segment"]
@@ -79,21 +80,6 @@ _KEYS: dict[str, frozenset[str]] = {
     "transfer": frozenset({"window_minutes", "discount"}),
     "journal": frozenset({"path"}),
 }  # fmt: skip
-
-
-def read_config_file(path: str | os.PathLike[str], what_en: str, what_zh: str) -> str:
-    """The text of a validator TOML or fare table: the one place that reads them."""
-    p = Path(path)
-    try:
-        return read_text(p)  # bounded: regular files only, size limit (sscard.files)
-    except OSError as exc:
-        raise TransitConfigError(
-            f"cannot read {what_en} {p.name}: {exc.strerror}", f"无法读取{what_zh}{p.name}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise TransitConfigError(
-            f"{what_en} {p.name} is not UTF-8 text", f"{what_zh}{p.name}不是UTF-8文本"
-        ) from exc
 
 
 @dataclass(frozen=True, kw_only=True)

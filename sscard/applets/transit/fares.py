@@ -5,7 +5,7 @@ more often than the card protocol; this module is pure (no APDUs), so it is test
 with plain numbers. Amounts are fen (int) throughout.
 
 Fare table file (sscard format, CSV): a station is ``line-stop`` (the line and stop
-bytes of the composite record, transit-purse.md §5.4 / profile "Metro composite
+bytes of the composite record, reference §P5.4 / profile "Metro composite
 record"); row = entry station, column = exit station, cell = fare in fen::
 
     # comment lines start with '#'
@@ -15,7 +15,7 @@ record"); row = entry station, column = exit station, cell = fare in fen::
     16-17,600,500,300
 
 The *flagged* fare written at entry (1A bytes 54-57) is the highest fare from the
-entry station (its row): what a missed tap-out costs (§5.5 "Missed tap-off").
+entry station (its row): what a missed tap-out costs (§P5.5 "Missed tap-off").
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from sscard.applets.transit.errors import TransitConfigError
+from sscard.applets.transit.textfile import read_config_file
 from sscard.cards.ids import CardCategory
 
 
@@ -106,9 +107,7 @@ class FareTable:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FareTable:
-        """Read a fare table file (through ``config.read_config_file``, the one reader)."""
-        from sscard.applets.transit.config import read_config_file
-
+        """Read a fare table file (through ``textfile.read_config_file``, the one reader)."""
         return cls.parse(read_config_file(path, "fare table", "票价表"), str(path))
 
 
@@ -164,5 +163,5 @@ def compute_fare(base: int, category: int, policy: FarePolicy, *, transfer: bool
 
 
 def penalty_fare(flagged: int) -> Fare:
-    """A missed tap-out: the flagged maximum fare, no discount (§5.5: "full fare")."""
+    """A missed tap-out: the flagged maximum fare, no discount (§P5.5: "full fare")."""
     return Fare(flagged, penalty=True)

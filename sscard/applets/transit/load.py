@@ -1,6 +1,6 @@
 """Load (圈存): INITIALIZE FOR LOAD, MAC2 from the load host, CREDIT FOR LOAD, TAC check.
 
-transit-purse.md §2, §4.2, §4.4 and profile "Load TAC input". The terminal never
+reference §P2, §P4.2, §P4.4 and profile "Load TAC input". The terminal never
 holds DLK: the host (an HSM behind a network service in production) checks the
 card's MAC1 and issues MAC2. The host is anything matching :class:`LoadHostClient`;
 ``sscard.simulators.load_host.LoadHost`` does (this module does not import
@@ -78,21 +78,21 @@ def load(
     """Load ``amount`` fen onto the purse behind ``conn``.
 
     The 8052 date-time (in MAC2, TAC and EF 0018) is Beijing time whatever ``TZ``
-    (:mod:`sscard.clock`, transit-purse.md §5.8).
+    (:mod:`sscard.clock`, reference §P5.8).
 
     Errors: the card's SW (``6985`` above the maximum balance, profile), the host's
     refusal (its own typed error), :class:`LoadInterrupted` when 8052 got no answer.
     """
     if amount <= 0:
         raise TransitError("load amount must be positive", "圈存金额应为正数")
-    if amount > 0xFFFFFFFF:  # the 4-byte amount of INITIALIZE FOR LOAD (transit-purse.md §2)
+    if amount > 0xFFFFFFFF:  # the 4-byte amount of INITIALIZE FOR LOAD (reference §P2)
         raise TransitError("load amount is too large", "圈存金额过大")
     if len(terminal_id) != 6:
         raise TransitError("terminal ID must be 6 bytes", "终端编号应为6字节")
     purse = Purse(conn)
     with conn.transaction():
         ef15 = purse.select()
-        # An overdrawn card answers balance 0 and the amount overdrawn at P1 01 (§5.8);
+        # An overdrawn card answers balance 0 and the amount overdrawn at P1 01 (§P5.8);
         # the load repays that first.
         overdrawn = purse.overdrawn() if purse.balance() == 0 else 0
         raw = purse.init_load_raw(key_index=key_index, amount=amount, terminal_id=terminal_id)

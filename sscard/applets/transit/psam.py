@@ -1,12 +1,12 @@
 """The validator's PSAM: terminal number, key index, MAC1 (8070) and MAC2 check (8072).
 
-transit-purse.md §3 and the sscard profile rows "PSAM application" and "PSAM
+reference §P3 and the sscard profile rows "PSAM application" and "PSAM
 diversification": the PSAM DF is selected by FID 1001, EF 16 holds the 6-B terminal
 number and EF 17 byte 0 the key index; 8070 is sent two-level (Lc 24: ASN right 8 B
 then the issuer ID, as the T-Union bus firmware S6 does).
 
 The PSAM keeps one purchase context (the last 8070). :attr:`Psam.context_seq` is the
-terminal txn seq that 8070 returned: the context's identity. Tearing recovery (§5.7)
+terminal txn seq that 8070 returned: the context's identity. Tearing recovery (§P5.7)
 asks 8072 only when the PSAM holds the context of *that* debit
 (:meth:`Psam.holds_context_for`: same PSAM terminal number, same seq), so a proof is
 never checked under another debit's session: after a restart, a PSAM reset or
@@ -19,11 +19,12 @@ from enum import Enum
 from typing import Protocol
 
 from sscard.apdu import Command
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.apdu.errors import CardError
 from sscard.applets.transit.errors import PsamError
 from sscard.cards.ids import PSAM_DF_FID, PSAM_EF_KEY_INDEX, PSAM_EF_TERMINAL
 from sscard.cards.layout import LayoutError
-from sscard.cards.purse import SamPurchaseInitData, SamPurchaseInitResponse
+from sscard.cards.purse import SamCreditData, SamPurchaseInitData, SamPurchaseInitResponse
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
 
@@ -58,9 +59,13 @@ class Psam:
         """SELECT 1001, READ BINARY EF 16 (terminal number) and EF 17 (key index)."""
         try:
             fid = PSAM_DF_FID.to_bytes(2, "big")
-            self.conn.send(Command(0x00, 0xA4, 0x00, 0x00, fid))
-            tid = self.conn.send(Command(0x00, 0xB0, 0x80 | PSAM_EF_TERMINAL, 0, le=6)).data
-            idx = self.conn.send(Command(0x00, 0xB0, 0x80 | PSAM_EF_KEY_INDEX, 0, le=1)).data
+            self.conn.send(Command(CLA_ISO, Ins.SELECT, 0x00, 0x00, fid))
+            tid = self.conn.send(
+                Command(CLA_ISO, Ins.READ_BINARY, 0x80 | PSAM_EF_TERMINAL, 0, le=6)
+            ).data
+            idx = self.conn.send(
+                Command(CLA_ISO, Ins.READ_BINARY, 0x80 | PSAM_EF_KEY_INDEX, 0, le=1)
+            ).data
         except SscardError as exc:
             raise PsamError(
                 f"PSAM did not open: {exc.message_en}", f"PSAM打开失败：{exc.message_zh}"
@@ -83,7 +88,9 @@ class Psam:
         """8070 INIT SAM FOR PURCHASE -> terminal txn seq ‖ MAC1 (T=0: 61 08 + GET RESPONSE)."""
         self.context_seq = None
         try:
-            r = self.conn.send(Command(0x80, 0x70, 0x00, 0x00, data.encode(), le=8))
+            r = self.conn.send(
+                Command(CLA_PROPRIETARY, Ins.INIT_SAM_FOR_PURCHASE, 0x00, 0x00, data.encode(), le=8)
+            )
             answer = SamPurchaseInitResponse.decode(r.data)
         except (SscardError, LayoutError) as exc:
             raise PsamError(
@@ -95,7 +102,15 @@ class Psam:
     def verify_mac2(self, mac2: bytes) -> Mac2Check:
         """8072 CREDIT SAM FOR PURCHASE: 9000 valid, 9302 invalid, 6901 no context."""
         try:
-            self.conn.send(Command(0x80, 0x72, 0x00, 0x00, mac2))
+            self.conn.send(
+                Command(
+                    CLA_PROPRIETARY,
+                    Ins.CREDIT_SAM_FOR_PURCHASE,
+                    0x00,
+                    0x00,
+                    SamCreditData(mac2=mac2).encode(),
+                )
+            )
         except CardError as exc:
             if exc.sw == 0x9302:
                 return Mac2Check.INVALID  # the PSAM keeps its context (psam.py, simulator)

@@ -1,4 +1,4 @@
-"""Tearing recovery (transit-purse.md §5.7): decide a debit whose 8054 answer was lost.
+"""Tearing recovery (reference §P5.7): decide a debit whose 8054 answer was lost.
 
 The validator wrote the debit context to the journal before 8054 (counter N, amount,
 PSAM terminal number and txn seq, date-time, balance before). When the same card
@@ -6,7 +6,7 @@ PSAM terminal number and txn seq, date-time, balance before). When the same card
 ``80 5A 00 type 02 <N+1>`` (profile "Tearing recovery counter") asks the card for the
 proof of its last purchase if that purchase took counter N. The card answers for
 *its* last purchase at N, which may be another terminal's: every validator has its
-own PSAM and journal, and the card may have paid elsewhere meanwhile (issue 12). So a
+own PSAM and journal, and the card may have paid elsewhere meanwhile. So a
 proof completes the row only when it proves **this** debit:
 
 * MAC2 verified by PSAM 8072, asked only when the PSAM still holds this debit's own
@@ -74,7 +74,7 @@ from sscard.services.grey import TacChecker
 from sscard.services.journal import Journal, TapRecord
 from sscard.terminals.errors import TerminalError
 
-#: EF 0018 types of a purchase (transit-purse.md §5.1): 06 EP, 09 composite.
+#: EF 0018 types of a purchase (reference §P5.1): 06 EP, 09 composite.
 _PURCHASES = (0x06, 0x09)
 
 

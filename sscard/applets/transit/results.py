@@ -1,7 +1,7 @@
 """What a tap returns: accepted (fare, balance, kind) or refused (reason code + text).
 
 Why typed results, not exceptions: a validator loop must never crash on a bad card
-(issue 6 acceptance "bad input ... none crashes"); every outcome is a value the gate
+(bad input of any kind must not crash it); every outcome is a value the gate
 and the display act on. Reason codes are stable strings for logs and host systems.
 """
 

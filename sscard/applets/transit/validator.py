@@ -1,10 +1,10 @@
 """The T-Union validator: one ``tap(conn)`` per card, a typed result, a journal that
 never loses a tap.
 
-A tap (transit-purse.md §1.2, §2, §3, §5.5, §5.7 and the sscard profile):
+A tap (reference §P1.2, §P2, §P3, §P5.5, §P5.7 and the sscard profile):
 
 1. SELECT the EP; EF 0015 comes from the FCI's 9F0C (no READ BINARY).
-2. An unfinished debit of this card (journal, by ASN)? Recover it first (§5.7,
+2. An unfinished debit of this card (journal, by ASN)? Recover it first (§P5.7,
    :mod:`.recovery`): proven debited -> the trip counts, answer it, charge nothing more;
    proven not debited -> failed; not provable here (another terminal's proof, the
    debit rotated out of EF 0018) -> ``uncertain`` for clearing
@@ -463,7 +463,7 @@ class Validator:
                 journal.fail(tap_id, f"8054 SW {exc.sw:04X}")
                 return TapRefused(reason=refusal, asn=asn, detail=f"SW {exc.sw:04X}")
             return self._recover_now(purse, tap_id, asn, f"SW {exc.sw:04X}")
-        except CommandOutcomeUnknown as exc:  # 6Cxx on 8054: not re-sent (issue 12)
+        except CommandOutcomeUnknown as exc:  # 6Cxx on 8054: not re-sent (apdu.repeat)
             return self._recover_now(purse, tap_id, asn, f"SW {exc.sw:04X}")
         except (TerminalError, TransitError, ApduFormatError):  # no or invalid answer
             journal.mark_unknown(tap_id)
@@ -503,7 +503,7 @@ class Validator:
 
     @staticmethod
     def _last_txn(purse: Purse) -> CardTxn | None:
-        """EF 0018 record 1, kept in the row for clearing (clearing.md profile prev_*);
+        """EF 0018 record 1, kept in the row for clearing (reference part K profile prev_*);
         a card that will not show it is still served (the evidence is just missing)."""
         try:
             last = purse.transactions(limit=1)
@@ -513,7 +513,7 @@ class Validator:
 
     def _recover_now(self, purse: Purse, tap_id: int, asn: str, detail: str) -> TapResult:
         """8054 drew an answer that is neither the debit nor a refusal, and the card is
-        still in the field with this debit's PSAM session: decide it now (§5.7, as
+        still in the field with this debit's PSAM session: decide it now (§P5.7, as
         CardLan's ``SecondDebitChas`` does) instead of guessing."""
         self.journal.mark_unknown(tap_id)
         try:

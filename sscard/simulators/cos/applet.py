@@ -1,6 +1,6 @@
 """What an application (SSSE, purse, PSAM) plugs into the card OS.
 
-vsmartcard's model (shared/design/lessons-from-anchors.md, pattern 4): an
+vsmartcard's model (frankmorgner/vsmartcard, ``SmartcardOS``): an
 instruction table maps ``(CLA, INS)`` to a handler ``(cos, cmd) -> data``; a
 handler answers a status word other than 9000 by raising an error of
 :mod:`sscard.apdu.errors`. The OS does the rest: dispatch, Le and T=0 rules,
@@ -10,9 +10,10 @@ handler answers a status word other than 9000 by raising an error of
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from sscard.apdu import Command
+from sscard.apdu import Command, errors
+from sscard.cards.layout import Layout, LayoutError
 
 if TYPE_CHECKING:
     from sscard.simulators.cos.card_os import CardOS
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
 
 #: A command handler: returns the response data (the OS appends 9000) or raises a CardError.
 Handler = Callable[["CardOS", Command], bytes]
+
+L = TypeVar("L", bound=Layout)
+
+
+def decode_body(layout: type[L], cmd: Command) -> L:
+    """The data of ``cmd`` decoded with its shared layout (:mod:`sscard.cards`), so the
+    simulator reads a command body exactly as the terminal wrote it: ``6700`` when the
+    length is not the layout's (either size for a layout with an optional tail),
+    ``6A80`` when a field is malformed (e.g. a date-time that is not a real one)."""
+    if len(cmd.data) not in (layout.min_size(), layout.size()):
+        raise errors.WrongLength()
+    try:
+        return layout.decode(cmd.data)
+    except LayoutError:
+        raise errors.WrongData() from None
 
 
 class Applet:
@@ -33,9 +49,6 @@ class Applet:
 
     #: ``(CLA, INS) -> handler``; CLA exact, e.g. ``(0x80, 0x5C)`` GET BALANCE.
     instructions: Mapping[tuple[int, int], Handler] = {}
-    #: Commands of :attr:`instructions` that never change any state (persistent or
-    #: volatile): the OS may answer a repeat of the same bytes from a cache.
-    read_only: frozenset[tuple[int, int]] = frozenset()
 
     def answer_size(self, cmd: Command) -> int | None:
         """How many data bytes ``cmd`` answers when it succeeds, for a command that

@@ -1,12 +1,12 @@
 """The simulated card OS: power, dispatch, status words, Le and T=0 rules, commit, faults.
 
-vsmartcard's ``SmartcardOS`` shape (shared/design/lessons-from-anchors.md, pattern 4):
+vsmartcard's ``SmartcardOS`` shape (frankmorgner/vsmartcard, ``virtualsmartcard/VirtualSmartcard.py``):
 ``execute(apdu) -> rapdu`` over an instruction table; handlers raise the typed
 errors of :mod:`sscard.apdu.errors` and the OS turns them into status words.
 ``execute`` never raises, except :class:`~sscard.simulators.faults.CardTorn` when a
 planned tear fires (the card is then unpowered until ``power_on``).
 
-Le rules (ssse-card.md §2 READ RECORD; both protocols, so terminals can be tested
+Le rules (reference §C2 READ RECORD; both protocols, so terminals can be tested
 against either):
 
 * T=1: the answer comes directly. A case-2/4 command whose Le is neither 00
@@ -20,7 +20,7 @@ Atomicity: a handler changes persistent state only inside :meth:`CardOS.commit`;
 the commit point is where a planned tear hits (before: nothing applied; after:
 applied and saved, response lost).
 
-Le before side effects (issue 12 part 2): a command whose handler commits and answers
+Le before side effects: a command whose handler commits and answers
 data (DEBIT 8054, CREDIT FOR LOAD 8052, PSAM 8070, ...) declares its answer length
 (:meth:`Applet.answer_size`); the OS applies the Le rule above to that length *before*
 the handler runs, so a wrong Le gets ``6Cxx`` with nothing changed, never a commit
@@ -52,7 +52,9 @@ from sscard.simulators.cos.files import (
 from sscard.simulators.faults import CardTorn, Faults, TearPoint
 
 _SW_9000 = b"\x90\x00"
-_CACHE_MAX = 512
+#: Parsed commands kept per APDU bytes (terminals repeat the same commands);
+#: :class:`Command` is immutable, so sharing one is safe whatever the card's state.
+_PARSED_MAX = 512
 
 
 def sw_bytes(sw: int) -> bytes:
@@ -70,7 +72,7 @@ class SecurityState:
     ``pins`` holds the DFs whose PIN was verified, ``keys`` the (DF, key) pairs of
     successful EXTERNAL AUTHENTICATEs; both are dropped when the current DF
     leaves the DF that owns them. ``pin_initial`` is true when the PIN was
-    verified with the issuer's initial value (the SDK reports -35, ssse-card.md §4.5).
+    verified with the issuer's initial value (the SDK reports -35, reference §C4.5).
     """
 
     current_df: DedicatedFile
@@ -114,7 +116,6 @@ class CardOS:
         self.powered = True
         self.commits = 0  # committed state changes since construction (tests, benchmarks)
         self._instructions: dict[tuple[int, int], Handler] = dict(iso.INSTRUCTIONS)
-        self._read_only: set[tuple[int, int]] = set(iso.READ_ONLY)
         if extra_instructions:
             self._instructions.update(extra_instructions)
         self._known_ins = {ins for _, ins in self._instructions}
@@ -124,10 +125,7 @@ class CardOS:
         self._pending = b""  # T=0 / long answers waiting for GET RESPONSE
         self._tear: TearPoint | None = None
         self._committed = False
-        # Memo of read-only answers, valid while no other command ran (see execute).
-        self._epoch = 0
-        self._cache: dict[bytes, tuple[int, bytes]] = {}
-        self._parsed: dict[bytes, Command] = {}  # parse memo: terminals repeat commands
+        self._parsed: dict[bytes, Command] = {}  # parse memo only, never an answer memo
 
     # ------------------------------------------------------------ SimulatedCard
 
@@ -154,13 +152,10 @@ class CardOS:
         if self.torn:
             raise CardTorn()
         if not self.powered:
-            raise CardNotPowered()  # a card without power answers nothing (issue 15)
+            raise CardNotPowered()  # a card without power answers nothing
         faults = self.faults
         if faults.tears or faults.latency:
             return self._execute_faulty(bytes(apdu), faults)
-        hit = self._cache.get(apdu)
-        if hit is not None and hit[0] == self._epoch:
-            return hit[1]
         return self._run(bytes(apdu))
 
     # ------------------------------------------------------------ handler API
@@ -185,16 +180,10 @@ class CardOS:
         apply()
         self.commits += 1
         self._committed = True
-        self._epoch += 1
         if self.on_commit is not None:
             self.on_commit(self)
         if self._tear is TearPoint.AFTER_COMMIT:
             raise _Torn()
-
-    def invalidate(self) -> None:
-        """Call after changing files or keys from outside ``execute`` (tests, tools)."""
-        self._epoch += 1
-        self._cache.clear()
 
     def take_challenge(self) -> bytes | None:
         """The last GET CHALLENGE value, consumed (a challenge is single-use)."""
@@ -256,7 +245,7 @@ class CardOS:
     def unwrap_sm(
         self, cmd: Command, df: DedicatedFile, key_id: int, usage: KeyUse = KeyUse.MAC
     ) -> bytes:
-        """Verify the 4-byte MAC of a CLA 04/84 command (ssse-card.md profile,
+        """Verify the 4-byte MAC of a CLA 04/84 command (reference part C profile,
         "SSSE secure messaging") and return the data without it.
 
         MAC input = CLA INS P1 P2 Lc' ‖ data, Lc' = Lc (MAC included); IV = the
@@ -290,8 +279,6 @@ class CardOS:
                 df.applet.reset()
         self.security = SecurityState(self.mf)
         self._pending = b""
-        self._epoch += 1
-        self._cache.clear()
 
     def _execute_faulty(self, apdu: bytes, faults: Faults) -> bytes:
         if faults.latency:
@@ -313,85 +300,68 @@ class CardOS:
         raise CardTorn()
 
     def _run(self, apdu: bytes) -> bytes:
-        sec = self.security
-        before = (sec.current_ef, sec.current_record, self._pending)
+        """Every command runs its handler against the current state: no answer memo."""
         try:
-            answer, cacheable = self._process(apdu)
+            return self._process(apdu)
         except _Torn:
             raise
         except CardError as exc:  # raised outside a handler
-            answer, cacheable = sw_bytes(exc.sw), False
+            return sw_bytes(exc.sw)
         except Exception:  # a bug must not kill the terminal under test
-            answer, cacheable = b"\x6f\x00", False
-        if cacheable:
-            # Read-only commands are idempotent: the same bytes from the state they
-            # leave behind give the same answer and the same state. So an answer is
-            # memoised under the epoch *after* the command and served while nothing
-            # else ran (every other command and every commit bumps the epoch).
-            sec = self.security
-            if (sec.current_ef, sec.current_record, self._pending) != before:
-                self._epoch += 1
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[apdu] = (self._epoch, answer)
-        else:
-            self._epoch += 1
-        return answer
+            return b"\x6f\x00"
 
-    def _process(self, apdu: bytes) -> tuple[bytes, bool]:
-        """Answer and whether it may be memoised (a read-only command without SM)."""
+    def _process(self, apdu: bytes) -> bytes:
         n = len(apdu)
         if n < 4:
-            return b"\x67\x00", False
+            return b"\x67\x00"
         cla, ins = apdu[0], apdu[1]
         if cla == 0xFF:
-            return b"\x6e\x00", False
+            return b"\x6e\x00"
         if ins & 0xF0 in (0x60, 0x90):
-            return b"\x6d\x00", False
+            return b"\x6d\x00"
         cmd = self._parsed.get(apdu)
         if cmd is None:
             try:
                 cmd = Command.parse(apdu)
             except ApduFormatError:
-                return b"\x67\x00", False
-            if len(self._parsed) >= _CACHE_MAX:
+                return b"\x67\x00"
+            if len(self._parsed) >= _PARSED_MAX:
                 self._parsed.clear()
-            self._parsed[apdu] = cmd  # Command is immutable: safe to share
+            self._parsed[apdu] = cmd
         pending, self._pending = self._pending, b""
         if ins == 0xC0 and cla in (0x00, 0x80):
-            return self._get_response(cmd, pending), False
+            return self._get_response(cmd, pending)
         found = self._lookup((cla, ins))
         if found is None:
-            return (b"\x6e\x00" if ins in self._known_ins else b"\x6d\x00"), False
-        handler, read_only, owner = found
+            return b"\x6e\x00" if ins in self._known_ins else b"\x6d\x00"
+        handler, owner = found
         if self.security.current_df.blocked and ins != 0xA4:
-            return b"\x93\x03", False
-        if owner is not None and not read_only:
+            return b"\x93\x03"
+        if owner is not None:
             size = owner.answer_size(cmd)
             if size is not None and self._le_verdict(cmd, size) == "6C":
-                return sw_bytes(0x6C00 | (size & 0xFF)), False  # decided before any commit
-        cacheable = read_only and not cla & 0x0C
+                return sw_bytes(0x6C00 | (size & 0xFF))  # decided before any commit
         try:
             data = handler(self, cmd)
         except CardError as exc:
-            return sw_bytes(exc.sw), cacheable
-        return self._shape(cmd, data), cacheable
+            return sw_bytes(exc.sw)
+        return self._shape(cmd, data)
 
-    def _lookup(self, key: tuple[int, int]) -> tuple[Handler, bool, Applet | None] | None:
-        """The handler for (CLA, INS), whether it is read-only, and the applet owning it
-        (None for the OS's ISO commands): current DF and its ancestors first."""
+    def _lookup(self, key: tuple[int, int]) -> tuple[Handler, Applet | None] | None:
+        """The handler for (CLA, INS) and the applet owning it (None for the OS's ISO
+        commands): current DF and its ancestors first."""
         df: DedicatedFile | None = self.security.current_df
         while df is not None:
             applet = df.applet
             if applet is not None:
                 handler = applet.instructions.get(key)
                 if handler is not None:
-                    return handler, key in applet.read_only, applet
+                    return handler, applet
             df = df.parent
         handler = self._instructions.get(key)
         if handler is None:
             return None
-        return handler, key in self._read_only, None
+        return handler, None
 
     def _le_verdict(self, cmd: Command, n: int) -> Literal["direct", "more", "6C"]:
         """The Le rule of the module docstring for an answer of ``n`` > 0 bytes: answer

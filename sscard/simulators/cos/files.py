@@ -2,7 +2,7 @@
 
 Plain mutable objects: the card OS (``cos.card_os``) walks and changes them; a
 profile loader builds them. Structures follow ISO 7816-4 §7 as used by the social
-security card (shared/reference/ssse-card.md §1) and the purse (transit-purse.md §1):
+security card (reference §C1) and the purse (reference §P1):
 transparent EF, linear fixed / linear variable record EF, cyclic EF.
 
 Persistent state lives here (contents, counters, try counters, blocked flags);
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class AccessKind(Enum):
-    """What a file operation needs (ssse-card.md §1.4-1.5, §3.2)."""
+    """What a file operation needs (reference §C1.4-1.5, §C3.2)."""
 
     FREE = "free"
     PIN = "pin"  # the PIN of the DF (or an ancestor) verified in this session
@@ -64,7 +64,7 @@ class RecordStructure(Enum):
 
 
 class KeyUse(IntFlag):
-    """What a key may be used for (ssse-card.md §3.2 key table)."""
+    """What a key may be used for (reference §C3.2 key table)."""
 
     INTERNAL_AUTH = 1  # IRK: INTERNAL AUTHENTICATE
     EXTERNAL_AUTH = 2  # PUK, UK*, RK*, RKSSSE: EXTERNAL AUTHENTICATE
@@ -77,7 +77,7 @@ class KeyUse(IntFlag):
 class Key:
     """A card key (IRK, PUK, STK, UK, RKSSSE, ...). ``tries``/``max_tries`` gate
     EXTERNAL AUTHENTICATE (63Cx, then 6983). ``algorithm`` is the SSSE flag
-    (01 3DES, 03 SM4; ssse-card.md §3.1). The repr never shows the value."""
+    (01 3DES, 03 SM4; reference §C3.1). The repr never shows the value."""
 
     key_id: int
     value: bytes
@@ -97,7 +97,7 @@ class Key:
 
 @dataclass(eq=False)
 class Pin:
-    """The cardholder PIN of a DF: BCD digits, try counter (ssse-card.md §3.8, profile: 3).
+    """The cardholder PIN of a DF: BCD digits, try counter (reference §C3.8, profile: 3).
 
     ``initial`` is the issuer's initial PIN value (kept so VERIFY can flag an
     initial PIN and CHANGE PIN can refuse to go back to it). Never printed.

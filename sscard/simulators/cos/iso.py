@@ -1,19 +1,20 @@
 """The ISO 7816-4 and social-security commands every simulated card understands.
 
 Each handler is ``(cos, cmd) -> data`` and raises :mod:`sscard.apdu.errors` for
-any other status word. APDU forms: shared/reference/ssse-card.md §1.3 (READ
-RECORD modes, SFI), §2 (command table), §3.4-3.8 (authentication, MAC, PIN) and
+any other status word. APDU forms: reference §C1.3 (READ
+RECORD modes, SFI), §C2 (command table), §C3.4-3.8 (authentication, MAC, PIN) and
 its "sscard profile" section (SM4 authentication, secure messaging, UNBLOCK PIN).
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from sscard.apdu import Command, errors
+from sscard.apdu.catalog import CLA_ISO, CLA_PROPRIETARY, Ins
 from sscard.apdu.tlv import Tlv
 from sscard.simulators.cos.applet import Handler
-from sscard.simulators.cos.card_os import CardOS
 from sscard.simulators.cos.files import (
     DedicatedFile,
     ElementaryFile,
@@ -24,6 +25,9 @@ from sscard.simulators.cos.files import (
     RecordStructure,
     TransparentFile,
 )
+
+if TYPE_CHECKING:  # card_os imports this module to fill its instruction table
+    from sscard.simulators.cos.card_os import CardOS
 
 # ------------------------------------------------------------------ SELECT
 
@@ -211,7 +215,7 @@ def _record_target(cos: CardOS, p2: int) -> RecordFile:
 
 
 def _record_index(cos: CardOS, ef: RecordFile, p1: int, mode: int) -> int:
-    """Index of the record addressed by P1 and the P2 mode bits (ssse-card.md §1.3)."""
+    """Index of the record addressed by P1 and the P2 mode bits (reference §C1.3)."""
     count = len(ef.records)
     if mode == 0x04:  # P1 = record number, 00 = current record
         if p1 == 0:
@@ -292,7 +296,7 @@ def _check_record_length(ef: RecordFile, data: bytes) -> None:
 
 
 def _is_bcd_pin(pin: bytes) -> bool:
-    """2-8 bytes of BCD digits, the last nibble may be the F filler (ssse-card.md §3.8)."""
+    """2-8 bytes of BCD digits, the last nibble may be the F filler (reference §C3.8)."""
     if not 2 <= len(pin) <= 8:
         return False
     digits = pin.hex().upper()
@@ -350,7 +354,7 @@ def verify(cos: CardOS, cmd: Command) -> bytes:
 
 
 def change_pin(cos: CardOS, cmd: Command) -> bytes:
-    """CHANGE PIN ``80 5E 01 00 Lc old‖FF‖new`` (ssse-card.md §2, PINC).
+    """CHANGE PIN ``80 5E 01 00 Lc old‖FF‖new`` (reference §C2, PINC).
 
     Profile choice: changing back to the issuer's initial PIN is refused with 6985
     (the interface's -36 "cannot change back to the initial PIN"); the old PIN
@@ -433,7 +437,7 @@ def _keys_on_path(df: DedicatedFile) -> list[Key]:
 
 
 def get_challenge(cos: CardOS, cmd: Command) -> bytes:
-    """GET CHALLENGE ``00 84 00 00 Le``; Le 04, 08 or 10 (ssse-card.md §2)."""
+    """GET CHALLENGE ``00 84 00 00 Le``; Le 04, 08 or 10 (reference §C2)."""
     if cmd.p1 or cmd.p2:
         raise errors.WrongParameters()
     if cmd.data or cmd.le not in (4, 8, 16):
@@ -444,7 +448,7 @@ def get_challenge(cos: CardOS, cmd: Command) -> bytes:
 
 
 def internal_authenticate(cos: CardOS, cmd: Command) -> bytes:
-    """INTERNAL AUTHENTICATE ``00 88 00 kid 10 P8‖S8 [ver]`` -> 8 B (§3.4; SM4 per profile)."""
+    """INTERNAL AUTHENTICATE ``00 88 00 kid 10 P8‖S8 [ver]`` -> 8 B (§C3.4; SM4 per profile)."""
     from sscard.crypto.ssse import internal_auth
 
     if cmd.p1:
@@ -459,7 +463,7 @@ def internal_authenticate(cos: CardOS, cmd: Command) -> bytes:
 
 def external_authenticate(cos: CardOS, cmd: Command) -> bytes:
     """EXTERNAL AUTHENTICATE ``00 82 00 kid 10 E8‖S8`` against the last challenge
-    (single use; §3.5, SM4 per profile). 63Cx on failure, 6983 once locked.
+    (single use; §C3.5, SM4 per profile). 63Cx on failure, 6983 once locked.
 
     A 4-byte challenge is extended with 00 to 8 bytes (PBOC practice); a 16-byte
     one contributes its first 8 bytes.
@@ -500,23 +504,20 @@ def external_authenticate(cos: CardOS, cmd: Command) -> bytes:
 
 
 INSTRUCTIONS: dict[tuple[int, int], Handler] = {
-    (0x00, 0xA4): select,
-    (0x00, 0xB0): read_binary,
-    (0x00, 0xB2): read_record,
-    (0x00, 0xD6): update_binary,
-    (0x04, 0xD6): update_binary,
-    (0x84, 0xD6): update_binary,
-    (0x00, 0xDC): update_record,
-    (0x04, 0xDC): update_record,
-    (0x84, 0xDC): update_record,
-    (0x00, 0xE2): append_record,
-    (0x00, 0x20): verify,
-    (0x80, 0x5E): pin_5e,
-    (0x84, 0x24): unblock_pin,
-    (0x00, 0x84): get_challenge,
-    (0x00, 0x88): internal_authenticate,
-    (0x00, 0x82): external_authenticate,
+    (CLA_ISO, Ins.SELECT): select,
+    (CLA_ISO, Ins.READ_BINARY): read_binary,
+    (CLA_ISO, Ins.READ_RECORD): read_record,
+    (CLA_ISO, Ins.UPDATE_BINARY): update_binary,
+    (0x04, Ins.UPDATE_BINARY): update_binary,
+    (0x84, Ins.UPDATE_BINARY): update_binary,
+    (CLA_ISO, Ins.UPDATE_RECORD): update_record,
+    (0x04, Ins.UPDATE_RECORD): update_record,
+    (0x84, Ins.UPDATE_CAPP_DATA_CACHE): update_record,
+    (CLA_ISO, Ins.APPEND_RECORD): append_record,
+    (CLA_ISO, Ins.VERIFY): verify,
+    (CLA_PROPRIETARY, Ins.CHANGE_PIN): pin_5e,
+    (0x84, Ins.UNBLOCK_PIN): unblock_pin,
+    (CLA_ISO, Ins.GET_CHALLENGE): get_challenge,
+    (CLA_ISO, Ins.INTERNAL_AUTHENTICATE): internal_authenticate,
+    (CLA_ISO, Ins.EXTERNAL_AUTHENTICATE): external_authenticate,
 }
-
-#: Idempotent, state-free commands whose answers the OS may memoise.
-READ_ONLY = frozenset({(0x00, 0xB0), (0x00, 0xB2)})
