@@ -7,8 +7,7 @@ host and the insurance platform."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sscard._lazy import lazy_exports
 
 #: Public name -> the module that defines it. Imported on first use (PEP 562), so
 #: importing one module of this package stays as light as before.
@@ -61,13 +60,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _WHERE[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
