@@ -575,3 +575,26 @@ def test_the_cli_refuses_a_bad_config_with_exit_status_2(tmp_path: Path) -> None
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["serve", "--allow-origin", "*"])
     assert result.exit_code == 2 and "exact" in result.output
+
+
+def test_sim_backend_watch_blocks_after_a_previous_service_stopped(sim: SimBackend) -> None:
+    """A second service on the same backend (the benchmark's load rows, a restarted
+    demo) must not inherit the first one's wake-up: a watcher that spins holds the GIL
+    and made every HTTP read ~20 ms slower."""
+    sim.wake()  # what the first service's shutdown does
+    stop = threading.Event()
+    cpu: list[float] = []
+
+    def watcher() -> None:
+        t0 = time.thread_time()
+        sim.watch(lambda event: None, stop)
+        cpu.append(time.thread_time() - t0)
+
+    thread = threading.Thread(target=watcher)
+    thread.start()
+    time.sleep(0.3)
+    stop.set()
+    sim.wake()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert cpu[0] < 0.05  # blocked, not spinning (a spin burns most of the 0.3 s)

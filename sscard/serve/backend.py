@@ -171,6 +171,10 @@ class SimBackend:
 
     def watch(self, publish: Publish, stop: threading.Event) -> None:
         with self._lock:
+            # A previous service's ``wake`` left the flag set: without clearing it, a
+            # second service on this backend (the benchmark's load rows, a restarted
+            # demo) spins here holding the GIL, ~20 ms on every HTTP read.
+            self._wake.clear()
             self._listeners.append(publish)
             snapshot = list(self._cards.items())
         for name, card in snapshot:
