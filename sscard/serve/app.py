@@ -391,8 +391,9 @@ class ReaderService:
         """Run ``fn(conn, key_provider)`` on ``reader`` under its lock (bounded wait);
         ``after(result)`` runs in the same thread once the connection is closed."""
         lock = self._lock(reader)
-        try:
-            await asyncio.wait_for(lock.acquire(), self.config.busy_wait_s)
+        try:  # asyncio.timeout, not wait_for: no extra task when the reader is free
+            async with asyncio.timeout(self.config.busy_wait_s):
+                await lock.acquire()
         except TimeoutError:
             raise ReaderBusyError() from None
 
@@ -405,19 +406,22 @@ class ReaderService:
                     conn.close()
             return after(result) if after is not None else result
 
-        task = asyncio.ensure_future(asyncio.to_thread(work))
+        # The executor's future itself, awaited with asyncio.wait (which never cancels
+        # it): the same bounded wait as wait_for(shield(to_thread(...))) without the
+        # task, shield and wait_for wrappers, each a loop iteration per request.
+        future = asyncio.get_running_loop().run_in_executor(None, work)
 
-        def done(t: asyncio.Future[T]) -> None:
+        def done(f: asyncio.Future[T]) -> None:
             lock.release()
-            if not t.cancelled():
-                t.exception()  # retrieved: a late failure after a timeout is not an error log
+            if not f.cancelled():
+                f.exception()  # retrieved: a late failure after a timeout is not an error log
 
-        task.add_done_callback(done)
+        future.add_done_callback(done)
         self.stats["card_ops"] += 1
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.config.op_timeout_s)
-        except TimeoutError:
-            raise OperationTimeout() from None
+        finished, _ = await asyncio.wait((future,), timeout=self.config.op_timeout_s)
+        if not finished:
+            raise OperationTimeout()
+        return future.result()
 
     async def auto_read(self, reader: str) -> None:
         """Read the card just inserted once; each auto-read subscriber gets its view."""
