@@ -28,15 +28,13 @@ clearing host has confirmed the upload.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,7 +52,7 @@ TXN_TYPES = frozenset({0x06, 0x09})
 #: PRAGMA application_id of an sscard journal ("SSJ1"), so a foreign SQLite file is refused.
 APPLICATION_ID = 0x53534A31
 
-ExportFormat = Literal["csv", "jsonl"]
+ExportFormat = Literal["csv", "jsonl", "parquet"]
 
 # --------------------------------------------------------------------------- errors
 
@@ -856,7 +854,13 @@ class Journal(Store):
 
     # ---------------------------------------------------------------- clearing
 
-    def export_unsent(self, fmt: ExportFormat, out_path: str | os.PathLike[str]) -> str:
+    def export_unsent(
+        self,
+        fmt: ExportFormat,
+        out_path: str | os.PathLike[str],
+        *,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
         """Write every ``completed``, not yet acknowledged row to a clearing file.
 
         Returns the new batch id. ``uncertain`` rows go too, flagged ``grey`` = 1 with
@@ -869,10 +873,14 @@ class Journal(Store):
         belongs to a committed batch, and a crash before the rename leaves at most
         a hidden ``.tmp`` file and an unacknowledged batch whose rows are exported
         again next time. Holds the write lock while writing (a validator's
-        ``begin`` waits for it).
+        ``begin`` waits for it). ``fields``: values added to every line, e.g. the
+        validator's ``acquirer_id`` and ``operator_id`` a Parquet upload carries;
+        the encodings are in :mod:`sscard.services.clearing_export`.
         """
-        if fmt not in ("csv", "jsonl"):
-            raise JournalInputError("format must be csv or jsonl", "格式应为csv或jsonl")
+        if fmt not in ("csv", "jsonl", "parquet"):
+            raise JournalInputError(
+                "format must be csv, jsonl or parquet", "格式应为csv、jsonl或parquet"
+            )
         out = Path(out_path)
         batch_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         tmp = out.with_name(f".{out.name}.{batch_id}.tmp")
@@ -883,7 +891,7 @@ class Journal(Store):
                     " AND sent_batch IS NULL ORDER BY id"
                 ).fetchall()
                 digest = self._write_clearing_file(
-                    tmp, fmt, [_clearing_row(batch_id, r) for r in rows]
+                    tmp, fmt, [{**_clearing_row(batch_id, r), **(fields or {})} for r in rows]
                 )
                 conn.execute(
                     "INSERT INTO batches (batch_id, created_at, format, path, row_count,"
@@ -917,17 +925,9 @@ class Journal(Store):
     @staticmethod
     def _write_clearing_file(tmp: Path, fmt: ExportFormat, lines: list[dict[str, Any]]) -> str:
         """Write ``tmp`` and fsync it; return the SHA-256 of its bytes."""
-        text = io.StringIO()
-        if fmt == "csv":
-            writer = csv.DictWriter(text, fieldnames=CLEARING_FIELDS, lineterminator="\n")
-            writer.writeheader()
-            for line in lines:
-                fare = json.dumps(line["fare"], ensure_ascii=False, sort_keys=True)
-                writer.writerow({**line, "fare": fare})
-        else:
-            for line in lines:
-                text.write(json.dumps(line, ensure_ascii=False) + "\n")
-        data = text.getvalue().encode("utf-8")
+        from sscard.services import clearing_export
+
+        data = clearing_export.encode(fmt, lines, CLEARING_FIELDS)
         try:
             with open_private(tmp, "wb", encoding=None) as f:
                 f.write(data)
