@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from sscard.cli.common import common_options, emit, handle_errors
+from sscard.errors import ConfigError
 from sscard.services.journal import Journal, JournalOpenError
 
 _DB = click.option(
@@ -37,18 +38,65 @@ def command() -> None:
     """Export the validator journal for clearing and acknowledge uploads."""
 
 
+def _acquirer(config: str | None, acquirer: str | None, operator: str | None) -> dict[str, str]:
+    """The validator's acquirer institution ID and operator code, for a Parquet upload."""
+    if config is not None:
+        from sscard.applets.transit.config import ValidatorConfig
+
+        cfg = ValidatorConfig.load(config)
+        acquirer = acquirer or cfg.institution_id.hex().upper()
+        operator = operator or cfg.operator.hex().upper()
+    for name, value, width in (("--acquirer", acquirer, 16), ("--operator", operator, 4)):
+        if value is None:
+            raise ConfigError(
+                f"a Parquet upload needs {name} (or --config with the validator's file)",
+                f"Parquet上传需要{name}（或用--config指定验票机配置文件）",
+            )
+        if len(value) != width or any(c not in "0123456789ABCDEFabcdef" for c in value):
+            raise ConfigError(
+                f"{name} must be {width} hex digits", f"{name}应为{width}位十六进制数字"
+            )
+    assert acquirer is not None and operator is not None
+    return {"acquirer_id": acquirer.upper(), "operator_id": operator.upper()}
+
+
 @command.command()
 @_DB
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="parquet: the typed clearing upload (docs/clearing.md).",
 )
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Parquet: take acquirer and operator from this validator configuration.",
+)
+@click.option("--acquirer", default=None, help="Parquet: acquirer institution ID, 16 hex.")
+@click.option("--operator", default=None, help="Parquet: operator code, 4 hex.")
 @common_options
 @handle_errors
-def export(db: str, fmt: str, output: str) -> None:
+def export(
+    db: str,
+    fmt: str,
+    output: str,
+    config: str | None,
+    acquirer: str | None,
+    operator: str | None,
+) -> None:
     """Write completed and grey (uncertain), unsent taps to OUTPUT; print the batch id."""
+    fields = _acquirer(config, acquirer, operator) if fmt == "parquet" else None
     with _open(db) as journal:
-        batch_id = journal.export_unsent("csv" if fmt == "csv" else "jsonl", output)
+        batch_id = journal.export_unsent(
+            "csv" if fmt == "csv" else "parquet" if fmt == "parquet" else "jsonl",
+            output,
+            fields=fields,
+        )
         info = journal.batch(batch_id)
     emit(
         {
