@@ -218,11 +218,12 @@ def spark_session(master: str | None) -> Any:
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "200000")
         .config("spark.driver.memory", "2g")
         .config("spark.sql.ansi.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
     )
     if master.startswith("local"):
         # The workers run this interpreter (it has pyarrow and sscard); few partitions.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.sql.shuffle.partitions", "8")
+        builder = builder.config("spark.sql.shuffle.partitions", "4")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
@@ -262,6 +263,8 @@ def run_spark(
         t = time.perf_counter()
         for name, select, materialise in sql.steps(as_of):
             if materialise:
+                spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
+                spark.sql(f"DROP VIEW IF EXISTS {name}")
                 spark.sql(f"CACHE TABLE {name} AS {select}")
             else:
                 spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")

@@ -45,6 +45,9 @@ def _attach_subcommands() -> None:
     apdu.command.add_command(apdu_send.send_command)
     sim.command.add_command(serve.command)
     sim.command.add_command(sim_set.command)
+    from sscard.cli import fleet
+
+    sim.command.add_command(fleet.command)
     sim_ecard = click.Group("ecard", help="Electronic social security card: the simulated issuer.")
     sim_ecard.add_command(ecard.command.commands["issue"])
     sim.command.add_command(sim_ecard)
@@ -66,5 +69,6 @@ _COMMAND_MODULES: list[str] = [
     "identity",
     "transit",
     "serve_http",
+    "clearing",
 ]
 _register()

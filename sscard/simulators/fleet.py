@@ -204,7 +204,9 @@ def _decode(indices: np.ndarray, names: list[str]) -> pa.Array:
 
 def _rank_in_group(group: np.ndarray, order_key: np.ndarray) -> np.ndarray:
     """0-based rank of each row within its group, by ``order_key``."""
-    span = int(order_key.max()) - int(order_key.min()) + 1 if len(order_key) else 1
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    span = int(order_key.max()) - int(order_key.min()) + 1
     order = np.argsort(group.astype(np.int64) * span + (order_key - order_key.min()), kind="stable")
     g = group[order]
     starts = np.ones(len(g), dtype=bool)
