@@ -136,32 +136,37 @@ def render_html(
             f"<td class='num'>{v['rows']:,}</td><td class='num'>{_yuan(v['amount_fen'])}</td>"
             f"<td><div class='bar' style='width:{width}px;background:{colour}'></div></td></tr>"
         )
-    pos_rows = []
-    for day, parties in positions.items():
+    # One row per party over the run's days (each day's file has its own).
+    run_pos: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for parties in positions.values():
         for p in parties:
-            kind, _, ident = p["party"].partition(":")
-            label = {
-                "issuer": "发卡 issuer",
-                "acquirer": "收单 acquirer",
-                "clearing": "清分 clearing",
-            }[kind]
-            who = (
-                city_label(ident)
-                if kind == "issuer"
-                else f"{ident} ({city_label(ident[4:8])})"
-                if ident
-                else ""
-            )
-            net = p["net_fen"]
-            pos_rows.append(
-                f"<tr><td>{_e(day)}</td><td>{_e(label)}</td><td>{_e(who)}</td>"
-                f"<td class='num'>{_yuan(p['receivable_fen'])}</td><td class='num'>{_yuan(p['payable_fen'])}</td>"
-                f"<td class='num {'pos' if net > 0 else 'neg' if net < 0 else ''}'>{_yuan(net)}</td></tr>"
-            )
+            acc = run_pos[p["party"]]
+            acc[0] += p["receivable_fen"]
+            acc[1] += p["payable_fen"]
+            acc[2] += p["net_fen"]
+    rank = {"acquirer": 0, "issuer": 1, "clearing": 2}
+    labels = {"issuer": "发卡 issuer", "acquirer": "收单 acquirer", "clearing": "清分 clearing"}
+    pos_rows = []
+    for party in sorted(run_pos, key=lambda q: (rank[q.partition(":")[0]], q)):
+        rec, pay, net = run_pos[party]
+        kind, _, ident = party.partition(":")
+        if kind == "issuer":
+            who = city_label(ident)
+        else:
+            who = f"{ident} ({city_label(ident[4:8])})" if ident else ""
+        sign = "pos" if net > 0 else "neg" if net < 0 else ""
+        pos_rows.append(
+            f"<tr><td>{_e(labels[kind])}</td><td>{_e(who)}</td>"
+            f"<td class='num'>{_yuan(rec)}</td><td class='num'>{_yuan(pay)}</td>"
+            f"<td class='num {sign}'>{_yuan(net)}</td></tr>"
+        )
+    # Terminal gaps first (lost uploads); card numbers masked: people do not need them.
+    shown = sorted(gap_rows, key=lambda g: (g[0] != "terminal", g[1], g[2]))[:12]
     gap_html = "".join(
-        f"<tr><td>{_e('终端 terminal' if g[0] == 'terminal' else '卡 card')}</td><td class='code'>{_e(g[1])}</td>"
+        f"<tr><td>{_e('终端 terminal' if g[0] == 'terminal' else '卡 card')}</td>"
+        f"<td class='code'>{_e(g[1] if g[0] == 'terminal' else g[1][:4] + '…' + g[1][-4:])}</td>"
         f"<td class='num'>{g[2]:,}–{g[3]:,}</td><td class='num'>{g[4]:,}</td></tr>"
-        for g in gap_rows[:12]
+        for g in shown
     )
     more = (
         f"<p class='note'>… {len(gap_rows) - 12:,} more in gaps.csv</p>"
@@ -199,7 +204,7 @@ th,td{{border:1px solid #e1e6ec;padding:4px 8px}} th{{background:#eef2f6;font-we
 {prov_matrix}
 <div class="cols"><div><h2>拒付原因 Reasons</h2><table><tr><th>码 code</th><th>原因 reason</th><th>笔数 rows</th><th>金额 ¥</th><th></th></tr>{"".join(reason_rows)}</table></div>
 <div><h2>缺失记录 Gaps (reported, not settled)</h2><table><tr><th>类型 kind</th><th>终端/卡 key</th><th>缺失 missing</th><th>条 n</th></tr>{gap_html or "<tr><td colspan=4>无 none</td></tr>"}</table>{more}</div></div>
-<h2>各方头寸 Positions (¥; receivable − payable)</h2>
-<table><tr><th>日 day</th><th>角色 role</th><th>机构 party</th><th>应收 receivable</th><th>应付 payable</th><th>净额 net</th></tr>{"".join(pos_rows)}</table>
+<h2>各方头寸 Positions (¥, all days; per day in positions_&lt;date&gt;.csv)</h2>
+<table><tr><th>角色 role</th><th>机构 party</th><th>应收 receivable</th><th>应付 payable</th><th>净额 net</th></tr>{"".join(pos_rows)}</table>
 </body></html>
 """
