@@ -449,3 +449,48 @@ def test_fleet_cli_and_ground_truth_files(tmp_path: Path):
     bad = _cli("sim", "fleet", "--validators", "60", "--cards", "30", "--out", str(tmp_path / "g"),
                "--fault", "nonsense=1")  # fmt: skip
     assert bad.returncode == 2 and "--fault" in bad.stderr and not (tmp_path / "g").exists()
+
+
+def test_batch_des_is_des():
+    """sscard.crypto.des_batch against pyca/cryptography on random keys and blocks, and
+    the FIPS 81 example (key 0123456789ABCDEF, "Now is t" -> 3FA40E8A984D4815)."""
+    from sscard.crypto.des_batch import des_encrypt_blocks, des_key_schedule
+
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 2**63, 300, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    blocks = rng.integers(0, 2**63, 900, dtype=np.int64).astype(np.uint64) * np.uint64(3)
+    index = rng.integers(0, 300, 900)
+    out = des_encrypt_blocks(blocks, des_key_schedule(keys), index)
+    for i in range(0, 900, 7):
+        key = int(keys[index[i]]).to_bytes(8, "big")
+        want = (
+            Cipher(TripleDES(key * 3), modes.ECB())
+            .encryptor()
+            .update(int(blocks[i]).to_bytes(8, "big"))
+        )
+        assert int(out[i]).to_bytes(8, "big") == want
+    fips = des_encrypt_blocks(
+        np.array([int.from_bytes(b"Now is t", "big")], np.uint64),
+        des_key_schedule(np.array([0x0123456789ABCDEF], np.uint64)),
+        np.array([0]),
+    )
+    assert int(fips[0]) == 0x3FA40E8A984D4815
+
+
+def test_one_batch_line_with_two_contents_is_refused(fleet: Path, tmp_path: Path):
+    """A batch name re-used for other content (J1 moves such a file to a repeat folder)."""
+    src = sorted((fleet / "uploads").rglob("*.parquet"))[0]
+    table = pq.read_table(src)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    pq.write_table(table, uploads / "a.parquet")
+    changed = table.set_column(
+        table.schema.get_field_index("vehicle"), "vehicle", pa.array(["OTHER"] * table.num_rows)
+    )
+    pq.write_table(changed.slice(0, 3), uploads / "b.parquet")
+    keys = IssuerKeys.load(fleet / "issuer-keys.json")
+    for engine in ("duckdb", "python"):
+        with pytest.raises(ClearingInputError) as err:
+            clear(uploads, keys, tmp_path / "out", engine=engine)  # type: ignore[arg-type]
+        assert table.column("file_id")[0].as_py() in err.value.message_en
+    assert not (tmp_path / "out").exists()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sscard.clearing.engines import EngineOutput, _finish, read_uploads
+from sscard.clearing.engines import EngineOutput, _finish, check_clashes, read_uploads
 from sscard.clearing.keys import FAMILY_OF_ALG, IssuerKeyProvider
 from sscard.clearing.schema import CONTENT_NAMES, GREY_EXPIRY_DAYS, INPUT_NAMES
 from sscard.crypto import purse as pc
@@ -48,11 +48,8 @@ def _in(value: Any, lo: int, hi: int) -> bool:
 
 
 def _order_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Total receipt order, nulls first (the SQL's ORDER)."""
-    return tuple(
-        (0,) if row[c] is None else (1, row[c])
-        for c in ("upload_date", "file_id", "line_no", *CONTENT_NAMES)
-    )
+    """Receipt order (the SQL's ORDER)."""
+    return (row["upload_date"], row["file_id"], row["line_no"])
 
 
 class _Tacs:
@@ -154,6 +151,11 @@ def run_python(
         content = tuple(row[c] for c in CONTENT_NAMES)
         row["pre"] = "03" if content in seen else codes[row["chk"]]
         seen.add(content)
+    first: dict[tuple[str, int], int] = defaultdict(int)
+    for row in rows:
+        if row["pre"] != "03":
+            first[row["file_id"], row["line_no"]] += 1
+    check_clashes(sorted(k for k, n in first.items() if n > 1)[:5])
     held_t: set[tuple[Any, ...]] = set()
     held_c: set[tuple[Any, ...]] = set()
     for row in sorted(rows, key=lambda r: (bool(r["grey"]), _order_key(r))):
@@ -249,6 +251,7 @@ def run_python(
                     )
     timings["settle"] = time.perf_counter() - t
     names = [*INPUT_NAMES, "reason", "settle_date", "grey_rule"]
+    rows.sort(key=lambda r: (*_order_key(r), r["reason"]))
     from sscard.clearing.engines import GAPS_SCHEMA, SETTLEMENT_SCHEMA
     from sscard.clearing.schema import result_schema
 

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from sscard.clearing import sql
-from sscard.clearing.errors import EngineUnavailable
+from sscard.clearing.errors import ClearingInputError, EngineUnavailable
 from sscard.clearing.keys import TacVerifier
 from sscard.clearing.schema import INPUT_COLUMNS, input_schema
 
@@ -67,6 +67,18 @@ def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
     table = table.select(schema.names)
     arrays = [table.column(f.name).cast(f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def check_clashes(clashes: list[tuple[str, int]]) -> None:
+    """Refuse input where one (file id, line no) holds two different rows: a batch name
+    sent again with other content (J1 sends a re-used file name to a repeat folder)."""
+    if clashes:
+        listed = ", ".join(f"{f} line {n}" for f, n in clashes)
+        raise ClearingInputError(
+            f"batch rows sent twice with different content: {listed}; remove the re-sent"
+            " file or give it a new batch id",
+            f"同一批次行号出现不同内容：{listed}；请删除重发文件或使用新批次号",
+        )
 
 
 def read_uploads(paths: list[Path]) -> pa.Table:
@@ -135,6 +147,8 @@ def run_duckdb(
 
     con = duckdb.connect(config={"threads": threads})
     try:
+        # rid: a unique row id (which of two fully identical rows is "first" cannot show)
+        uploads = uploads.append_column("rid", pa.array(range(uploads.num_rows), pa.int64()))
         con.register("uploads", uploads)
         con.create_function(
             "tac_check",
@@ -154,9 +168,11 @@ def run_duckdb(
         timings["verify"] = time.perf_counter() - t
         progress(f"verified {uploads.num_rows:,} rows")
         t = time.perf_counter()
-        for name, select, materialise in sql.steps(as_of):
+        for name, select, materialise in sql.steps(as_of, "hash"):
             kind = "TABLE" if materialise else "VIEW"
             con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {select}")
+            if name == "c2":
+                check_clashes(con.sql(sql.CLASHES).fetchall())
         rows = con.sql(sql.RESULT).to_arrow_table()
         settlement = con.sql(sql.SETTLEMENT).to_arrow_table()
         gaps = con.sql(sql.GAPS).to_arrow_table()
@@ -254,25 +270,33 @@ def run_spark(
                 codes = check_rows(batch, verifier)
                 yield batch.append_column("chk", pa.array(codes, pa.int16()))
 
-        checked = df.sortWithinPartitions("asn", "card_ctr").mapInArrow(check, out_ddl)
+        from pyspark.sql.functions import monotonically_increasing_id
+
+        checked = (
+            df.sortWithinPartitions("asn", "card_ctr")
+            .mapInArrow(check, out_ddl)
+            .withColumn("rid", monotonically_increasing_id())
+        )
         checked.createOrReplaceTempView("checked")
         spark.sql("CACHE TABLE checked")
         n_rows = spark.sql("SELECT count(*) AS n FROM checked").collect()[0]["n"]
         timings["verify"] = time.perf_counter() - t
         progress(f"read and verified {n_rows:,} rows from {len(paths)} files")
         t = time.perf_counter()
-        for name, select, materialise in sql.steps(as_of):
+        for name, select, materialise in sql.steps(as_of, "xxhash64"):
             if materialise:
                 spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
                 spark.sql(f"DROP VIEW IF EXISTS {name}")
                 spark.sql(f"CACHE TABLE {name} AS {select}")
             else:
                 spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
+            if name == "c2":
+                check_clashes([tuple(r) for r in spark.sql(sql.CLASHES).collect()])
         rows = spark.sql(sql.RESULT).toArrow()
         settlement = spark.sql(sql.SETTLEMENT).toArrow()
         gaps = spark.sql(sql.GAPS).toArrow()
         timings["settle"] = time.perf_counter() - t
-        for name in ("checked", "c4", "decided"):
+        for name in ("checked", "copies", "ranks", "c4", "decided"):
             spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
     finally:
         if session is None:

@@ -260,11 +260,15 @@ def cbc_mac_grouped(
     """PBOC MAC (ICV 0, leftmost 4 B) of each row, rows sorted by key.
 
     ``keys[i]`` serves rows ``starts[i]`` to ``starts[i+1]`` (exclusive; the last to
-    the end); ``messages`` is (n, 32) padded input. One ECB encryptor per key; per
-    CBC step one ``update`` per key over all its rows: ECB encrypts blocks
-    independently, so a card's taps share the call (clearing.md §9).
+    the end); ``messages`` is (n, 32) padded input. Single-DES keys (the 3DES purse's
+    TAC key) run in :mod:`sscard.crypto.des_batch`, all keys at once. Other keys
+    (SM4) get one ECB encryptor each, and per CBC step one ``update`` over all that
+    key's rows: ECB encrypts blocks independently, so a card's taps share the call
+    (clearing.md §9).
     """
     n = len(messages)
+    if family != "sm4" and keys and all(len(k) == 8 for k in keys):
+        return _des_cbc_mac(keys, starts, messages)
     bs, steps = (16, 2) if family == "sm4" else (8, 3)
     blocks = messages[:, : bs * steps].reshape(n, steps, bs)
     updates = [_ecb(k, family) for k in keys]
@@ -275,6 +279,22 @@ def cbc_mac_grouped(
         out = b"".join(update(data[bounds[i] : bounds[i + 1]]) for i, update in enumerate(updates))
         chain = np.frombuffer(out, dtype=np.uint8).reshape(n, bs)
     return chain[:, :4]
+
+
+def _des_cbc_mac(keys: list[bytes], starts: np.ndarray, messages: np.ndarray) -> np.ndarray:
+    """Single-DES CBC-MAC over 3 blocks of every row, keys vectorised (des_batch)."""
+    from sscard.crypto.des_batch import des_encrypt_blocks, des_key_schedule
+
+    n = len(messages)
+    key_words = np.frombuffer(b"".join(keys), dtype=">u8").astype(np.uint64)
+    round_keys = des_key_schedule(key_words)
+    lengths = np.diff(np.append(np.asarray(starts, dtype=np.int64), n))
+    key_index = np.repeat(np.arange(len(keys)), lengths)
+    words = np.ascontiguousarray(messages[:, :24]).view(">u8").reshape(n, 3).astype(np.uint64)
+    chain = np.zeros(n, dtype=np.uint64)
+    for step in range(3):
+        chain = des_encrypt_blocks(chain ^ words[:, step], round_keys, key_index)
+    return chain.astype(">u8").view(np.uint8).reshape(n, 8)[:, :4]
 
 
 class MasterKeyVerifier:

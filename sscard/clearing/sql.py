@@ -8,11 +8,11 @@ per-row check column ``chk`` (:func:`sscard.clearing.tac.check_rows`) is attache
 
 Steps, each a view or table over the last:
 
-1. ``c1``: ``copy_no`` within byte-identical rows (every content column equal), in
-   receipt order (upload date, file id, line no): copies after the first are ``03``.
-2. ``c2``: the first reason of a row's own checks (02 field, 07 time, 09 no key,
+1. ``copies``: ``copy_no`` within byte-identical rows (every content column equal),
+   in receipt order (upload date, file id, line no): copies after the first are ``03``.
+2. ``c2``: else the first reason of a row's own checks (02 field, 07 time, 09 no key,
    01 TAC).
-3. ``c4``: among rows that passed, the same PSAM terminal sequence (any row) or card
+3. ``ranks``, ``c4``: among rows that passed, the same PSAM terminal sequence (any row) or card
    counter (non-grey rows) held by a row received earlier: ``13``; what is left is
    ``10``, or ``G`` for grey rows.
 4. ``decided``: grey rows settled from the card's other rows (``ev``: paid and grey
@@ -23,8 +23,9 @@ Steps, each a view or table over the last:
    14 once older than the expiry. 11 and 12 are settled on the day their evidence
    arrived.
 
-Ties in every window are broken by all content columns, so the order is total and
-the engines cannot pick different "first" rows.
+The receipt order (upload date, file id, line no) is total for every ranking once
+:data:`CLASHES` found no (file id, line no) pair with two contents, so the engines
+cannot pick different "first" rows.
 """
 
 from __future__ import annotations
@@ -33,62 +34,75 @@ from datetime import date, timedelta
 
 from sscard.clearing.schema import CONTENT_NAMES, GREY_EXPIRY_DAYS, INPUT_NAMES
 
-#: Total receipt order: position first, then content (identical rows tie harmlessly).
-ORDER = ", ".join(
-    f"{c} ASC NULLS FIRST" for c in ("upload_date", "file_id", "line_no", *CONTENT_NAMES)
-)
+#: Receipt order. Total among the rows that are ranked: a (file id, line no) pair never
+#: holds two different contents (:data:`CLASHES` refuses such input), and byte-identical
+#: copies are out of the ranking (03) and tie harmlessly.
+ORDER = "upload_date ASC, file_id ASC, line_no ASC"
 _CONTENT = ", ".join(CONTENT_NAMES)
 _OUT = ", ".join(f"d.{c}" for c in INPUT_NAMES)
 
 
-def steps(as_of: date) -> list[tuple[str, str, bool]]:
-    """(name, SELECT, materialise) in order; ``checked`` (input + ``chk``) must exist."""
+def steps(as_of: date, hash_fn: str) -> list[tuple[str, str, bool]]:
+    """(name, SELECT, materialise) in order; ``checked`` (input + ``chk`` + a unique row
+    id ``rid``) must exist. ``hash_fn``: the engine's multi-column hash (DuckDB ``hash``,
+    Spark ``xxhash64``); it only narrows the search for copies, which are then compared
+    column by column, so the engines' different hashes cannot change a result.
+
+    Windows run over narrow projections keyed by ``rid`` and are joined back: a window
+    over all 34 columns costs ten times as much.
+    """
     expiry_cut = (as_of - timedelta(days=GREY_EXPIRY_DAYS)).isoformat()
+    content_c = ", ".join(f"c.{n}" for n in CONTENT_NAMES)
     return [
+        ("hashed", f"SELECT rid, {hash_fn}({_CONTENT}) AS h FROM checked", False),
+        ("cand", "SELECT h FROM hashed GROUP BY h HAVING count(*) > 1", False),
         (
-            "c1",
-            f"SELECT *, row_number() OVER (PARTITION BY {_CONTENT} ORDER BY {ORDER}) AS copy_no"
-            " FROM checked",
-            False,
+            "copies",
+            f"SELECT c.rid, row_number() OVER (PARTITION BY {content_c}"
+            " ORDER BY c.upload_date, c.file_id, c.line_no, c.rid) AS copy_no"
+            " FROM checked c JOIN hashed x ON x.rid = c.rid JOIN cand ON cand.h = x.h",
+            True,
         ),
         (
             "c2",
-            "SELECT *, CASE WHEN copy_no > 1 THEN '03' WHEN chk = 2 THEN '02'"
-            " WHEN chk = 7 THEN '07' WHEN chk = 9 THEN '09' WHEN chk = 1 THEN '01' END AS pre"
-            " FROM c1",
+            "SELECT c.*, coalesce(k.copy_no, 1) AS copy_no,"
+            " CASE WHEN k.copy_no > 1 THEN '03' WHEN c.chk = 2 THEN '02'"
+            " WHEN c.chk = 7 THEN '07' WHEN c.chk = 9 THEN '09' WHEN c.chk = 1 THEN '01' END"
+            " AS pre FROM checked c LEFT JOIN copies k ON k.rid = c.rid",
             False,
         ),
         (
-            "c3",
-            "SELECT *,"
-            " CASE WHEN pre IS NULL THEN row_number() OVER (PARTITION BY term_id, term_seq,"
-            f" pre IS NULL ORDER BY grey ASC, {ORDER}) END AS rank_t,"
-            " CASE WHEN pre IS NULL AND NOT grey THEN row_number() OVER (PARTITION BY asn,"
-            f" card_ctr, pre IS NULL, grey ORDER BY {ORDER}) END AS rank_c"
-            " FROM c2",
-            False,
+            "ranks",
+            "SELECT rid,"
+            " row_number() OVER (PARTITION BY term_id, term_seq"
+            f" ORDER BY grey ASC, {ORDER}, rid) AS rank_t,"
+            " CASE WHEN NOT grey THEN row_number() OVER (PARTITION BY asn, card_ctr, grey"
+            f" ORDER BY {ORDER}, rid) END AS rank_c"
+            " FROM c2 WHERE pre IS NULL",
+            True,
         ),
         (
             "c4",
-            "SELECT *, CASE WHEN pre IS NOT NULL THEN pre WHEN rank_t > 1 OR rank_c > 1"
-            " THEN '13' WHEN grey THEN 'G' ELSE '10' END AS code1 FROM c3",
+            "SELECT c2.*, CASE WHEN c2.pre IS NOT NULL THEN c2.pre"
+            " WHEN r.rank_t > 1 OR r.rank_c > 1 THEN '13' WHEN c2.grey THEN 'G' ELSE '10' END"
+            " AS code1 FROM c2 LEFT JOIN ranks r ON r.rid = c2.rid",
             True,
         ),
         (
             "ev",
-            "SELECT file_id, line_no, upload_date, asn, card_ctr, grey, bal_before, prev_ctr,"
+            "SELECT rid, upload_date, asn, card_ctr, grey, bal_before, prev_ctr,"
             " prev_type, prev_amount, prev_term, prev_time FROM c4 WHERE code1 IN ('10', 'G')",
             False,
         ),
         (
             "g",
-            "SELECT file_id, line_no, upload_date, asn, card_ctr, bal_before, amount, tx_type,"
+            "SELECT rid, upload_date, asn, card_ctr, bal_before, amount, tx_type,"
             " term_id, tx_time FROM c4 WHERE code1 = 'G'",
             False,
         ),
         (
             "g_next",
-            "SELECT g.file_id, g.line_no,"
+            "SELECT g.rid,"
             " max(CASE WHEN e.prev_ctr = g.card_ctr AND e.prev_type IN (6, 9) THEN 1 ELSE 0 END)"
             " AS prev_any,"
             " max(CASE WHEN e.prev_ctr = g.card_ctr AND e.prev_type = g.tx_type"
@@ -98,18 +112,17 @@ def steps(as_of: date) -> list[tuple[str, str, bool]]:
             " AS bal_next,"
             " min(e.upload_date) AS next_date"
             " FROM g JOIN ev e ON e.asn = g.asn AND e.card_ctr = (g.card_ctr + 1) % 65536"
-            " GROUP BY g.file_id, g.line_no",
+            " GROUP BY g.rid",
             False,
         ),
         (
             "g_same",
-            "SELECT g.file_id, g.line_no,"
+            "SELECT g.rid,"
             " max(CASE WHEN NOT e.grey THEN 1 ELSE 0 END) AS paid_same,"
             " min(CASE WHEN NOT e.grey THEN e.upload_date END) AS same_date,"
             " count(*) AS rivals"
             " FROM g JOIN ev e ON e.asn = g.asn AND e.card_ctr = g.card_ctr"
-            " AND NOT (e.file_id = g.file_id AND e.line_no = g.line_no)"
-            " GROUP BY g.file_id, g.line_no",
+            " AND e.rid <> g.rid GROUP BY g.rid",
             False,
         ),
         (
@@ -127,18 +140,25 @@ def steps(as_of: date) -> list[tuple[str, str, bool]]:
             " CASE WHEN c4.code1 <> 'G' THEN 0 WHEN c4.chk = 11 THEN 1"
             " WHEN n.prev_any = 1 THEN 2 WHEN s.paid_same = 1 THEN 3"
             " WHEN coalesce(s.rivals, 0) = 0 AND n.bal_next = 1 THEN 4 ELSE 5 END AS rule"
-            " FROM c4 LEFT JOIN g_next n ON n.file_id = c4.file_id AND n.line_no = c4.line_no"
-            " LEFT JOIN g_same s ON s.file_id = c4.file_id AND s.line_no = c4.line_no) d",
+            " FROM c4 LEFT JOIN g_next n ON n.rid = c4.rid"
+            " LEFT JOIN g_same s ON s.rid = c4.rid) d",
             True,
         ),
     ]
 
 
-#: Every row with its reason, in total receipt order (the accepted/rejected outputs).
+#: (file id, line no) pairs that hold two different contents: refused as input.
+CLASHES = (
+    "SELECT file_id, line_no FROM c2 WHERE copy_no = 1 GROUP BY file_id, line_no"
+    " HAVING count(*) > 1 ORDER BY file_id, line_no LIMIT 5"
+)
+
+#: Every row with its reason, in receipt order (the accepted/rejected outputs); the
+#: reason breaks the one tie left (a row sent twice under one name: 10 and 03).
 RESULT = (
     f"SELECT {_OUT}, d.reason, d.settle_date,"
     " CAST(CASE WHEN d.rule BETWEEN 1 AND 4 THEN d.rule END AS SMALLINT) AS grey_rule"
-    f" FROM decided d ORDER BY {', '.join('d.' + o for o in ORDER.split(', '))}"
+    " FROM decided d ORDER BY d.upload_date, d.file_id, d.line_no, d.reason"
 )
 
 #: Netting per clearing day, issuing city and acquirer; integer fen (profile "Netting").
