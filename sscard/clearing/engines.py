@@ -150,7 +150,7 @@ def run_duckdb(
         # rid: a unique row id (which of two fully identical rows is "first" cannot show)
         uploads = uploads.append_column("rid", pa.array(range(uploads.num_rows), pa.int64()))
         con.register("uploads", uploads)
-        con.create_function(
+        con.create_function(  # type: ignore[call-overload]
             "tac_check",
             udf,
             [_duck_type(types[c]) for c in CHECK_COLUMNS],

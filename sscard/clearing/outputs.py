@@ -93,7 +93,7 @@ def positions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rec[f"acquirer:{r['acquirer_id']}"] += r["net_fen"]
         rec["clearing"] += r["fee_fen"]
     parties = sorted(set(rec) | set(pay))
-    out = [
+    out: list[dict[str, Any]] = [
         {"party": p, "receivable_fen": rec[p], "payable_fen": pay[p], "net_fen": rec[p] - pay[p]}
         for p in parties
     ]

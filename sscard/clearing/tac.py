@@ -91,7 +91,8 @@ def _chars(col: pa.Array, width: int, lut: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _hex_bytes(nibbles: np.ndarray) -> np.ndarray:
-    return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    out: np.ndarray = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return out
 
 
 def _ints(col: pa.Array, fill: int = -1) -> np.ndarray:
@@ -112,10 +113,11 @@ def _valid_datetime(d: np.ndarray) -> np.ndarray:
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_ok = (month >= 1) & (month <= 12)
     max_day = _DAYS[np.clip(month, 0, 12)] - ((month == 2) & ~leap)
-    return (
+    ok: np.ndarray = (
         (year >= 2000) & month_ok & (day >= 1) & (day <= max_day)
         & (hour < 24) & (minute < 60) & (second < 60)
     )  # fmt: skip
+    return ok
 
 
 def tac_messages(

@@ -192,7 +192,8 @@ def _member(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     size = int(max(values.max(initial=0), members.max(initial=0))) + 1
     table = np.zeros(size, dtype=bool)
     table[members] = True
-    return table[values]
+    found: np.ndarray = table[values]
+    return found
 
 
 def _decode(indices: np.ndarray, names: list[str]) -> pa.Array:
@@ -342,9 +343,8 @@ def _build(spec: FleetSpec, out: Path, say: Callable[[str], None]) -> FleetResul
     )
     # Order every card's taps in time (one second apart at least).
     order = np.lexsort((t_time, t_card))
-    t_card, t_city, t_metro, t_time, second, t_j = (
-        a[order] for a in (t_card, t_city, t_metro, t_time, second, t_j)
-    )
+    t_card, t_city, t_metro = t_card[order], t_city[order], t_metro[order]
+    t_time, second, t_j = t_time[order], second[order], t_j[order]
     same_card = np.zeros(n, dtype=bool)
     same_card[1:] = t_card[1:] == t_card[:-1]
     for _ in range(3):
@@ -697,14 +697,14 @@ def _build(spec: FleetSpec, out: Path, say: Callable[[str], None]) -> FleetResul
     sorted_key = file_key[sort_idx]
     table = table.take(pa.array(sort_idx))  # one take; every file is then a zero-copy slice
     cut = np.nonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1], [True]]))[0]
-    for a, b in itertools.pairwise(cut.tolist()):
-        key = int(sorted_key[a])
-        day, rest = divmod(key, 2 * len(ops))
+    for lo, hi in itertools.pairwise(cut.tolist()):
+        file_no = int(sorted_key[lo])
+        day, rest = divmod(file_no, 2 * len(ops))
         o, r_flag = divmod(rest, 2)
         day_dir = uploads / f"day={yyyymmdd[day]}"
         day_dir.mkdir(parents=True, exist_ok=True)
         name = f"{acquirer[o]}-{yyyymmdd[day]}{'-resend' if r_flag else ''}.parquet"
-        pq.write_table(table.slice(a, b - a), day_dir / name, compression="zstd")
+        pq.write_table(table.slice(lo, hi - lo), day_dir / name, compression="zstd")
     files = len(cut) - 1
     pq.write_table(truth.take(pa.array(sort_idx)), out / "truth.parquet", compression="zstd")
     pq.write_table(lost_table, out / "truth-lost.parquet", compression="zstd")
