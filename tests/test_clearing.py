@@ -494,3 +494,47 @@ def test_one_batch_line_with_two_contents_is_refused(fleet: Path, tmp_path: Path
             clear(uploads, keys, tmp_path / "out", engine=engine)  # type: ignore[arg-type]
         assert table.column("file_id")[0].as_py() in err.value.message_en
     assert not (tmp_path / "out").exists()
+
+
+def test_grey_verdicts_agree_with_the_journal_side_settlement(fleet: Path, cleared: Path):
+    """The SQL grey rules and :func:`sscard.services.grey.settle_uncertain` (the same
+    profile, per journal row) give the same verdict on every grey row of the fleet."""
+    from datetime import datetime
+
+    from sscard.services.grey import MasterTacChecker, settle_uncertain
+    from sscard.services.journal import CardTxn, TapRecord, TapState
+
+    rows = [r for r in _rows(cleared) if r["reason"] not in ("02", "03", "07", "13", "01")]
+    by_card: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_card[r["asn"]].append(r)
+
+    def record(r: dict[str, Any], i: int) -> TapRecord:
+        t = datetime.strptime(r["tx_time"], "%Y%m%d%H%M%S")
+        prev = None
+        if r["prev_ctr"] is not None:
+            prev = CardTxn(
+                counter=r["prev_ctr"], txn_type=r["prev_type"], amount=r["prev_amount"],
+                terminal_id=bytes.fromhex(r["prev_term"]),
+                time=datetime.strptime(r["prev_time"], "%Y%m%d%H%M%S"),
+            )  # fmt: skip
+        return TapRecord(
+            id=i, state=TapState.UNCERTAIN if r["grey"] else TapState.COMPLETED,
+            created_at=t, updated_at=t, terminal_id=r["terminal_name"],
+            psam_terminal_id=bytes.fromhex(r["term_id"]), terminal_seq=r["term_seq"],
+            asn=bytes.fromhex(r["asn"]), issuer_id=bytes.fromhex(r["issuer_id"]),
+            txn_type=r["tx_type"], amount=r["amount"], balance_before=r["bal_before"],
+            card_counter=r["card_ctr"], txn_datetime=t, key_version=r["key_ver"],
+            algorithm_id=r["alg_id"], previous=prev,
+            balance_after=r["bal_after"], tac=None if r["tac"] is None else bytes.fromhex(r["tac"]),
+            mac2=None if r["grey"] else bytes(4), grey_reason="torn" if r["grey"] else None,
+            proof_tac=None if r["proof_tac"] is None else bytes.fromhex(r["proof_tac"]),
+        )  # fmt: skip
+
+    checker = MasterTacChecker.from_key_set(default_key_set())
+    grey = [r for r in rows if r["grey"]]
+    assert len(grey) > 20
+    for r in grey:
+        evidence = [record(e, i) for i, e in enumerate(by_card[r["asn"]])]
+        verdict = settle_uncertain(record(r, -1), evidence, tac_checker=checker)
+        assert verdict.code == {"14": "04"}.get(r["reason"], r["reason"]), (r, verdict.reason)
