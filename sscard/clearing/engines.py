@@ -241,6 +241,8 @@ def spark_session(master: str | None) -> Any:
         .config("spark.driver.memory", "2g")
         .config("spark.sql.ansi.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        # cached steps are read once or twice: compressing them costs more than it saves
+        .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
     )
     if master.startswith("local"):
         # The workers run this interpreter (it has pyarrow and sscard); few partitions.
