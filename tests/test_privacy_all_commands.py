@@ -37,6 +37,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import sscard
 from sscard.cli import main
 from sscard.cli.serve import make_serve_command
 from sscard.crypto import sm3
@@ -266,6 +267,19 @@ def run_all(h: Harness) -> None:
     h.sscard("journal ack", "--db", str(w / "bus.db"), "nope", fmt="json", sim=False,
              expect=(1, 2, 6))  # fmt: skip
 
+    # clearing: the bus journal's Parquet upload cleared with the TEST keys; a small fleet
+    uploads = w / "uploads"
+    uploads.mkdir()
+    h.sscard("journal export", "--db", str(w / "bus.db"), "--format", "parquet", "-o",
+             str(uploads / "bus.parquet"), "--config", config, sim=False)  # fmt: skip
+    keys = w / "test-keys.json"
+    keys.write_bytes((Path(sscard.__file__).parent / "data" / "test-keys.json").read_bytes())
+    h.both("clearing run", "--input", str(uploads), "--keys", str(keys), "--out",
+           str(w / "cleared"), sim=False)  # fmt: skip
+    for fmt in ("text", "json"):
+        h.sscard("sim fleet", "--validators", "60", "--cards", "40", "--out",
+                 str(w / f"fleet-{fmt}"), fmt=fmt, sim=False)  # fmt: skip
+
     # trace show: a trace recorded with --no-redact is shown redacted by default
     raw = w / "raw.jsonl"
     h.sscard("read", "--verify-pin", "--pin-stdin", "--no-redact", "--trace", str(raw),
@@ -399,7 +413,7 @@ def runs(harness: Harness) -> list[Run]:
 
 
 #: Files the test itself writes as input (configurations); everything else is sscard's.
-TEST_INPUTS = {"medical.toml", "bus.toml"}
+TEST_INPUTS = {"medical.toml", "bus.toml", "test-keys.json"}
 
 
 def test_every_file_the_commands_create_is_private(harness: Harness) -> None:
@@ -452,6 +466,8 @@ CASES = [
             "sim serve",
             "sim insurance serve",
             "serve",
+            "clearing run",
+            "sim fleet",
         }
     )
     for f in ("text", "json")

@@ -141,8 +141,10 @@ class IssuerKeys:
     @classmethod
     def load(cls, path: str | Path) -> IssuerKeys:
         name = Path(path).name
+        from sscard.files import parse_json, read_text
+
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = parse_json(read_text(path))
         except OSError as exc:
             raise IssuerKeysError(
                 f"cannot read the key file {name}: {exc.strerror}", f"无法读取密钥文件{name}"

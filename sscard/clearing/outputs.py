@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sscard.clearing.schema import PAID
+from sscard.files import open_private
 
 SETTLE_FIELDS = (
     "clear_date",
@@ -158,7 +159,8 @@ def publish(files: dict[str, bytes], out: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".clearing-", dir=out))
     try:
         for name, data in files.items():
-            with open(staging / name, "wb") as f:
+            # card numbers and amounts: private, like every file sscard creates (issue 15)
+            with open_private(staging / name, "wb", encoding=None) as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())

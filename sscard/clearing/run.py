@@ -44,7 +44,10 @@ class RunResult:
 def find_uploads(input_dir: Path) -> list[Path]:
     if not input_dir.is_dir():
         raise ClearingInputError(f"no input directory {input_dir}", f"输入目录{input_dir}不存在")
-    paths = sorted(p for p in input_dir.rglob("*.parquet") if not p.name.startswith("."))
+    # regular files only: a FIFO or device named *.parquet must not hang or feed the run
+    paths = sorted(
+        p for p in input_dir.rglob("*.parquet") if not p.name.startswith(".") and p.is_file()
+    )
     if not paths:
         raise ClearingInputError(
             f"no .parquet upload under {input_dir}", f"{input_dir}下没有.parquet上传文件"

@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 from sscard.clearing.keys import IssuerKeys, _diversify_many, cbc_mac_grouped
 from sscard.clearing.schema import GREY_EXPIRY_DAYS, input_schema
 from sscard.errors import ConfigError
+from sscard.files import private_umask
 
 FLEET_SCHEMA = "sscard-fleet/1"
 _HEXCHARS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
@@ -243,7 +244,9 @@ def generate(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        result = _build(spec, staging, say)
+        # card numbers and TEST keys: files 0600, directories 0700 (issue 15)
+        with private_umask():
+            result = _build(spec, staging, say)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
