@@ -30,7 +30,15 @@ def _city(code: str) -> tuple[str, str]:
     return str(found.name_zh), str(getattr(found, "gb2260", ""))[:2]
 
 
-_PROVINCES = {"31": "上海", "32": "江苏", "33": "浙江", "34": "安徽"}
+_PROVINCES = {
+    "31": "上海 Shanghai",
+    "32": "江苏 Jiangsu",
+    "33": "浙江 Zhejiang",
+    "34": "安徽 Anhui",
+}
+TOP_CITIES = 12
+TOP_PARTIES = 12
+OTHER = "~"  # sorts after every 4-digit code
 
 
 def _yuan(fen: int) -> str:
@@ -54,7 +62,7 @@ def _matrix(title: str, flows: dict[tuple[str, str], int], label: Any) -> str:
         cells = []
         for c in cols:
             v = flows.get((r, c), 0)
-            alpha = 0.08 + 0.85 * (v / top) if v else 0
+            alpha = 0.08 + 0.85 * (v / top) ** 0.5 if v else 0  # sqrt: small flows show
             style = f' style="background:rgba(21,101,192,{alpha:.2f});color:{"#fff" if alpha > 0.5 else "#123"}"'
             cells.append(f'<td class="num"{style}>{_yuan(v) if v else ""}</td>')
         total = sum(flows.get((r, c), 0) for c in cols)
@@ -147,7 +155,9 @@ def render_html(
     rank = {"acquirer": 0, "issuer": 1, "clearing": 2}
     labels = {"issuer": "发卡 issuer", "acquirer": "收单 acquirer", "clearing": "清分 clearing"}
     pos_rows = []
-    for party in sorted(run_pos, key=lambda q: (rank[q.partition(":")[0]], q)):
+    # The largest net positions (receivers and payers); all of them are in the CSVs.
+    biggest = sorted(run_pos, key=lambda q: (-abs(run_pos[q][2]), q))[:TOP_PARTIES]
+    for party in sorted(biggest, key=lambda q: (rank[q.partition(":")[0]], -run_pos[q][2], q)):
         rec, pay, net = run_pos[party]
         kind, _, ident = party.partition(":")
         if kind == "issuer":
@@ -174,9 +184,26 @@ def render_html(
         else ""
     )
     dates = ", ".join(days) or "—"
-    matrix = _matrix("净流量矩阵 Net flows (¥, paid taps)", flows, city_label)
+    # One page: the cities with the most traffic, the rest as one row and column.
+    volume: dict[str, int] = defaultdict(int)
+    for (a, b), v in flows.items():
+        volume[a] += v
+        volume[b] += v
+    top = set(sorted(volume, key=lambda c: (-volume[c], c))[:TOP_CITIES])
+    shown_flows: dict[tuple[str, str], int] = defaultdict(int)
+    for (a, b), v in flows.items():
+        shown_flows[(a if a in top else OTHER, b if b in top else OTHER)] += v
+    others = len(volume) - len(top)
+    title = "净流量矩阵 Net flows by city (¥, paid taps)" + (
+        f" · 前{TOP_CITIES}城市 top {TOP_CITIES}, {others} more as 其他 other" if others > 0 else ""
+    )
+    matrix = _matrix(title, shown_flows, lambda c: "其他 other" if c == OTHER else city_label(c))
     prov_matrix = (
-        _matrix("按省份 By province", prov_flows, lambda p: _PROVINCES.get(p, p))
+        _matrix(
+            "按省份 Net flows by province (¥, paid taps)",
+            prov_flows,
+            lambda p: _PROVINCES.get(p, p),
+        )
         if prov_flows
         else ""
     )
@@ -200,11 +227,11 @@ th,td{{border:1px solid #e1e6ec;padding:4px 8px}} th{{background:#eef2f6;font-we
 <h1>清分结算报告 · Clearing report</h1>
 <div class="sub">清算日 clearing day(s): {_e(dates)} · 截止 as of {_e(summary["as_of"])} · 手续费 fee {summary["fee_bp"]} bp · sscard 配置 profile (clearing.md)</div>
 <div class="kpis">{kpi_html}</div>
-{matrix}
 {prov_matrix}
+{matrix}
 <div class="cols"><div><h2>拒付原因 Reasons</h2><table><tr><th>码 code</th><th>原因 reason</th><th>笔数 rows</th><th>金额 ¥</th><th></th></tr>{"".join(reason_rows)}</table></div>
 <div><h2>缺失记录 Gaps (reported, not settled)</h2><table><tr><th>类型 kind</th><th>终端/卡 key</th><th>缺失 missing</th><th>条 n</th></tr>{gap_html or "<tr><td colspan=4>无 none</td></tr>"}</table>{more}</div></div>
-<h2>各方头寸 Positions (¥, all days; per day in positions_&lt;date&gt;.csv)</h2>
+<h2>各方头寸 Positions (¥, all days; the {min(TOP_PARTIES, len(run_pos))} largest of {len(run_pos)}; all, per day, in positions_&lt;date&gt;.csv)</h2>
 <table><tr><th>角色 role</th><th>机构 party</th><th>应收 receivable</th><th>应付 payable</th><th>净额 net</th></tr>{"".join(pos_rows)}</table>
 </body></html>
 """
