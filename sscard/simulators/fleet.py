@@ -323,7 +323,9 @@ def _build(spec: FleetSpec, out: Path, say: Callable[[str], None]) -> FleetResul
 
     # ---- journeys and taps over all days
     per_day = spec.taps_per_day or 3 * n_card
-    n_j = max(1, round(per_day * spec.days / 1.4))
+    # a metro journey is two taps: size the journeys so the taps come out as asked
+    metro_share = 0.55 * float((city_w * has_metro).sum())
+    n_j = max(1, round(per_day * spec.days / (1 + metro_share)))
     j_card = rng.integers(0, n_card, n_j)
     away = rng.random(n_j) < 0.15
     j_city = np.where(away, rng.choice(n_city, n_j, p=city_w), card_city[j_card])
