@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -243,6 +244,9 @@ def spark_session(master: str | None) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         # cached steps are read once or twice: compressing them costs more than it saves
         .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
+        # Spark's default warehouse is ./spark-warehouse: never write into the current
+        # directory (the job keeps no tables; a private temporary folder will do).
+        .config("spark.sql.warehouse.dir", _warehouse())
     )
     if master.startswith("local"):
         # The workers run this interpreter (it has pyarrow and sscard); few partitions.
@@ -251,6 +255,16 @@ def spark_session(master: str | None) -> Any:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _warehouse() -> str:
+    """An empty private folder for Spark's warehouse, removed when the process ends."""
+    import atexit
+    import shutil
+
+    path = tempfile.mkdtemp(prefix="sscard-spark-warehouse-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def run_spark(
