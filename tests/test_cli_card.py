@@ -170,3 +170,18 @@ def test_trace_redacted(card3: tuple[str, CardProfile], tmp_path: Path) -> None:
     for secret in (ef06.ssn, ef06.ssn.encode().hex().upper(), ef06.name,
                    ef06.name.encode("gbk").hex().upper()):  # fmt: skip
         assert secret not in text
+
+
+def test_pin_stdin_is_bounded_and_never_echoed(card3: tuple[str, CardProfile]) -> None:
+    """A pipe of junk is refused unread (usage, exit 2) and the card's try counter is
+    untouched: nothing reached the card."""
+    path, _ = card3
+    code, out = run("pin", "verify", "--sim", path, "--pin-stdin", stdin="7" * 5_000_000 + "\n")
+    assert code == 2
+    assert "longer than 64 characters" in out and "超过 64 个字符" in out
+    assert "7777777" not in out
+    code, out = run("pin", "verify", "--sim", path, "--pin-stdin", stdin="")
+    assert code == 2 and "no PIN on stdin" in out and "标准输入中没有密码" in out
+    # no try was spent: one wrong PIN still leaves 2 tries
+    code, out = run("pin", "verify", "--sim", path, "--pin-stdin", stdin="000000\n")
+    assert code == 1 and "2 tries left" in out

@@ -1,9 +1,9 @@
 """Status words: one table, typed errors, English and Chinese text.
 
-The table covers ISO 7816-4 plus the PBOC and social-security words of
-shared/reference/ssse-card.md §2.1 and transit-purse.md §2.1. Every error
-carries its status word and the unified-interface code: -(SW as decimal), as
-the reader interface does (ssse-card.md §4.5), except the PIN codes -51/-52.
+The table covers ISO 7816-4 plus the PBOC and social-security words of the
+social security card specification and JR/T 0025 (docs/reference.md §C, §P).
+Every error carries its status word and the unified-interface code: -(SW as
+decimal), as the reader interface does, except the PIN codes -51/-52.
 
 A simulator raises these errors and answers ``err.sw``; a terminal gets them
 back from ``Response.check()``. One table serves both sides.

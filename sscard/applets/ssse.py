@@ -1,7 +1,7 @@
 """The front-desk reader of the social security application (SSSE): data, PIN, genuineness.
 
-What a hospital desk, a hotel or a counter does with the card (shared/reference/
-ssse-card.md): SELECT the SSSE by its DDF name (§2), read EF05 issuer data and EF06
+What a hospital desk, a hotel or a counter does with the card (MOHRSS
+social security card specification; docs/reference.md §C): SELECT the SSSE by its DDF name (§2), read EF05 issuer data and EF06
 holder data (§1.3-1.5), prove the card genuine by internal authentication (IRK, §3.4),
 check the PIN (§3.8) — on 2nd-generation (3DES) and 3rd-generation (SM4) cards alike,
 told apart by the algorithm flag of the SELECT answer (§3.1).

@@ -1,7 +1,7 @@
 """Front-desk commands: ``sscard read``, ``sscard pin verify|change``, ``sscard auth``.
 
-The social security application as a hospital desk uses it (shared/reference/
-ssse-card.md; the applet is :mod:`sscard.applets.ssse`). Personal data is masked
+The social security application as a hospital desk uses it (docs/reference.md §C;
+the applet is :mod:`sscard.applets.ssse`). Personal data is masked
 unless ``--no-redact``; PINs are typed at a prompt without echo or read from stdin
 (``--pin-stdin``), never taken as an argument (the process list would show them).
 Errors print one bilingual line with the unified-interface code (§4.5), exit 1.
@@ -14,7 +14,6 @@ PC/SC reader), else with ``--sim`` the shipped TEST key set; on PC/SC without ke
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -29,7 +28,14 @@ from sscard.applets.keyprovider import (
 )
 from sscard.applets.ssse import CardRead, SsseReader
 from sscard.applets.unified import format_card_bas
-from sscard.cli.common import CliOptions, common_options, emit, handle_errors, options
+from sscard.cli.common import (
+    CliOptions,
+    common_options,
+    emit,
+    handle_errors,
+    options,
+    read_secret_line,
+)
 from sscard.cli.connect import open_connection
 from sscard.errors import SscardError
 from sscard.terminals.connection import Connection
@@ -126,7 +132,7 @@ def _open_psam(reader: str) -> Connection:
 
 def _read_pin(prompt: str, pin_stdin: bool) -> str:
     if pin_stdin:
-        return sys.stdin.readline().strip()
+        return read_secret_line()
     return str(click.prompt(prompt, hide_input=True, err=True))
 
 

@@ -1,4 +1,4 @@
-"""``sscard clearing run``: clear a day of validator uploads (issue 19, docs/clearing.md).
+"""``sscard clearing run``: clear a day of validator uploads (docs/clearing.md).
 
 Reads every ``*.parquet`` upload under ``--input`` (the journal's ``export --format
 parquet`` or ``sscard sim fleet``), checks each TAC with the issuer keys of

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sscard.errors import ExitStatus, SscardError
+from sscard.errors import ConfigError, ExitStatus, SscardError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -115,6 +115,26 @@ def emit(obj: Any, text: str | None = None) -> None:
         click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
     else:
         click.echo(text if text is not None else str(obj))
+
+
+#: Longest secret line accepted on stdin. A PIN has 6 digits (up to 12 under
+#: ISO 9564); anything longer is refused unread, so a hostile or mistaken pipe
+#: (``cat big.bin | sscard pin verify --pin-stdin``) cannot fill memory.
+SECRET_LINE_MAX = 64
+
+
+def read_secret_line(what_en: str = "PIN", what_zh: str = "密码") -> str:
+    """One secret line from stdin, bounded; its text never appears in an error."""
+    line = sys.stdin.readline(SECRET_LINE_MAX + 1)
+    if len(line.rstrip("\r\n")) > SECRET_LINE_MAX:
+        raise ConfigError(
+            f"the {what_en} line on stdin is longer than {SECRET_LINE_MAX} characters",
+            f"标准输入中的{what_zh}超过 {SECRET_LINE_MAX} 个字符",
+        )
+    secret = line.strip()
+    if not secret:
+        raise ConfigError(f"no {what_en} on stdin", f"标准输入中没有{what_zh}")
+    return secret
 
 
 class SystemFailure(SscardError):

@@ -1,4 +1,4 @@
-"""``sscard sim fleet``: a fleet's clearing uploads with known faults (issue 19).
+"""``sscard sim fleet``: a fleet's clearing uploads with known faults (docs/clearing.md).
 
 Writes ``uploads/day=YYYYMMDD/*.parquet`` (one file per operator and day),
 ``issuer-keys.json`` (the simulator's TEST keys for every issuer in the fleet),

@@ -19,8 +19,8 @@ import click
 
 from sscard.applets.identity import IdentityCheck, IdentityPolicy, IdentityResult
 from sscard.cli import ecard
-from sscard.cli.common import common_options, emit, handle_errors, options
-from sscard.errors import ConfigError, ExitStatus
+from sscard.cli.common import common_options, emit, handle_errors, options, read_secret_line
+from sscard.errors import ExitStatus
 from sscard.services import audit as audit_mod
 from sscard.services.lists import Blacklist, TrustList
 
@@ -47,10 +47,7 @@ def _key_provider(keys_path: str | None) -> Any:
 
 
 def _read_pin() -> str:
-    line = sys.stdin.readline().strip()
-    if not line:
-        raise ConfigError("no PIN on stdin", "标准输入中没有密码")
-    return line
+    return read_secret_line()
 
 
 @command.command()
@@ -153,7 +150,8 @@ def _check_qr(
 
     if trust is None:
         raise click.UsageError("--qr needs --ecard-trust / --qr 需要 --ecard-trust")
-    text = sys.stdin.readline() if payload == "-" else payload
+    # A QR text is ~160 characters; a bounded read keeps a hostile stdin harmless.
+    text = sys.stdin.readline(4096) if payload == "-" else payload
     with replay_cache.ReplayCache(replay_db or replay_cache.default_path()) as cache:
         checker.verifier = EcardVerifier(TrustStore.load(trust), cache)
         return checker.check_qr(text.strip(), scenario)

@@ -3,7 +3,7 @@
 Export writes the completed and the grey (uncertain, flagged ``grey`` = 1; see
 docs/transit-recovery.md) unacknowledged taps as a clearing file and prints its
 batch id; ``ack`` marks that batch sent once the clearing host confirmed the
-upload (see :mod:`sscard.services.journal`, issue 6 part 3). Until then the
+upload (see :mod:`sscard.services.journal`). Until then the
 same taps are exported again, so nothing is lost if an upload fails.
 """
 

@@ -6,8 +6,8 @@ receipt (``--json``: the receipt as JSON). ``cancel SETL_ID`` runs 2208 → 2205
 → 2202; ``cancel --visit MDTRT_ID`` cancels a registered, unsettled visit.
 ``reconcile --date`` sends the day's 3201s (exit status 5 when they differ or a
 row is unresolved). ``recover`` finishes what an interrupted desk left behind;
-every other command does that first too, and says what it did on stderr
-(issue 12). See shared/reference/medical-insurance.md §1.
+every other command does that first too, and says what it did on stderr.
+The national interface and the sscard profile: docs/reference.md §M.
 
 Click's own messages (a missing option, a bad value, Ctrl-C at a prompt) are
 given in English and Chinese like every other error of these commands.

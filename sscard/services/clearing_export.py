@@ -7,7 +7,7 @@ touch the journal's state machine. Every format takes the same line dicts
 (``journal.CLEARING_FIELDS``, plus the validator's ``acquirer_id``/``operator_id``
 for Parquet).
 
-* **Parquet** (issue 19): one row per completed or grey tap in the clearing
+* **Parquet**: one row per completed or grey tap in the clearing
   house's input schema (:func:`sscard.clearing.schema.input_schema`,
   docs/clearing.md), typed: integers for money and counters, upper-case hex text,
   ``tx_time`` as the TAC's ``YYYYMMDDhhmmss`` Beijing digits. ``file_id`` is the

@@ -307,7 +307,7 @@ _V1_COLUMNS = (
     " station, fare_json, state, tac, mac2, fail_reason, sent_batch"
 )
 
-# v2 (issue 12): the 'uncertain' state (灰交易) with its reason and the unverified 805A
+# v2: the 'uncertain' state (灰交易) with its reason and the unverified 805A
 # answer; the card's key version / algorithm; the card's newest EF 0018 entry before
 # the debit (prev_*). SQLite cannot change a CHECK, so the table is rebuilt (the
 # SQLite "12 steps"; foreign keys are off while it runs, see Journal._setup).
@@ -393,7 +393,7 @@ CLEARING_FIELDS = (
     "mac2",
     "fare",
     "created_at",
-    # v2 (issue 12): grey rows and the evidence clearing settles them with
+    # v2: grey rows and the evidence clearing settles them with
     "grey",
     "grey_reason",
     "proof_tac",

@@ -503,9 +503,9 @@ def _random_name(rng: random.Random) -> str:
 
 def _card_number(rng: random.Random, province: str, seed: int | None) -> str:
     """Letter + 8 digits. Card numbers are unique only within an issuer, and the 1101
-    query needs card_sn as well (medical-insurance.md §1.7); but one ``--seed`` must not
+    query needs card_sn as well (docs/reference.md §M); but one ``--seed`` must not
     give two provinces the *same* number by construction, which made a Jiangsu card
-    settle on a Zhejiang account in testing (issue 14). So a seeded number comes from
+    settle on a Zhejiang account in testing. So a seeded number comes from
     its own stream salted with the province (still reproducible); the main stream is
     advanced exactly as before, so every other field of a seeded card is unchanged."""
     drawn = rng.choice(_LETTERS) + f"{rng.randrange(10**8):08d}"

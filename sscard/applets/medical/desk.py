@@ -10,7 +10,7 @@ Every step that talks to the platform (settle, cancel, reconcile) first runs
 :meth:`FrontDesk.recover` on what an interrupted session (a killed desk, a
 power cut) left behind: rows of ended processes are resolved with the platform,
 and visits they left registered but unsettled are cancelled, so nothing
-half-done survives the next command (issue 12). A patient with a settlement whose outcome
+half-done survives the next command. A patient with a settlement whose outcome
 is unknown, or one the platform completed after such an interruption, is not
 settled again without the desk saying so.
 """
@@ -430,7 +430,7 @@ class FrontDesk:
     # -- helpers -----------------------------------------------------------
 
     def _check_patient(self, psn_no: str, *, settle_again: bool) -> None:
-        """Stop before a second settlement of what may be the same service (issue 12)."""
+        """Stop before a second settlement of what may be the same service."""
         blockers = self.client.outbox.blockers(psn_no)
         unknown = [r for r in blockers if r.state in ("pending", "unknown") or r.manual]
         if unknown:

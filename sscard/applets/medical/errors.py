@@ -69,7 +69,7 @@ class WrongPerson(InsuranceError):
 class UnresolvedSettlement(InsuranceError):
     """The patient has a settlement whose outcome is not known yet: no new visit.
 
-    Settling again could charge the same service twice (issue 12); the desk must
+    Settling again could charge the same service twice; the desk must
     first learn what happened to the earlier one.
     """
 
