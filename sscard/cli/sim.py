@@ -111,9 +111,9 @@ def new(
         raise ProfileError(
             f"cannot write {name}: {exc.strerror or exc}", f"无法写入 {name}"
         ) from None
-    summary = _summary(card, redact=options().redact)
+    summary = card_summary(card, redact=options().redact)
     summary["file"] = str(Path(output))
-    emit(summary, f"wrote {output}\n" + _text(summary))
+    emit(summary, f"wrote {output}\n" + card_summary_text(summary))
 
 
 @command.command(name="show")
@@ -123,12 +123,12 @@ def new(
 def show(card_file: str) -> None:
     """Show a card image (name and SSN masked unless --no-redact)."""
     card = CardProfile.load(card_file)
-    summary = _summary(card, redact=options().redact)
+    summary = card_summary(card, redact=options().redact)
     summary["file"] = str(Path(card_file))
-    emit(summary, _text(summary))
+    emit(summary, card_summary_text(summary))
 
 
-def _summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
+def card_summary(card: CardProfile, *, redact: bool) -> dict[str, Any]:
     s = card.ssse
     ef05, ef06 = s.ef05, s.ef06
     try:
@@ -195,7 +195,7 @@ def _category(value: int) -> str:
         return f"{value:02X}"
 
 
-def _text(d: dict[str, Any]) -> str:
+def card_summary_text(d: dict[str, Any]) -> str:
     h, pin, reg = d["holder"], d["pin"], d["region"]
     lines = [
         f"card        gen {d['generation']} (spec {d['spec_version']}, {d['algorithm']}), "

@@ -18,7 +18,7 @@ from typing import cast
 import click
 
 from sscard.cli.common import common_options, emit, handle_errors, options
-from sscard.cli.sim import _summary, _text
+from sscard.cli.sim import card_summary, card_summary_text
 from sscard.simulators.profile import (
     CARD_STATES,
     DEFAULT_PIN,
@@ -126,6 +126,6 @@ def command(
             "没有要修改的内容：请给出选项（sscard sim set --help）",
         )
     card.save(card_file)  # validates first; a bad value leaves the file as it was
-    summary = _summary(card, redact=options().redact)
+    summary = card_summary(card, redact=options().redact)
     summary["changed"] = changed
-    emit(summary, f"changed {', '.join(changed)} in {card_file}\n" + _text(summary))
+    emit(summary, f"changed {', '.join(changed)} in {card_file}\n" + card_summary_text(summary))
