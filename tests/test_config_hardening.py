@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from example_configs import bus_config
 
 from sscard.cli import main
 from sscard.cli.insurance_sim import is_loopback
@@ -25,7 +26,6 @@ from sscard.errors import ExitStatus
 from sscard.simulators.card import build_card
 from sscard.simulators.profile import new_card
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
 
 
@@ -83,13 +83,6 @@ def test_insurance_serve_with_allow_remote_warns_and_prints_the_admin_token(
 # --------------------------------------------------------------------------- TEST keys
 
 
-def _bus(tmp_path: Path) -> str:
-    text = (EXAMPLES / "validator-bus.toml").read_text(encoding="utf-8")
-    path = tmp_path / "bus.toml"
-    path.write_text(text.replace('path = "validator-bus.db"', f'path = "{tmp_path / "b.db"}"'))
-    return str(path)
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -100,7 +93,7 @@ def _bus(tmp_path: Path) -> str:
     ids=["tap", "validator run", "load"],
 )
 def test_test_keys_with_a_real_reader_need_the_flag(tmp_path: Path, args: list[str]) -> None:
-    argv = [a.replace("{bus}", _bus(tmp_path)).replace("{w}", str(tmp_path)) for a in args]
+    argv = [a.replace("{bus}", str(bus_config(tmp_path))).replace("{w}", str(tmp_path)) for a in args]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == ExitStatus.USAGE, result.output
     assert "--test-keys" in result.stderr and "测试密钥" in result.stderr
@@ -117,7 +110,7 @@ def test_the_simulated_card_needs_no_flag(tmp_path: Path) -> None:
     card = tmp_path / "card.json"
     new_card("zhejiang", seed=4).save(card)
     for argv in (["transit", "load", "10", "--sim", str(card)],
-                 ["transit", "tap", "--config", _bus(tmp_path), "--psam-sim",
+                 ["transit", "tap", "--config", str(bus_config(tmp_path)), "--psam-sim",
                   str(tmp_path / "psam.json"), "--sim", str(card)]):  # fmt: skip
         result = CliRunner().invoke(main, argv)
         assert result.exit_code == 0, result.output

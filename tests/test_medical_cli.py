@@ -11,30 +11,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from example_configs import EXAMPLES, medical_config
 
 from sscard.cli.medical import command
 from sscard.simulators.insurance_platform import InsurancePlatform
 from sscard.simulators.profile import CardProfile, new_card
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
     with InsurancePlatform(tmp_path / "ledger.db") as p:
         yield p
-
-
-def write_config(tmp_path: Path, url: str) -> Path:
-    """The example config with this test's platform URL and outbox."""
-    text = (EXAMPLES / "medical.toml").read_text(encoding="utf-8")
-    text = text.replace('outbox = "medical-outbox.db"', f'outbox = "{tmp_path / "outbox.db"}"')
-    text = text.replace(
-        'url = "http://127.0.0.1:8080/fsi/api/rsfComIfsService/callService"', f'url = "{url}"'
-    )
-    path = tmp_path / "medical.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def card_file(
@@ -64,7 +51,7 @@ def test_settle_with_sim_card_prints_the_receipt_json_then_cancel_and_reconcile(
     tmp_path: Path, platform: InsurancePlatform
 ) -> None:
     card, profile, psn_no = card_file(tmp_path, platform)
-    config = str(write_config(tmp_path, platform.url))
+    config = str(medical_config(tmp_path, platform.url))
     items = str(EXAMPLES / "visit.csv")
 
     code, out = run("settle", "--sim", str(card), "--items", items, "--yes", "--json",
@@ -93,7 +80,7 @@ def test_settle_asks_and_a_no_cancels_the_visit(
     tmp_path: Path, platform: InsurancePlatform
 ) -> None:
     card, _profile, psn_no = card_file(tmp_path, platform)
-    config = str(write_config(tmp_path, platform.url))
+    config = str(medical_config(tmp_path, platform.url))
     code, out = run("settle", "--sim", str(card), "--items", str(EXAMPLES / "visit.json"),
                     "--config", config, input="n\n")  # fmt: skip
     assert code == 1
@@ -108,7 +95,7 @@ def test_settle_without_filing_prints_the_refusal(
     tmp_path: Path, platform: InsurancePlatform
 ) -> None:
     card, _profile, _psn = card_file(tmp_path, platform, filed=False)
-    config = str(write_config(tmp_path, platform.url))
+    config = str(medical_config(tmp_path, platform.url))
     code, out = run("settle", "--sim", str(card), "--items", str(EXAMPLES / "visit.csv"),
                     "--yes", "--config", config)  # fmt: skip
     assert code == 1
@@ -122,7 +109,7 @@ def test_platform_down_is_one_clear_line(tmp_path: Path, platform: InsurancePlat
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
-    config = str(write_config(tmp_path, platform.url))
+    config = str(medical_config(tmp_path, platform.url))
     code, out = run("settle", "--sim", str(card), "--items", str(EXAMPLES / "visit.csv"), "--yes",
                     "--config", config, env={"SSCARD_INSURANCE_URL": dead})  # fmt: skip
     assert code == 4
@@ -139,7 +126,7 @@ def test_malformed_fee_file_names_line_and_column(
         "feedetl_sn,med_list_codg,medins_list_codg,cnt,pric\n1,XA01,H-1,1,30\n2,XA02,H-2,1,abc\n",
         encoding="utf-8",
     )
-    config = str(write_config(tmp_path, platform.url))
+    config = str(medical_config(tmp_path, platform.url))
     code, out = run("settle", "--sim", str(card), "--items", str(items), "--yes", "--json",
                     "--config", config)  # fmt: skip
     assert code == 2

@@ -36,6 +36,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from example_configs import EXAMPLES, bus_config, medical_config
 
 import sscard
 from sscard.cli import main
@@ -47,7 +48,6 @@ from sscard.simulators.insurance_platform import InsurancePlatform
 from sscard.simulators.keys import FAMILIES, PURSE_CARD_KEY, SSSE_KEY_NAMES, default_key_set
 from sscard.simulators.profile import CardProfile, PinState, new_card
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAME, NAME_EXT = "欧阳明月", "·测试"
 PIN, NEW_PIN = "975319", "864208"  # month/hour 97/86: no date or time contains them
 SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
@@ -172,27 +172,6 @@ class Harness:
         return [self.sscard(command, *args, fmt=fmt, **kw) for fmt in ("text", "json")]  # type: ignore[arg-type]
 
 
-def medical_config(work: Path, url: str) -> Path:
-    text = (EXAMPLES / "medical.toml").read_text(encoding="utf-8")
-    text = text.replace('outbox = "medical-outbox.db"', f'outbox = "{work / "outbox.db"}"')
-    text = text.replace(
-        'url = "http://127.0.0.1:8080/fsi/api/rsfComIfsService/callService"', f'url = "{url}"'
-    )
-    path = work / "medical.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def bus_config(work: Path) -> Path:
-    text = (EXAMPLES / "validator-bus.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "validator-bus.db"', f'path = "{work / "bus.db"}"')
-    # Every command taps the same card in turn: switch the repeat-tap window off.
-    text = text.replace("repeat_tap_seconds = 60", "repeat_tap_seconds = 0")
-    path = work / "bus.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def run_all(h: Harness) -> None:
     w = h.work
     h.both("version", sim=False)
@@ -253,7 +232,7 @@ def run_all(h: Harness) -> None:
     h.both("identity audit", sim=False)
 
     # transit: tap (writes the journal), balance, history, load, validator
-    config, psam = str(bus_config(w)), str(w / "psam.json")
+    config, psam = str(bus_config(w, repeat_tap_seconds=0)), str(w / "psam.json")
     h.both("transit tap", "--config", config, "--psam-sim", psam)
     h.both("transit balance")
     h.both("transit history")

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from example_configs import EXAMPLES, bus_config, medical_config
 
 from sscard.apdu.errors import PinIncorrect
 from sscard.applets.keyprovider import SoftwareKeyProvider
@@ -37,7 +38,6 @@ from sscard.simulators.keys import FAMILIES, PURSE_CARD_KEY, SSSE_KEY_NAMES, def
 from sscard.simulators.profile import CardProfile, PinState, new_card
 from sscard.terminals import Connection, SimulatorTransport
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAME, NAME_EXT = "欧阳明月", "·测试"
 # Not a plausible date or time fragment (month/hour 97), so only a leak can put it in a scan.
 PIN = "975319"
@@ -126,25 +126,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                  "SSCARD_MEDICAL_CONFIG", "SSCARD_READER"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return tmp_path
-
-
-def medical_config(tmp_path: Path, url: str) -> Path:
-    text = (EXAMPLES / "medical.toml").read_text(encoding="utf-8")
-    text = text.replace('outbox = "medical-outbox.db"', f'outbox = "{tmp_path / "outbox.db"}"')
-    text = text.replace(
-        'url = "http://127.0.0.1:8080/fsi/api/rsfComIfsService/callService"', f'url = "{url}"'
-    )
-    path = tmp_path / "medical.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def bus_config(tmp_path: Path) -> Path:
-    text = (EXAMPLES / "validator-bus.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "validator-bus.db"', f'path = "{tmp_path / "bus.db"}"')
-    path = tmp_path / "bus.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def sscard(*args: str, stdin: str | None = None) -> tuple[int, bytes]:

@@ -10,25 +10,18 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from example_configs import bus_config
 
 from sscard.cli.transit import transit_group, validator_group
 from sscard.services.journal import Journal, TapState
 from sscard.simulators.profile import new_card
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
 
 def _setup(tmp_path: Path, balance: int = 5_000, repeat: int = 60) -> tuple[str, str, str]:
     card = tmp_path / "card.json"
     new_card("zhejiang", seed=11, balance=balance).save(card)
-    bus = (
-        (EXAMPLES / "validator-bus.toml")
-        .read_text()
-        .replace('path = "validator-bus.db"', f'path = "{tmp_path / "bus.db"}"')
-        .replace("repeat_tap_seconds = 60", f"repeat_tap_seconds = {repeat}")
-    )
-    (tmp_path / "bus.toml").write_text(bus)
-    return str(card), str(tmp_path / "psam.json"), str(tmp_path / "bus.toml")
+    bus = bus_config(tmp_path, repeat_tap_seconds=repeat)
+    return str(card), str(tmp_path / "psam.json"), str(bus)
 
 
 def test_tap_balance_history_and_load(tmp_path: Path) -> None:
