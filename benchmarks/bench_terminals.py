@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks.timing import median, row, samples_us
 from sscard.apdu import Command
 from sscard.simulators.base import EchoCard
-from sscard.simulators.pcscd import PrivatePcscd, running_pcscd_pids
+from sscard.simulators.pcscd import PrivatePcscd, why_not_private
 from sscard.simulators.vpcd import VpcdBridge
 from sscard.terminals import Connection, SimulatorTransport
 from sscard.terminals.pcsc import PcscTransport, wait_for_card
@@ -40,11 +40,9 @@ def _cycle(fn_for: Any) -> Any:
 
 
 def _pcsc_rows() -> list[dict[str, Any]]:
-    reasons = PrivatePcscd.missing_prerequisites()
-    if running_pcscd_pids():
-        reasons.append("another pcscd is running (one per host)")
-    if reasons:
-        return [row(f"Connection over pcscd: skipped ({'; '.join(reasons)})", "us", float("nan"))]
+    reason = why_not_private()
+    if reason:
+        return [row(f"Connection over pcscd: skipped ({reason})", "us", float("nan"))]
     from smartcard import scard
     from smartcard.System import readers
 

@@ -196,21 +196,15 @@ def sscard_desk(
 @pytest.fixture(scope="session")
 def sscard_pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePcscd]:
     """A private pcscd with two vsmartcard-vpcd slots, for the whole session."""
-    from sscard.simulators.pcscd import PcscdError, PrivatePcscd, running_pcscd_pids
+    from sscard.simulators.pcscd import PcscdError, PrivatePcscd, why_not_private
 
-    problems = PrivatePcscd.missing_prerequisites()
     try:
         import smartcard.scard  # noqa: F401
     except ImportError as exc:
-        problems.append(f"pyscard not importable ({exc}): pip install pyscard")
-    if problems:
-        pytest.skip("PC/SC END-TO-END TESTS SKIPPED: " + "; ".join(problems))
-    others = running_pcscd_pids()
-    if others:
-        pytest.skip(
-            f"PC/SC END-TO-END TESTS SKIPPED: another pcscd is running (pid {others}); "
-            "there is one pcscd per host: stop it to run these tests"
-        )
+        pytest.skip(f"PC/SC END-TO-END TESTS SKIPPED: pyscard not importable ({exc})")
+    reason = why_not_private()
+    if reason:
+        pytest.skip(f"PC/SC END-TO-END TESTS SKIPPED: {reason}")
     daemon = PrivatePcscd(
         friendly_name=FRIENDLY_NAME,
         channel_id=CHANNEL_ID,

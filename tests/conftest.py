@@ -1,15 +1,22 @@
 """Shared pytest set-up: the private pcscd + vpcd harness lives in tests/pcsc_harness.py.
 
-Also a session guard (issue 11): a test must never leave a file in the checkout
+Also a session guard: a test must never leave a file in the checkout
 (a key, a journal beside an example config, an outbox in the current directory).
 The top level of the checkout and ``examples/`` are listed before and after the
 run; anything new fails the session, naming the files. And ``host_tz``: a test run
 under each of three host time zones.
+
+PC/SC: where the host allows a private mount namespace, every PC/SC client of this
+session (pyscard in-process, pcsc_scan, ``sscard`` subprocesses) is pointed at the
+session's own pcscd socket before the first PC/SC call (``PCSCLITE_CSOCK_NAME``,
+read once per process by libpcsclite), so the suite never touches a host pcscd or
+its real readers and runs beside it (``sscard.simulators.pcscd``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,9 +47,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _BEFORE.update(_listing())
     # Whatever a test writes to the default state directory stays out of $HOME.
     os.environ["SSCARD_STATE_DIR"] = tempfile.mkdtemp(prefix="sscard-test-state-")
+    _private_pcsc_socket()
+
+
+_PCSC_DIR: list[str] = []
+
+
+def _private_pcsc_socket() -> None:
+    from sscard.simulators.pcscd import SOCKET_ENV, can_isolate
+
+    if can_isolate():
+        run_dir = tempfile.mkdtemp(prefix="sscard-pcscd-")
+        _PCSC_DIR.append(run_dir)
+        os.environ[SOCKET_ENV] = os.path.join(run_dir, "pcscd.comm")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for run_dir in _PCSC_DIR:
+        shutil.rmtree(run_dir, ignore_errors=True)
     new = sorted(str(p.relative_to(ROOT)) for p in _listing() - _BEFORE)
     if new:
         print(f"\nTESTS LEFT FILES IN THE CHECKOUT (write to tmp_path instead): {new}")

@@ -15,7 +15,14 @@ import click
 
 from sscard.cli.common import common_options, emit, handle_errors
 from sscard.errors import SscardError
-from sscard.simulators.pcscd import PCSCD_BINARY, SOCKET_PATH, VPCD_DRIVER, running_pcscd_pids
+from sscard.simulators.pcscd import (
+    PCSCD_BINARY,
+    SOCKET_ENV,
+    SOCKET_PATH,
+    VPCD_DRIVER,
+    running_pcscd_pids,
+    socket_live,
+)
 
 
 @dataclass(frozen=True)
@@ -43,16 +50,28 @@ def run_checks() -> list[Check]:
         checks.append(Check("pcscd binary", "ok", str(PCSCD_BINARY)))
     else:
         checks.append(Check("pcscd binary", "fail", "not installed", "apt-get install pcscd"))
+    # What matters is the daemon behind *this* process's socket: another pcscd
+    # (a private one in its own mount namespace, say) serves other clients.
+    path = Path(os.environ.get(SOCKET_ENV, str(SOCKET_PATH)))
+    live = socket_live(path)
     pids = running_pcscd_pids()
-    if pids:
-        checks.append(Check("pcscd running", "ok", f"pid {', '.join(map(str, pids))}"))
+    if live:
+        checks.append(Check("pcscd running", "ok", f"serving {path} (pcscd pid "
+                            f"{', '.join(map(str, pids)) or '?'})"))  # fmt: skip
+    elif pids:
+        checks.append(
+            Check("pcscd running", "fail",
+                  f"pcscd runs (pid {', '.join(map(str, pids))}) but none answers on {path}",
+                  f"if {SOCKET_ENV} is set, unset it or start the pcscd it names; "
+                  "else restart pcscd")
+        )  # fmt: skip
     else:
         checks.append(
             Check("pcscd running", "fail", "no pcscd process",
                   "start it as root: `pcscd` (containers without systemd: "
                   "`setsid pcscd --foreground &`)")
         )  # fmt: skip
-    checks.append(_socket_check(bool(pids)))
+    checks.append(_socket_check(path, live))
     if VPCD_DRIVER.exists():
         checks.append(Check("vpcd driver", "ok", str(VPCD_DRIVER)))
     else:
@@ -60,13 +79,12 @@ def run_checks() -> list[Check]:
             Check("vpcd driver", "warn", "vsmartcard-vpcd not installed (only needed for "
                   "the simulator as a PC/SC reader)", "apt-get install vsmartcard-vpcd")
         )  # fmt: skip
-    if have_pyscard and pids:
+    if have_pyscard and live:
         checks.append(_readers_check())
     return checks
 
 
-def _socket_check(running: bool) -> Check:
-    path = Path(os.environ.get("PCSCLITE_CSOCK_NAME", str(SOCKET_PATH)))
+def _socket_check(path: Path, running: bool) -> Check:
     if not path.exists():
         if running:
             return Check("pcscd socket", "fail", f"{path} missing although pcscd runs",

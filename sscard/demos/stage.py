@@ -69,14 +69,9 @@ def _why_not_pcscd() -> str:
         import smartcard  # noqa: F401
     except ImportError:
         return "pyscard is not installed"
-    from sscard.simulators.pcscd import PrivatePcscd, running_pcscd_pids
+    from sscard.simulators.pcscd import why_not_private
 
-    missing = PrivatePcscd.missing_prerequisites()
-    if missing:
-        return "; ".join(missing)
-    if running_pcscd_pids():
-        return "another pcscd is running (one per host)"
-    return ""
+    return why_not_private()
 
 
 @contextmanager

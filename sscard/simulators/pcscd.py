@@ -11,13 +11,21 @@ both need exactly the same careful dance (reference §N2):
 - stop = SIGTERM by pid, bounded wait, SIGKILL only as a last resort, then no
   socket or pid file left behind.
 
-There is one pcscd per host (the socket path is hard-coded), so ``start`` refuses
-to run when another pcscd is alive instead of fighting over it.
+pcscd 1.9 hard-codes its socket directory (``/run/pcscd``), so two daemons would
+fight over one socket. Where the host allows it, the private pcscd therefore runs
+in its own mount namespace (``unshare --mount``; as a normal user with
+``--user --map-root-user``) with a private directory bound over ``/run/pcscd``,
+and clients find it through ``PCSCLITE_CSOCK_NAME``, which libpcsclite reads on
+its first call in a process. So the tests, the demo and the benchmarks run beside
+a host pcscd that serves real readers, and beside each other. Where namespaces are
+not allowed, ``start`` refuses to run while another pcscd is alive instead of
+fighting over the socket.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -35,6 +43,13 @@ VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 RUN_DIR = Path("/run/pcscd")
 SOCKET_PATH = RUN_DIR / "pcscd.comm"
 PID_PATH = RUN_DIR / "pcscd.pid"
+UNSHARE = "unshare"
+#: libpcsclite's environment variable for the daemon's socket path (pcsc-lite
+#: winscard_msg.c ``getSocketName``); read once per process, on its first call.
+SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+#: Runs inside the new mount namespace: the private run directory over
+#: /run/pcscd, then pcscd itself (exec keeps the pid ours).
+_BIND_AND_EXEC = 'mount --bind "$0" /run/pcscd && exec "$@"'
 
 
 class PcscdError(SscardError):
@@ -76,6 +91,53 @@ def running_pcscd_pids() -> list[int]:
     return sorted(pids)
 
 
+def _unshare_flags() -> list[str]:
+    """A new mount namespace; as a normal user inside a user namespace as well."""
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return [*user, "--mount", "--propagation", "private"]
+
+
+@functools.cache
+def can_isolate() -> bool:
+    """Can a pcscd run in its own mount namespace here (root, or user namespaces)?"""
+    if not RUN_DIR.is_dir():
+        return False
+    try:
+        probe = subprocess.run(
+            [UNSHARE, *_unshare_flags(), "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
+def why_not_private() -> str:
+    """Why a private pcscd cannot start on this host now ("" when it can)."""
+    problems = PrivatePcscd.missing_prerequisites()
+    if problems:
+        return "; ".join(problems)
+    if can_isolate():
+        return ""
+    others = running_pcscd_pids()
+    if others:
+        return (
+            f"another pcscd is running (pid {', '.join(map(str, others))}) and this host "
+            "does not allow a private mount namespace (unshare): stop it to run these"
+        )
+    return ""
+
+
+def socket_live(path: Path) -> bool:
+    """Does a daemon accept connections on this Unix socket?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 def vpcd_ports(channel_id: int) -> tuple[int, int]:
     """TCP ports vpcd listens on for slot 0 and 1: CHANNELID and CHANNELID + 1 (§N2)."""
     return channel_id, channel_id + 1
@@ -111,14 +173,19 @@ class PrivatePcscd:
 
     Reader names are ``f"{friendly_name} 00 00"`` and ``"... 00 01"``; the vicc
     (``sscard.simulators.vpcd.VpcdBridge``) connects to ``ports[slot]``.
+    ``isolated`` (default: whenever :func:`can_isolate`) runs it in its own mount
+    namespace; :meth:`start` then points this process's PC/SC clients, and the
+    programs it starts, at it through ``PCSCLITE_CSOCK_NAME``.
     """
 
     friendly_name: str = "sscard test VPCD"
     channel_id: int = 0x9C40
     workdir: Path | None = None
     extra_args: tuple[str, ...] = ()
+    isolated: bool | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _ports_chosen: bool = field(default=False, init=False, repr=False)
+    _chosen_run_dir: Path | None = field(default=None, init=False, repr=False)
     _own_workdir: tempfile.TemporaryDirectory[str] | None = field(
         default=None, init=False, repr=False
     )
@@ -134,6 +201,35 @@ class PrivatePcscd:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def socket_path(self) -> Path:
+        """Where clients reach this pcscd (``PCSCLITE_CSOCK_NAME``)."""
+        return self._run_dir() / "pcscd.comm" if self._isolated() else SOCKET_PATH
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for a PC/SC client process (pcsc_scan, ``sscard serve``, …)."""
+        return {SOCKET_ENV: str(self.socket_path)}
+
+    def _isolated(self) -> bool:
+        if self.isolated is None:
+            self.isolated = can_isolate()
+        return self.isolated
+
+    def _run_dir(self) -> Path:
+        """Where the isolated pcscd's /run/pcscd lives, seen from outside.
+
+        If this process already says where its PC/SC clients look
+        (``PCSCLITE_CSOCK_NAME`` set before their first call, as the test suite
+        does at start-up), the daemon serves there; otherwise in its work directory.
+        """
+        if self._chosen_run_dir is None:
+            preset = os.environ.get(SOCKET_ENV)
+            if preset and Path(preset).name == "pcscd.comm":
+                self._chosen_run_dir = Path(preset).parent
+            else:
+                self._chosen_run_dir = self._dir() / "run"
+        return self._chosen_run_dir
 
     @property
     def log_path(self) -> Path:
@@ -176,7 +272,7 @@ class PrivatePcscd:
         problems = self.missing_prerequisites()
         if problems:
             raise PcscdError("; ".join(problems), "缺少 pcscd 或 vpcd 驱动")
-        others = running_pcscd_pids()
+        others = [] if self._isolated() else running_pcscd_pids()
         if others:
             raise PcscdError(
                 f"another pcscd is running (pid {', '.join(map(str, others))}); "
@@ -188,17 +284,23 @@ class PrivatePcscd:
             self.channel_id = free_channel(self.channel_id)
             self._ports_chosen = True
         conf_dir = self.write_config()
+        argv = [str(PCSCD_BINARY), "--foreground", "--info", "-c", str(conf_dir), *self.extra_args]
+        if self._isolated():
+            self._point_clients()
+            self._run_dir().mkdir(mode=0o755, parents=True, exist_ok=True)
+            argv = [
+                UNSHARE,
+                *_unshare_flags(),
+                "sh",
+                "-c",
+                _BIND_AND_EXEC,
+                str(self._run_dir()),
+                *argv,
+            ]
         log = open_private(self.log_path, "wb", encoding=None)
         try:
             self._proc = subprocess.Popen(
-                [
-                    str(PCSCD_BINARY),
-                    "--foreground",
-                    "--info",
-                    "-c",
-                    str(conf_dir),
-                    *self.extra_args,
-                ],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -225,6 +327,22 @@ class PrivatePcscd:
             time.sleep(0.02)
         self.stop()
         raise PcscdError(f"pcscd not ready after {timeout:.1f} s", "pcscd 启动超时")
+
+    def _point_clients(self) -> None:
+        """Make this process (and what it starts) talk to this pcscd.
+
+        libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once, on a process's first PC/SC
+        call, so a process that already talked to the host's pcscd keeps talking
+        to it: set the variable before that call (``tests/conftest.py`` does at
+        start-up). A live daemon already at that socket is another pcscd's.
+        """
+        wanted = self.socket_path
+        if socket_live(wanted):
+            raise PcscdError(
+                f"another pcscd already serves {wanted} ({SOCKET_ENV})",
+                f"已有另一个 pcscd 在 {wanted} 提供服务",
+            )
+        os.environ[SOCKET_ENV] = str(wanted)
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -262,9 +380,15 @@ class PrivatePcscd:
 
     def _clean_stale_files(self) -> None:
         """Remove socket/pid files only when no pcscd is alive to own them."""
-        if running_pcscd_pids():
-            return
-        for path in (SOCKET_PATH, PID_PATH):
+        if self._isolated():
+            paths = [self._run_dir() / "pcscd.comm", self._run_dir() / "pcscd.pid"]
+            if self.is_running():
+                return
+        else:
+            if running_pcscd_pids():
+                return
+            paths = [SOCKET_PATH, PID_PATH]
+        for path in paths:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
