@@ -475,3 +475,59 @@ def test_uncertain_rows_keep_their_evidence_and_go_to_clearing_flagged(
     assert journal.batch(batch).total_amount == 300  # grey amounts are not claimed
     assert journal.ack(batch).rows_marked == 2
     assert [r.id for r in journal.rows(ASN)] == [done, grey]
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def test_purge_removes_only_what_clearing_has_and_scrubs_the_file(tmp_path: Path):
+    """Retention (docs/privacy.md §3): acknowledged and failed rows go after the
+    period; pending, unknown and unacknowledged rows stay whatever their age, and
+    the purged card numbers are gone from the database file and its WAL."""
+    from datetime import UTC, timedelta
+
+    old_asn = bytes.fromhex("03105170010170900001")
+    path = tmp_path / "journal.db"
+    with Journal(path) as j:
+        sent = [completed(j, i, asn=old_asn) for i in (1, 2)]
+        j.ack(j.export_unsent("jsonl", tmp_path / "a.jsonl"))
+        failed = j.begin(tap(3, asn=old_asn))
+        j.fail(failed, "SW 9401")
+        exported_unacked = completed(j, 4)
+        j.export_unsent("jsonl", tmp_path / "b.jsonl")  # upload not confirmed
+        torn = j.begin(tap(5))
+        j.mark_unknown(torn)
+        pending = j.begin(tap(6, asn=bytes.fromhex("03105170010170900002")))
+
+        with pytest.raises(JournalInputError):
+            j.purge(timedelta(hours=23))
+        assert j.purge(timedelta(days=30)).removed == 0  # nothing is 30 days old yet
+
+        later = datetime.now(UTC) + timedelta(days=40)
+        result = j.purge(timedelta(days=30), now=later)
+        assert (result.sent, result.failed, result.kept_open) == (2, 1, 3)
+        assert sorted(r.id for r in j.rows()) == [exported_unacked, torn, pending]
+        assert all(r.id not in (*sent, failed) for r in j.rows())
+        # what clearing lacks is still exported
+        j.export_unsent("jsonl", tmp_path / "c.jsonl")
+        assert [r["id"] for r in read_jsonl(tmp_path / "c.jsonl")] == [exported_unacked]
+        # while the validator still runs: neither the file nor its WAL holds them
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("journal.db*"))
+        assert old_asn.hex().upper().encode() not in raw
+        assert ASN.hex().upper().encode() in raw  # (the search does find a kept card)
+
+
+def test_cli_purge(tmp_path: Path):
+    db = tmp_path / "j.db"
+    with Journal(db) as j:
+        completed(j, 1)
+    runner = CliRunner()
+    res = runner.invoke(journal_cli, ["purge", "--db", str(db), "--older-than-days", "0"])
+    assert res.exit_code == 2
+    res = runner.invoke(
+        journal_cli, ["purge", "--db", str(db), "--older-than-days", "30", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["removed_sent"] == 0
+    with Journal(db) as j:
+        assert len(j.rows()) == 1

@@ -1,14 +1,17 @@
-"""``sscard journal export|ack``: hand a validator's completed taps to clearing.
+"""``sscard journal export|ack|purge``: hand a validator's completed taps to clearing.
 
 Export writes the completed and the grey (uncertain, flagged ``grey`` = 1; see
 docs/transit-recovery.md) unacknowledged taps as a clearing file and prints its
 batch id; ``ack`` marks that batch sent once the clearing host confirmed the
 upload (see :mod:`sscard.services.journal`). Until then the
-same taps are exported again, so nothing is lost if an upload fails.
+same taps are exported again, so nothing is lost if an upload fails. ``purge``
+removes, after a retention period, only what clearing already has and the debits
+that never happened (docs/privacy.md §3).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -35,7 +38,7 @@ def _open(db: str) -> Journal:
 
 @click.group(name="journal")
 def command() -> None:
-    """Export the validator journal for clearing and acknowledge uploads."""
+    """Export the validator journal for clearing, acknowledge uploads, purge old taps."""
 
 
 def _acquirer(config: str | None, acquirer: str | None, operator: str | None) -> dict[str, str]:
@@ -129,4 +132,35 @@ def ack(db: str, batch_id: str) -> None:
             "already_acked": result.already_acked,
         },
         f"batch {batch_id}: {result.rows_marked} taps marked sent{note}",
+    )
+
+
+@command.command()
+@_DB
+@click.option(
+    "--older-than-days",
+    "days",
+    required=True,
+    type=click.IntRange(min=1),
+    help="Remove acknowledged and failed taps last changed more than DAYS days ago.",
+)
+@common_options
+@handle_errors
+def purge(db: str, days: int) -> None:
+    """Delete taps clearing already has (batch acknowledged) and failed taps, past DAYS.
+
+    Pending, unknown and unacknowledged taps are kept whatever their age.
+    """
+    with _open(db) as journal:
+        result = journal.purge(timedelta(days=days))
+    emit(
+        {
+            "cutoff": result.cutoff.isoformat(),
+            "removed_sent": result.sent,
+            "removed_failed": result.failed,
+            "kept_open": result.kept_open,
+        },
+        f"removed {result.removed} taps ({result.sent} acknowledged, {result.failed} failed)"
+        f" older than {days} days; kept {result.kept_open} still open"
+        f" / 已删除{result.removed}笔，保留未完结{result.kept_open}笔",
     )

@@ -28,6 +28,7 @@ clearing host has confirmed the upload.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -247,6 +248,18 @@ class AckResult:
     batch_id: str
     rows_marked: int  # 0 when the batch had already been acknowledged
     already_acked: bool
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    cutoff: datetime  # UTC: rows last changed before this instant were eligible
+    sent: int  # completed or grey rows whose clearing upload was acknowledged
+    failed: int  # debits the card never took
+    kept_open: int  # pending, unknown or unsent rows older than the cutoff, kept
+
+    @property
+    def removed(self) -> int:
+        return self.sent + self.failed
 
 
 # --------------------------------------------------------------------------- schema
@@ -956,6 +969,47 @@ class Journal(Store):
             sha256=r["sha256"],
             acked_at=None if r["acked_at"] is None else datetime.fromisoformat(r["acked_at"]),
         )
+
+    #: Shortest retention :meth:`purge` accepts: a metro exit, a repeat-tap check
+    #: and a torn tap's recovery all look back at most a day.
+    MIN_RETENTION = timedelta(days=1)
+
+    def purge(self, older_than: timedelta, *, now: datetime | None = None) -> PurgeResult:
+        """Delete what no one needs any more: the data-minimisation rule of the journal.
+
+        Removed: rows clearing has (their batch acknowledged, :meth:`ack`) and
+        ``failed`` rows (no money moved), last changed before ``now - older_than``.
+        Never removed, whatever their age: ``pending`` and ``unknown`` rows (a torn
+        debit's only record), and completed or grey rows not yet acknowledged
+        (clearing does not have them). ``secure_delete`` and a WAL checkpoint keep
+        the card numbers out of free pages and the WAL (PIPL Art. 19; Anhui
+        regulation Art. 18; docs/privacy.md §3). Batches keep their totals.
+        """
+        if older_than < self.MIN_RETENTION:
+            raise JournalInputError(
+                f"retention shorter than {self.MIN_RETENTION.days} day refused",
+                f"保留期不得短于{self.MIN_RETENTION.days}天",
+            )
+        cutoff = (now or datetime.now(UTC)) - older_than
+        stamp = cutoff.astimezone(UTC).isoformat(timespec="milliseconds")
+        with self._lock:
+            self._connection().execute("PRAGMA secure_delete=ON")
+        with self._write() as conn:
+            sent = "sent_batch IS NOT NULL AND updated_at < ?"
+            failed = "state = 'failed' AND updated_at < ?"
+            conn.execute(
+                f"DELETE FROM batch_taps WHERE tap_id IN (SELECT id FROM taps WHERE {sent})",
+                (stamp,),
+            )
+            removed_sent = conn.execute(f"DELETE FROM taps WHERE {sent}", (stamp,)).rowcount
+            removed_failed = conn.execute(f"DELETE FROM taps WHERE {failed}", (stamp,)).rowcount
+            kept = conn.execute(
+                "SELECT count(*) FROM taps WHERE updated_at < ?", (stamp,)
+            ).fetchone()[0]
+        # the rows are gone either way; a failed checkpoint leaves it to the next one
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return PurgeResult(cutoff, removed_sent, removed_failed, int(kept))
 
     def ack(self, batch_id: str) -> AckResult:
         """Mark a batch's rows sent: call only after the clearing host confirmed the upload.
