@@ -4,7 +4,7 @@ Why: T-Union cards store local date-times without a zone, and every outside read
 (Metrodroid ``ChinaTransitData`` with ``MetroTimeZone.BEIJING``, T-Union Master,
 clearing) reads them as Beijing time, so a validator on a UTC host must still write
 +08:00 digits: into 8054/8070/80DC, the EF 18/1E/1A records and the TAC input
-(transit-purse.md §5.8 "Time"). Fare rules (transfer window, missed tap-out, repeat
+(§P5.8 "Time"). Fare rules (transfer window, missed tap-out, repeat
 taps, card validity dates) compare those card times, so they use the same clock.
 
 China has had one time zone and no daylight saving since 1992, so a fixed offset is
@@ -76,5 +76,5 @@ def parse_instant(text: str) -> datetime:
 def beijing_now() -> datetime:
     """Now as naive Beijing wall-clock time, microseconds kept: what the medical-insurance
     envelope and its replies carry (msgid, ``inf_time``, ``setl_time``, ``refmsg_time``,
-    medical-insurance.md §1.1), whatever ``TZ`` says."""
+    §M1.1), whatever ``TZ`` says."""
     return now().replace(tzinfo=None)

@@ -1,26 +1,26 @@
 """The front-desk reader of the social security application (SSSE): data, PIN, genuineness.
 
-What a hospital desk, a hotel or a counter does with the card (MOHRSS
-social security card specification; docs/reference.md §C): SELECT the SSSE by its DDF name (§2), read EF05 issuer data and EF06
-holder data (§1.3-1.5), prove the card genuine by internal authentication (IRK, §3.4),
-check the PIN (§3.8) — on 2nd-generation (3DES) and 3rd-generation (SM4) cards alike,
-told apart by the algorithm flag of the SELECT answer (§3.1).
+What a hospital desk, a hotel or a counter does with the card (the MOHRSS social
+security card specification, docs/reference.md part C): SELECT the SSSE by its DDF
+name (§C2), read EF05 issuer data and EF06 holder data (§C1.3-1.5), prove the card genuine by internal authentication (IRK, §C3.4),
+check the PIN (§C3.8) — on 2nd-generation (3DES) and 3rd-generation (SM4) cards alike,
+told apart by the algorithm flag of the SELECT answer (§C3.1).
 
 Choices made here:
 
 * Records are read with READ RECORD by record number through the short file
-  identifier (``00 B2 rr (SFI<<3)|4 Le``, §1.3, HDOS): no SELECT EF, one APDU per
+  identifier (``00 B2 rr (SFI<<3)|4 Le``, §C1.3, HDOS): no SELECT EF, one APDU per
   item, Le = the item's TLV length from :data:`sscard.cards.ssse.SSSE_ITEMS`
   (``Connection`` follows ``6Cxx``/``61xx`` when a card disagrees).
 * 3rd-generation cards: before EF06, GET CHALLENGE (8 B) and EXTERNAL AUTHENTICATE
-  with RKSSSE (kid ``0A``, §1.5; sscard profile for the SM4 cryptogram); the key
+  with RKSSSE (kid ``0A``, §C1.5; sscard profile for the SM4 cryptogram); the key
   provider computes E8, the terminal's source S8 is random.
 * Internal authentication: process factor P8 and source S8 are fresh host randoms
-  (§3.4 uses a challenge as P8; any unpredictable value proves the card), and the key
+  (§C3.4 uses a challenge as P8; any unpredictable value proves the card), and the key
   provider checks the 8-B answer. A wrong answer is :class:`IllegalCard` (−21).
 * The "initial PIN cannot transact" rule (−35) is the host's: the card accepts its
   initial PIN, the reader refuses to go on when the PIN entered equals the issuer's
-  ``initial_pin`` (configured; unknown by default, §3.8 says the default is not
+  ``initial_pin`` (configured; unknown by default, §C3.8 says the default is not
   public). CHANGE PIN back to the initial PIN is refused by the card with ``6985``
   (simulator profile) and reported as −36.
 
@@ -78,7 +78,7 @@ SEX_TEXT = {"1": ("male", "男"), "2": ("female", "女")}
 
 
 class WrongCardType(SscardError):
-    """The card has no SSSE (SELECT answers 6A82): unified code −1 (§4.5)."""
+    """The card has no SSSE (SELECT answers 6A82): unified code −1 (§C4.5)."""
 
     code = -1
     message_en = "wrong card type: not a social security card"
@@ -86,7 +86,7 @@ class WrongCardType(SscardError):
 
 
 class SsseBlocked(CardError):
-    """SELECT answered 6A81 or a command 9303: the SSSE is locked (code −SW, §2.1)."""
+    """SELECT answered 6A81 or a command 9303: the SSSE is locked (code −SW, §C2.1)."""
 
     def __init__(self, sw: int | None = None) -> None:
         super().__init__(sw)
@@ -102,7 +102,7 @@ class SsseBlocked(CardError):
 
 
 class IllegalCard(SscardError):
-    """Internal authentication failed: a counterfeit card (−21, §4.5)."""
+    """Internal authentication failed: a counterfeit card (−21, §C4.5)."""
 
     code = -21
     message_en = "illegal card (internal authentication failed)"
@@ -133,7 +133,7 @@ class CannotRevertToInitialPin(SscardError):
 
 
 class PinFormatError(SscardError):
-    """A PIN that is not 6 digits: −41 illegal characters, −42 wrong length (§4.5)."""
+    """A PIN that is not 6 digits: −41 illegal characters, −42 wrong length (§C4.5)."""
 
     code = -42
     message_en = f"a PIN has {PIN_LENGTH} digits"
@@ -141,7 +141,7 @@ class PinFormatError(SscardError):
 
 
 class HsmMismatch(SscardError):
-    """The card's internal authentication differs from the HSM's INT (−25, §3.6)."""
+    """The card's internal authentication differs from the HSM's INT (−25, §C3.6)."""
 
     code = -25
     message_en = "internal authentication does not match the HSM result"
@@ -161,7 +161,7 @@ class HsmNotNeeded(SscardError):
 
 @dataclass(frozen=True)
 class SsseApplication:
-    """The selected SSSE: algorithm flag of ``9F0C 03 86 01 aa`` (§3.1) and generation."""
+    """The selected SSSE: algorithm flag of ``9F0C 03 86 01 aa`` (§C3.1) and generation."""
 
     algorithm: int
     generation: int
@@ -175,7 +175,7 @@ class SsseApplication:
 
 @dataclass(frozen=True)
 class IssuerData:
-    """EF05 issuer data (§1.4) and the region decoded from the card identification code."""
+    """EF05 issuer data (§C1.4) and the region decoded from the card identification code."""
 
     ef05: Ef05
     region: Region | None
@@ -210,7 +210,7 @@ class IssuerData:
 
     @property
     def card_number(self) -> str:
-        """The interface reads only the first 9 characters (§1.4, §4.2)."""
+        """The interface reads only the first 9 characters (§C1.4, §C4.2)."""
         return self.ef05.card_number[:9]
 
     @property
@@ -237,7 +237,7 @@ class IssuerData:
 
 @dataclass(frozen=True)
 class HolderData:
-    """EF06 holder basic information (§1.5); the repr shows nothing personal."""
+    """EF06 holder basic information (§C1.5); the repr shows nothing personal."""
 
     ef06: Ef06 = dataclasses.field(repr=False)
 
@@ -255,7 +255,7 @@ class HolderData:
 
     @property
     def full_name(self) -> str:
-        """Name + name extension, as the interface spec says (§1.5, §4.2)."""
+        """Name + name extension, as the interface spec says (§C1.5, §C4.2)."""
         return self.ef06.full_name
 
     @property
@@ -324,7 +324,7 @@ class CardRead:
 
     @property
     def atr_historical_hex(self) -> str:
-        """The ATR without its first 4 bytes (readers do ``atr.Mid(8)``, §5)."""
+        """The ATR without its first 4 bytes (readers do ``atr.Mid(8)``, §C5)."""
         return self.atr[4:].hex().upper()
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -349,7 +349,7 @@ class CardRead:
 
 @dataclass(frozen=True)
 class HsmChallenge:
-    """What ``iReadCardBas_HSM_Step1`` hands the host (§3.6, §4.3).
+    """What ``iReadCardBas_HSM_Step1`` hands the host (§C3.6, §C4.3).
 
     Random fields in SCJS order: internal process, internal source, external process
     (the card's last challenge, the one it checks), external source.
@@ -446,7 +446,7 @@ class SsseReader:
     # -- application and files ----------------------------------------------------------
 
     def select(self) -> SsseApplication:
-        """SELECT SSSE by DDF name (§2); 6A82 -> WrongCardType (−1), 6A81 -> SsseBlocked."""
+        """SELECT SSSE by DDF name (§C2); 6A82 -> WrongCardType (−1), 6A81 -> SsseBlocked."""
         response = self._transmit(
             Command(CLA_ISO, Ins.SELECT, 0x04, 0x00, SSSE_DDF_NAME), sensitive=False
         )
@@ -472,14 +472,14 @@ class SsseReader:
             )
             response = self._transmit(cmd, sensitive=sensitive)
             if response.sw == 0x6A83 and item.attr == "name_ext":
-                continue  # 1st-generation cards have no name extension (§1.5)
+                continue  # 1st-generation cards have no name extension (§C1.5)
             if response.sw == 0x9303:
                 raise SsseBlocked(0x9303)
             records.append(response.check(0xB2).data)
         return records
 
     def read_issuer(self) -> IssuerData:
-        """EF05 (§1.4): readable without PIN or authentication; region from the card ID."""
+        """EF05 (§C1.4): readable without PIN or authentication; region from the card ID."""
         self._application()
         # the card number is identifying: the tracer's default rule redacts READ RECORD answers
         ef05 = Ef05.from_tlvs(self._read_records(EF05_FID, EF05_SFI, sensitive=None))
@@ -494,7 +494,7 @@ class SsseReader:
         return self._issuer if self._issuer is not None else self.read_issuer()
 
     def _external_auth(self) -> None:
-        """GET CHALLENGE 8 B, then ``00 82 00 0A 10 E8‖S8`` with RKSSSE (§1.5, profile)."""
+        """GET CHALLENGE 8 B, then ``00 82 00 0A 10 E8‖S8`` with RKSSSE (§C1.5, profile)."""
         if self.keys is None:
             raise KeysRequired()
         app, issuer = self._application(), self._issuer_data()
@@ -507,7 +507,7 @@ class SsseReader:
         self._send(cmd, sensitive=True)
 
     def read_holder(self) -> HolderData:
-        """EF06 (§1.5); on 3rd-generation cards after external authentication with RKSSSE."""
+        """EF06 (§C1.5); on 3rd-generation cards after external authentication with RKSSSE."""
         app = self._application()
         self._issuer_data()
         if app.generation >= 3:
@@ -524,7 +524,7 @@ class SsseReader:
         return self._send(cmd, sensitive=True).data
 
     def authenticate(self) -> None:
-        """Internal authentication (IRK, §3.4): the card proves it holds its key.
+        """Internal authentication (IRK, §C3.4): the card proves it holds its key.
 
         A wrong answer (or a card refusing with 6A88/6982) is :class:`IllegalCard`.
         """
@@ -558,7 +558,7 @@ class SsseReader:
         return None
 
     def verify_pin(self, pin: str) -> None:
-        """VERIFY ``00 20 00 00 03 PIN-BCD`` (§2, P2 = 00).
+        """VERIFY ``00 20 00 00 03 PIN-BCD`` (§C2, P2 = 00).
 
         Raises PinIncorrect (−51, ``tries_left``), PinBlocked (−52), or
         InitialPinNotAllowed (−35) when ``pin`` is the configured initial PIN.
@@ -570,7 +570,7 @@ class SsseReader:
             raise InitialPinNotAllowed()
 
     def change_pin(self, old: str, new: str) -> None:
-        """CHANGE PIN ``80 5E 01 00 Lc old‖FF‖new`` (§2, PINC).
+        """CHANGE PIN ``80 5E 01 00 Lc old‖FF‖new`` (§C2, PINC).
 
         Card 6985 (or ``new`` = the configured initial PIN) -> CannotRevertToInitialPin.
         """
@@ -646,7 +646,7 @@ class SsseReader:
             elapsed_s=time.perf_counter() - start,
         )
 
-    # -- HSM two-step (§3.6, §4.3) ----------------------------------------------------------
+    # -- HSM two-step (§C3.6, §C4.3) ----------------------------------------------------------
 
     def hsm_step1(self) -> HsmChallenge:
         """Card side of ``iReadCardBas_HSM_Step1``: challenges for the host's HSM.
@@ -678,7 +678,7 @@ class SsseReader:
         )
 
     def hsm_step2(self, p_key: str) -> CardRead:
-        """Card side of ``Step2(pKey)``, ``pKey = INT(32 hex)|EXT(32 hex)|`` (§3.6).
+        """Card side of ``Step2(pKey)``, ``pKey = INT(32 hex)|EXT(32 hex)|`` (§C3.6).
 
         INT[0:16 hex] must equal the kept internal-authentication answer (else
         :class:`HsmMismatch`, −25); EXT goes to ``00 82 00 0A 10``; then EF06.

@@ -4,7 +4,7 @@ The social security application as a hospital desk uses it (docs/reference.md §
 the applet is :mod:`sscard.applets.ssse`). Personal data is masked
 unless ``--no-redact``; PINs are typed at a prompt without echo or read from stdin
 (``--pin-stdin``), never taken as an argument (the process list would show them).
-Errors print one bilingual line with the unified-interface code (§4.5), exit 1.
+Errors print one bilingual line with the unified-interface code (§C4.5), exit 1.
 
 Card keys: ``--keys FILE`` (a key set), else ``--psam-reader R`` (a PSAM on another
 PC/SC reader), else with ``--sim`` the shipped TEST key set; on PC/SC without keys
@@ -188,7 +188,7 @@ def _render(read: CardRead, redact: bool) -> str:
     type=click.Choice(["table", "json", "ireadcardbas"]),
     default="table",
     show_default=True,
-    help="Output: bilingual table, JSON, or the iReadCardBas string (ssse-card.md §4.2).",
+    help="Output: bilingual table, JSON, or the iReadCardBas string (§C4.2).",
 )
 @click.option("--verify-pin", is_flag=True, help="Also verify the PIN (prompted, no echo).")
 @click.option("--pin-stdin", is_flag=True, help="Read the PIN as one line from stdin.")
@@ -269,7 +269,7 @@ def pin_change(pin_stdin: bool) -> None:
 @handle_errors
 @_with_code
 def auth_command(keys_file: str | None, psam_reader: str | None) -> None:
-    """Prove the card genuine (internal authentication with the IRK, ssse-card.md §3.4)."""
+    """Prove the card genuine (internal authentication with the IRK, §C3.4)."""
     with _session(keys_file, psam_reader) as reader:
         app = reader.select()
         reader.authenticate()

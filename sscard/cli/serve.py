@@ -1,6 +1,6 @@
 """``sscard sim serve CARD_FILE``: the simulated card as a real PC/SC reader (vpcd).
 
-Connects the card to pcscd's vsmartcard-vpcd driver (platform-notes.md §3) and
+Connects the card to pcscd's vsmartcard-vpcd driver (§N3) and
 serves it in the foreground until Ctrl-C, reconnecting when pcscd restarts.
 Slot 0 is port 35963 ("Virtual PCD 00 00"), slot 1 is 35964 ("... 00 01");
 ``--port`` overrides for a private pcscd configuration.

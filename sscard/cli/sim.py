@@ -248,7 +248,7 @@ def psam_group() -> None:
 @common_options
 @handle_errors
 def psam_new(terminal_id: str, key_index: int, no_sm4: bool, output: str) -> None:
-    """Make a PSAM image for one validator (transit-purse.md §3, §5.8 "Terminal ID").
+    """Make a PSAM image for one validator (§P3, §P5.8 "Terminal ID").
 
     Every validator of a fleet writes its PSAM's terminal number into 8070, EF 0018
     and EF 001E, so clearing tells them apart only if each has its own PSAM. An

@@ -110,7 +110,7 @@ def read_raw(conn: Connection, keys: KeyProvider | None, config: ServeConfig) ->
 
 
 def card_body(read: CardRead, config: ServeConfig, *, full: bool) -> Outcome:
-    """``POST /v1/card/read``'s answer: the read and the ``iReadCardBas`` string (§4.2).
+    """``POST /v1/card/read``'s answer: the read and the ``iReadCardBas`` string (§C4.2).
 
     ``ireadcardbas`` is ``{"code", "out"}`` exactly as the DLL returns them: 0 and the
     ``|``-separated fields, or −2201 when no card keys were configured (the DLL needs

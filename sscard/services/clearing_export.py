@@ -14,7 +14,7 @@ for Parquet).
   batch id, ``upload_date`` the Beijing date of the export.
 * **CSV**: flat columns, no JSON inside a cell (the fare details become
   ``fare_*`` columns) and one time convention: every time is ISO 8601 with its
-  offset, card data in Beijing time (``+08:00``, transit-purse.md §5.8) and
+  offset, card data in Beijing time (``+08:00``, §P5.8) and
   ``created_at`` converted to ``+08:00`` as well, so no column is naive or UTC.
 * **JSON lines**: the same times; ``fare`` stays a nested object.
 """

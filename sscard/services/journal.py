@@ -1,7 +1,7 @@
 """The validator journal: every purse debit is on disk before the card is asked to pay.
 
 Why: a validator must never lose a charge and never charge twice, even when the
-card is pulled away mid-debit or the power goes (transit-purse.md §5.7). So the
+card is pulled away mid-debit or the power goes (§P5.7). So the
 debit context (counter N, amount, terminal txn seq, date-time) is written as a
 ``pending`` row and committed *before* DEBIT (8054) is sent; after MAC2 is
 verified the row becomes ``completed`` with the TAC and MAC2. A torn debit is
@@ -10,7 +10,7 @@ recovery counter") proves it was or was not taken: then ``completed`` or
 ``failed``. The validator finds that context again by ASN with
 :meth:`Journal.pending_for_card`. A torn debit the validator cannot decide (the
 card's proof is another terminal's, the debit rotated out of EF 0018, no key to
-check the TAC) becomes ``uncertain`` (灰交易, a grey record, clearing.md §6): it keeps
+check the TAC) becomes ``uncertain`` (灰交易, a grey record, §K6): it keeps
 the whole debit context, the reason and any unverified 805A answer, and clearing
 settles it from the card's following transactions (:mod:`sscard.services.grey`;
 docs/transit-recovery.md). Every row also keeps the card's newest EF 0018 entry as
@@ -48,7 +48,7 @@ from sscard.errors import ExitStatus, SscardError
 from sscard.files import open_private
 from sscard.sqlite import Store, open_database
 
-#: EP purchase and composite (CAPP) purchase, transit-purse.md §5.1.
+#: EP purchase and composite (CAPP) purchase, §P5.1.
 TXN_TYPES = frozenset({0x06, 0x09})
 #: PRAGMA application_id of an sscard journal ("SSJ1"), so a foreign SQLite file is refused.
 APPLICATION_ID = 0x53534A31
@@ -127,7 +127,7 @@ def _check_range(value: object, lo: int, hi: int, name: str) -> None:
 
 @dataclass(frozen=True)
 class CardTxn:
-    """One EF 0018 entry (transit-purse.md §5.2) as a journal keeps it: ``counter`` is
+    """One EF 0018 entry (§P5.2) as a journal keeps it: ``counter`` is
     the counter the transaction used (offline for purchases 06/09, online for loads)."""
 
     counter: int
@@ -147,7 +147,7 @@ class CardTxn:
 
 @dataclass(frozen=True, kw_only=True)
 class PendingTap:
-    """The debit context saved before 8054: what tearing recovery needs (§5.7 step 1).
+    """The debit context saved before 8054: what tearing recovery needs (§P5.7 step 1).
 
     ``card_counter`` is the offline counter N from the 8050 response; recovery
     sends 805A with N + 1. ``txn_datetime`` is the terminal's local date-time
@@ -172,7 +172,7 @@ class PendingTap:
     key_version: int | None = None  # 8050 answer: which card key made MAC2 and TAC
     algorithm_id: int | None = None  # 8050 answer: 00 3DES, 04 SM4 (profile)
     #: The card's newest EF 0018 entry before this debit (None: not read). For clearing:
-    #: a tap at counter N + 1 tells what the card did at counter N (clearing.md §6).
+    #: a tap at counter N + 1 tells what the card did at counter N (§K6).
     previous: CardTxn | None = None
 
     def __post_init__(self) -> None:
@@ -806,7 +806,7 @@ class Journal(Store):
         return _to_record(rows[0])
 
     def pending_for_card(self, asn: bytes | str) -> TapRecord | None:
-        """The newest unfinished (``pending`` or ``unknown``) debit of this card, for §5.7.
+        """The newest unfinished (``pending`` or ``unknown``) debit of this card, for §P5.7.
 
         The record carries what recovery needs: ``card_counter`` (N; send 805A
         with N + 1), ``amount``, ``terminal_seq``, ``txn_datetime``, ``txn_type``.
@@ -877,7 +877,7 @@ class Journal(Store):
         """Write every ``completed``, not yet acknowledged row to a clearing file.
 
         Returns the new batch id. ``uncertain`` rows go too, flagged ``grey`` = 1 with
-        no TAC (clearing refuses them ``04`` until settled, clearing.md §6); the batch
+        no TAC (clearing refuses them ``04`` until settled, §K6); the batch
         total counts ``completed`` amounts only. ``pending``, ``unknown`` and ``failed``
         rows are never exported. Rows stay unsent until :meth:`ack`, so exporting again
         without an ack writes the same rows under a new batch id. The file is

@@ -53,9 +53,9 @@ CARD_STATES = ("ok", "expired", "blocked", "pin-locked")
 OTHER_PROVINCE = "other"
 CardState = Literal["ok", "expired", "blocked", "pin-locked"]
 
-#: Maximum purse balance, profile default 1000.00 CNY (transit-purse.md profile).
+#: Maximum purse balance, profile default 1000.00 CNY (docs/reference.md part P profile).
 DEFAULT_MAX_BALANCE = 100_000
-#: Simulator default PIN and tries (ssse-card.md profile "Default PIN").
+#: Simulator default PIN and tries (docs/reference.md part C profile "Default PIN").
 DEFAULT_PIN = "123456"
 DEFAULT_PIN_TRIES = 3
 #: Cyclic file sizes of the simulated card.
@@ -304,7 +304,7 @@ class SsseProfile:
     ef06: Ef06
     atr_historical: AtrHistorical
     pin: PinState = field(default_factory=PinState)
-    #: External-authentication tries (``63Cx``, ``6983`` at 0; ssse-card.md profile).
+    #: External-authentication tries (``63Cx``, ``6983`` at 0; docs/reference.md part C profile).
     ext_auth_tries_left: int = 3
     state: CardState = "ok"
 
@@ -316,7 +316,7 @@ class SsseProfile:
 @dataclass
 class PurseProof:
     """The last purchase's proof, kept so GET TRANSACTION PROVE (805A) answers after the
-    card image is reloaded (transit-purse.md §5.7): counter N + 1, type, MAC2, TAC."""
+    card image is reloaded (§P5.7): counter N + 1, type, MAC2, TAC."""
 
     counter: int
     txn_type: int
@@ -326,7 +326,7 @@ class PurseProof:
 
 @dataclass
 class PurseProfile:
-    """The T-Union EP application (transit-purse.md §1, §5)."""
+    """The T-Union EP application (§P1, §P5)."""
 
     algorithm_id: int  # PurseAlgorithmId: 00 3DES, 04 SM4
     ef0015: Ef0015
@@ -347,11 +347,11 @@ class PurseProfile:
     #: EF 1A by record ID (02 bus, 01 metro).
     composite_records: dict[int, CompositeRecord] = field(default_factory=dict)
     #: EF 19 by record ID: the same records on a local (non-interoperable) card
-    #: (transit-purse.md §5.4). Empty by default, so older card images still load.
+    #: (§P5.4). Empty by default, so older card images still load.
     local_composite_records: dict[int, CompositeRecord] = field(default_factory=dict)
     #: Overdraft in use (fen); the balance is then 0 (purse_applet: one signed value).
     overdraft_used: int = 0
-    #: Use the published §4.5 vector key instead of diversified keys (vector tests).
+    #: Use the published §P4.5 vector key instead of diversified keys (vector tests).
     vector_keys: bool = False
     #: What 805A answers for the last purchase; None before the first purchase.
     last_proof: PurseProof | None = None
@@ -360,7 +360,7 @@ class PurseProfile:
 @dataclass
 class CardProfile:
     """One simulated card. ``df01`` maps an EF name (``"EF05"``) to record number -> value;
-    the records are opaque TLVs with tag = record number (ssse-card.md profile)."""
+    the records are opaque TLVs with tag = record number (docs/reference.md part C profile)."""
 
     SCHEMA: ClassVar[str] = CARD_SCHEMA
 
@@ -538,7 +538,7 @@ def new_card(
     ``interoperable=False`` gives a local card: EF 0017 interoperability flag ``0000``,
     its issuer ID carrying its issuing city's T-Union code (as always), so it is
     accepted only by that city's validators and keeps its composite records in SFI 19
-    (transit-purse.md §1.3, §5.4).
+    (§P1.3, §P5.4).
 
     ``region`` fixes the issuing region (a GB/T 2260 code of that province, e.g.
     ``330100`` Hangzhou); by default one is drawn from the seed. ``province="other"``
@@ -631,7 +631,7 @@ def new_card(
     )
 
     # Purse: issuer ID = card type ‖ 01 ‖ T-Union city code ‖ FF..; ASN 20 BCD digits.
-    # The city code is the issuing city's (GB/T 13497, transit-purse.md §5.8): a
+    # The city code is the issuing city's (GB/T 13497, §P5.8): a
     # province-level card issues as the capital (sscard profile).
     city4 = city_of_region(region).code
     issuer_id = bytes.fromhex(f"0101{city4}FFFFFFFF")
@@ -679,7 +679,7 @@ def new_card(
 
     reg = region_of(home)
     df01 = {
-        # Opaque records (ssse-card.md profile): household register and residence text.
+        # Opaque records (docs/reference.md part C profile): household register and residence text.
         "EF05": {1: reg.name_zh.encode("gbk").ljust(60, b"\x00")},
         "EF06": {1: (reg.name_zh + "某路1号").encode("gbk").ljust(60, b"\x00")},
     }

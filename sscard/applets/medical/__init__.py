@@ -1,12 +1,12 @@
 """The medical front desk: card → 1101 → area case → filing → 2201 … 2207 → receipt.
 
 What a hospital or pharmacy desk does when a patient pays with the social
-security card (medical-insurance.md §1.2 outpatient chain, §2.1 medium 03):
+security card (§M1.2 outpatient chain, §M2.1 medium 03):
 
 0. finish what an interrupted desk left behind (:meth:`FrontDesk.recover`);
-1. read the card (SSSE EF05/EF06, PIN if configured, ssse-card.md §1.4, §1.5);
+1. read the card (SSSE EF05/EF06, PIN if configured, §C1.4, §C1.5);
 2. 1101 with ``mdtrt_cert_type`` 03, ``mdtrt_cert_no`` = card number and
-   ``card_sn`` = card identification code (the card is identified by both, §1.7),
+   ``card_sn`` = card identification code (the card is identified by both, §M1.7),
    and refuse unless the person returned is the cardholder (SSN, name);
 3. classify local / in-province / cross-province from the *1101* insured area
    (never from the card's region: sscard profile, "Area codes");
@@ -14,11 +14,11 @@ security card (medical-insurance.md §1.2 outpatient chain, §2.1 medium 03):
    filing check"); ``NOT_FILED`` stops here, before anything is registered;
 5. 2201 register → 2203 visit → 2204 fee items → 2206 pre-settle (the split);
 6. the desk confirms → 2207 settle (a lost reply is resolved by the client,
-   §1.5) → :class:`Receipt`.
+   §M1.5) → :class:`Receipt`.
 
 Nothing is left half-done: if a step after 2201 fails before settlement, the
 visit is cancelled (2205 → 2202) and the error says so (:class:`VisitAborted`).
-Cancelling a settlement is 2208 → 2205 → 2202 (§1.5, order from HIS code).
+Cancelling a settlement is 2208 → 2205 → 2202 (§M1.5, order from HIS code).
 
 Modules (read in this order):
 

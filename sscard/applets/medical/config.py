@@ -2,7 +2,7 @@
 
 The platform URL, the institution (``fixmedins_code``, treatment area
 ``mdtrtarea_admvs``: always configured, never derived from the card,
-medical-insurance.md sscard profile "Area codes"), the operator and the
+docs/reference.md part M sscard profile "Area codes"), the operator and the
 profile's choices (``psn_setlway`` / ``acct_used_flag``, the filing check).
 Unknown keys and wrong types are refused, never dropped.
 """

@@ -2,7 +2,7 @@
 
 recover → 1101 → same person as the card? → patient guard → area case → filing
 check → 2201 → 2203 → 2204 → 2206 → confirm → 2207, and the undo paths 2205 →
-2202 and 2208 → 2205 → 2202 (medical-insurance.md §1.2, §1.5, §1.6, §1.7;
+2202 and 2208 → 2205 → 2202 (§M1.2, §M1.5, §M1.6, §M1.7;
 sscard profile, "Cross-province filing check" and "Area codes"). The package
 docstring (:mod:`sscard.applets.medical`) walks the flow.
 
@@ -72,7 +72,7 @@ from sscard.services.insurance import (
     split_fee_upload,
 )
 
-#: SSC as the visit medium (medical-insurance.md §2.1).
+#: SSC as the visit medium (§M2.1).
 CERT_TYPE_SSC = "03"
 #: Citizen ID number as the person's certificate (psn_cert_type 01).
 PSN_CERT_ID = "01"
@@ -180,7 +180,7 @@ class FrontDesk:
 
         The person the platform answers with must be the one on the card (SSN
         and name from EF06): otherwise :class:`WrongPerson`, audited, and nothing
-        registered (§1.7: card numbers are not unique across provinces).
+        registered (§M1.7: card numbers are not unique across provinces).
         """
         person = self.client.person_info(
             PersonInfoRequest(
@@ -250,7 +250,7 @@ class FrontDesk:
 
     def pre_settle(self, patient: Patient, reg: Registration, visit: VisitPlan) -> PreSettlement:
         """2203 visit, 2204 fee items (in as many uploads as the 40,000-character
-        ``input`` limit needs, §1.7), 2206 pre-settlement."""
+        ``input`` limit needs, §M1.7), 2206 pre-settlement."""
         self.client.upload_visit(
             VisitUploadRequest(
                 mdtrt_id=reg.mdtrt_id,
@@ -290,7 +290,7 @@ class FrontDesk:
         return PreSettlement(patient, reg, visit, request, self.client.pre_settle(request))
 
     def confirm(self, pre: PreSettlement, *, seen: bool = True) -> Receipt:
-        """2207 for a confirmed 2206; a lost reply is resolved by the client (§1.5).
+        """2207 for a confirmed 2206; a lost reply is resolved by the client (§M1.5).
 
         ``seen=False``: the receipt is handed out later (:meth:`settle` marks it seen
         once ``deliver`` returned), so a desk killed in between leaves it *unseen*.

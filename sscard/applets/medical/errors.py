@@ -1,9 +1,9 @@
 """The desk's errors: each says what failed *and* what was undone.
 
-A visit is never left half-done (medical-insurance.md §1.5: cancellation is
+A visit is never left half-done (§M1.5: cancellation is
 2205 → 2202, a settlement 2208 → 2205 → 2202); :class:`Cleanup` records which of
 those steps succeeded so the message can tell the desk how to finish by hand.
-A cross-province visit without a filing stops before 2201 (§1.6; sscard profile,
+A cross-province visit without a filing stops before 2201 (§M1.6; sscard profile,
 "Cross-province filing check").
 """
 
@@ -44,7 +44,7 @@ class CardNotUsable(InsuranceError):
 class WrongPerson(InsuranceError):
     """1101 answered with a person who is not the cardholder read at the desk.
 
-    Card numbers repeat across provinces (medical-insurance.md §1.7), so the
+    Card numbers repeat across provinces (§M1.7), so the
     platform's answer is checked against the card's EF06 (SSN, name) before
     anything is registered: settling on someone else's insurance account is the
     worst mistake a desk can make. Nothing was registered; the refusal is in the

@@ -2,8 +2,8 @@
 
 The card gives the 1101 certificate: card number and card identification code
 (``card_sn``, mandatory cross-province) from EF05, SSN and name from EF06
-(medical-insurance.md §2.1 medium 03, §1.6; ssse-card.md §1.4, §1.5). The fee
-items are checked before anything is sent (§1.2: 2204 takes one charge batch).
+(§M2.1 medium 03, §M1.6; §C1.4, §C1.5). The fee
+items are checked before anything is sent (§M1.2: 2204 takes one charge batch).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CardIdentity:
     """What the desk takes from the card: EF05 card number, card identification code and
-    region, EF06 SSN and name (ssse-card.md §1.4, §1.5). Personal fields stay out of repr."""
+    region, EF06 SSN and name (§C1.4, §C1.5). Personal fields stay out of repr."""
 
     card_number: str
     card_id_code: str  # 32 hex: the 1101 card_sn
@@ -60,8 +60,8 @@ def read_identity(
     """Read EF05/EF06 through :class:`~sscard.applets.ssse.SsseReader` (PIN if given).
 
     3rd-gen cards need ``keys`` (PSAM or key set) to read EF06 (RKSSSE external
-    authentication, ssse-card.md §1.5); with keys the card is also proved genuine
-    (internal authentication, §3.4). An expired card is refused.
+    authentication, §C1.5); with keys the card is also proved genuine
+    (internal authentication, §C3.4). An expired card is refused.
     """
     day = today or beijing_now().date()
     reader = SsseReader(conn, keys, today=lambda: day)

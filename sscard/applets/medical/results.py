@@ -1,9 +1,9 @@
 """What the desk gets back, and the bilingual text the patient and the desk see.
 
 The receipt shows the platform's fund split exactly as returned (2206/2207
-``setlinfo``, medical-insurance.md §1.3), the area case (§1.6) and, masked by
+``setlinfo``, §M1.3), the area case (§M1.6) and, masked by
 default, who paid (regulation.md Art. 18). A cancellation shows the 2208 answer
-(§1.5). Labels are aligned by display width, CJK characters counting double.
+(§M1.5). Labels are aligned by display width, CJK characters counting double.
 """
 
 from __future__ import annotations

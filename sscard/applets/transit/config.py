@@ -38,7 +38,7 @@ One file per validator (examples/validator-metro.toml, examples/validator-bus.to
 
 Why so strict: a typo must never become a free ride. An unknown key or section, a
 value of the wrong type, a flat validator without a fare, a city code outside the
-T-Union table (transit-purse.md §5.8): each is one bilingual error naming the file,
+T-Union table (§P5.8): each is one bilingual error naming the file,
 the key and its TOML line, before anything is opened or written (exit status 2).
 :class:`ValidatorConfig` checks its own field types, so a vendor building it in code
 gets the same clear error at construction instead of refused taps later.
@@ -88,7 +88,7 @@ class ValidatorConfig:
 
     ``fare`` is required in flat mode (``0`` only when meant); ``institution_id``
     defaults to ``01 01 <city_code> FF FF FF FF`` and must carry ``city_code`` in
-    bytes 2-3, where T-Union Master reads a trip's city (§5.8).
+    bytes 2-3, where T-Union Master reads a trip's city (§P5.8).
     """
 
     terminal_id: str

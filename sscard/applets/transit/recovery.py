@@ -44,7 +44,7 @@ docs/transit-recovery.md says what is decided here and what is left to clearing.
 
 A recovered entry/exit re-reads its composite record for the answer from the file the
 torn tap wrote (journal ``composite_sfi``/``composite_record``: SFI 1A, or 19 on a
-local card, §5.4 and profile "Metro composite record"). That read comes after the row
+local card, §P5.4 and profile "Metro composite record"). That read comes after the row
 is decided, so losing the card there costs only the record in the answer.
 
 The public counterpart is CardLan's bus firmware (S6, ``SecondDebitChas``): reset,

@@ -35,7 +35,7 @@ class Refusal(Enum):
     INSUFFICIENT_BALANCE = ("INSUFFICIENT_BALANCE", "insufficient balance", "余额不足")
     ALREADY_ENTERED = ("ALREADY_ENTERED", "already entered: tap out first", "已进站，请先出站")
     NO_ENTRY = ("NO_ENTRY", "no entry record: see the service desk", "无进站记录，请到服务台")
-    ALREADY_PAID = ("ALREADY_PAID", "already paid", "请勿重复刷卡")  # repeat tap, §5.8
+    ALREADY_PAID = ("ALREADY_PAID", "already paid", "请勿重复刷卡")  # repeat tap, §P5.8
     MAC_INVALID = ("MAC_INVALID", "card rejected the terminal MAC (9302)", "卡片MAC1校验失败")
     MAC2_INVALID = ("MAC2_INVALID", "card MAC2 invalid: card refused", "卡片MAC2校验失败，拒绝")
     CARD_REMOVED = ("CARD_REMOVED", "card removed: tap again", "卡片已移开，请重新刷卡")
@@ -76,7 +76,7 @@ class TapAccepted:
     category: int = 0
     transfer: bool = False  # a transfer discount applied
     penalty: bool = False  # a missed tap-out was charged (max fare, no discount)
-    recovered: bool = False  # completed by GET TRANSACTION PROVE after a tear (§5.7)
+    recovered: bool = False  # completed by GET TRANSACTION PROVE after a tear (§P5.7)
     mac2_verified: bool = True  # False: not checked under this debit's own PSAM session
     #: True: the card's log shows this debit but nothing here could prove it; the
     #: journal row is ``uncertain`` (灰交易) and clearing settles it (recovery.py).

@@ -11,13 +11,13 @@ A tap (reference §P1.2, §P2, §P3, §P5.5, §P5.7 and the sscard profile):
    (docs/transit-recovery.md).
 3. Checks, before any 8050: validity dates (EF 0015), blacklist (ASN), EF 0017
    category, interoperability flag for a card of another city, issuer trust list, and
-   in flat and bus-segment modes the repeat-tap window (§5.8, sscard profile: the
+   in flat and bus-segment modes the repeat-tap window (§P5.8, sscard profile: the
    same card again at this validator within ``repeat_tap_seconds`` of its last
    completed tap is refused "already paid"; metro gates refuse a second entry instead).
 4. Fare: flat; or metro / bus-segment entry-exit from the composite record (1A record
-   01 metro, profile; 02 bus, §5.4) and the fare table (:mod:`.fares`). A local card
+   01 metro, profile; 02 bus, §P5.4) and the fare table (:mod:`.fares`). A local card
    (EF 0017 interoperability flag ``0000``) keeps that record in SFI 19 instead of 1A
-   (§5.4, profile "Metro composite record"): read, written and re-read after a tear
+   (§P5.4, profile "Metro composite record"): read, written and re-read after a tear
    from the same file (:func:`.purse.composite_sfi`).
 5. Purchase: EF 0018 record 1 (the card's last transaction, kept in the journal row
    as clearing evidence) -> 8050 (03 composite / 01 simple) -> algorithm policy (00
@@ -27,14 +27,14 @@ A tap (reference §P1.2, §P2, §P3, §P5.5, §P5.7 and the sscard profile):
    6Cxx the terminal does not re-send, an odd SW) goes straight to recovery while
    the card is still there: the debit is proven one way or the other, never guessed.
 
-Entry/exit rules (project choices where §5.5 leaves room, documented here):
+Entry/exit rules (project choices where §P5.5 leaves room, documented here):
 
 * entry writes 1A (19) state 01 with the highest fare from this station flagged in bytes
   54-57 (``max_amount``) and a 1E record type 03, for a zero-amount composite purchase;
 * a second entry while an entry in this network (same city code) is open and younger
   than ``max_trip_minutes`` is refused (``ALREADY_ENTERED``);
 * an open entry older than that is a **missed tap-out**: the next entry charges the
-  flagged fare in full (no discount, §5.5 "no tap-off -> full fare") and starts a new
+  flagged fare in full (no discount, §P5.5 "no tap-off -> full fare") and starts a new
   trip. An open entry in another city's network is not ours to charge and is replaced;
 * exit needs an open entry in this network (else ``NO_ENTRY``); the fare comes from the
   table, entry station -> this station (a station missing from the table: the flagged
@@ -48,7 +48,7 @@ The journal and the card cannot disagree: 8054 is all-or-nothing on the card (th
 80DC records included), and its context is on disk before it is sent.
 
 Every date-time the tap writes (8070, 8054, the 1E/1A records, hence the TAC) and every
-fare rule uses Beijing time (:mod:`sscard.clock`, §5.8) whatever the host's ``TZ``; the
+fare rule uses Beijing time (:mod:`sscard.clock`, §P5.8) whatever the host's ``TZ``; the
 terminal number comes from this validator's own PSAM (EF 16), which must be the one its
 configuration names (``psam_terminal_id``), so each validator of a fleet is told apart.
 """
@@ -146,7 +146,7 @@ class Validator:
             )
         self._own_journal = journal is None
         self.journal = journal if journal is not None else Journal(config.journal_path)
-        # Any row still pending was left by a crash mid-debit: it is torn (§5.7).
+        # Any row still pending was left by a crash mid-debit: it is torn (§P5.7).
         self.journal.mark_pending_unknown()
         if blacklist is None:
             path = config.blacklist_path
@@ -246,7 +246,7 @@ class Validator:
         return None, ef17
 
     def _repeated(self, asn: str, now: datetime) -> bool:
-        """A repeat tap (§5.8, sscard profile): this card's last completed tap here is
+        """A repeat tap (§P5.8, sscard profile): this card's last completed tap here is
         younger than ``repeat_tap_seconds``. Metro gates have their own rule (a second
         entry is ``ALREADY_ENTERED``)."""
         cfg = self.config
@@ -274,7 +274,7 @@ class Validator:
         return False
 
     def _trip(self, kind: TripRecordType, fare: Fare, balance: int, now: datetime) -> TripRecord:
-        """A 1E record (§5.3): line 2 ‖ station 2 ‖ operator 2 ‖ 00, as bus writers do."""
+        """A 1E record (§P5.3): line 2 ‖ station 2 ‖ operator 2 ‖ 00, as bus writers do."""
         cfg = self.config
         return TripRecord(
             record_type=int(kind),
@@ -311,7 +311,7 @@ class Validator:
         table = cfg.fare_table
         assert table is not None
         rid = CompositeRecordId.METRO if cfg.industry == Industry.METRO else CompositeRecordId.BUS
-        sfi = composite_sfi(ef17)  # 1A interoperable, 19 local (§5.4)
+        sfi = composite_sfi(ef17)  # 1A interoperable, 19 local (§P5.4)
         rec = purse.composite(rid, sfi)
         open_here = (
             rec is not None
@@ -433,7 +433,7 @@ class Validator:
             **fare.as_dict(),
         }
         written = next(((s, rid) for s, rid, _ in built if s != SFI_TRIP), None)
-        if written is not None:  # where recovery re-reads it after a tear (§5.7)
+        if written is not None:  # where recovery re-reads it after a tear (§P5.7)
             details["composite_sfi"], details["composite_record"] = written
         tap_id = journal.begin(
             PendingTap(
@@ -471,7 +471,7 @@ class Validator:
         mac2 = debit.mac2
         check = psam.verify_mac2(mac2)
         if check is Mac2Check.INVALID:
-            # The PSAM keeps its context after 9302: one retry with the MAC2 of 805A (§5.7).
+            # The PSAM keeps its context after 9302: one retry with the MAC2 of 805A (§P5.7).
             try:
                 mac2 = purse.prove(int(txn_type), (init.offline_counter + 1) & 0xFFFF).mac2
                 check = psam.verify_mac2(mac2)
