@@ -110,12 +110,12 @@ def test_cli_read_over_pcsc_without_and_with_psam(vreader, vreader2) -> None:  #
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     fields = result.output.strip().split("|")
-    card_id = profile.ssse.ef05.card_id.hex  # masked by default (issue 15)
+    card_id = profile.ssse.ef05.card_id.hex  # masked by default
     assert fields[3] == card_id[:6] + "*" * 22 + card_id[-4:] and fields[9] == TERMINAL.hex()
 
 
 def test_a_read_without_keys_says_what_it_skipped_and_how_to_give_keys(vreader) -> None:  # type: ignore[no-untyped-def]
-    """Issue 17: a 3rd-generation card read with no keys names what it skipped, in both
+    """A 3rd-generation card read with no keys names what it skipped, in both
     languages and in every format, with the option that supplies keys."""
     import json
 

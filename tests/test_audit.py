@@ -1,4 +1,4 @@
-"""Privacy audit log (issue 7 "Privacy"; regulation Art. 18): masks only, retention, query."""
+"""Privacy audit log (regulation Art. 18): masks only, retention, query."""
 
 from __future__ import annotations
 

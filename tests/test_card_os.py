@@ -477,7 +477,7 @@ def test_echo_card_baseline() -> None:
 
 
 def test_a_powered_off_card_answers_nothing() -> None:
-    """Issue 15: no APDU is processed between power off and power on (a mute card)."""
+    """No APDU is processed between power off and power on (a mute card)."""
     from sscard.card_interface import CardNotPowered, CardTorn
 
     card = make_card()

@@ -151,7 +151,7 @@ def test_blocked_card_and_missing_file(tmp_path: Path) -> None:
     new_card("shanghai", generation=3, state="blocked", seed=34).save(path)
     code, out = run("read", "--sim", str(path))
     assert code == 1 and "[-27265]" in out and "社会保障应用已锁定" in out
-    # What to do comes first, the codes last (issue 14).
+    # What to do comes first, the codes last.
     assert out.startswith("error: social security application is locked") and "12333" in out
     code, out = run("read", "--sim", str(tmp_path / "none.json"))
     assert code == 2 and out.startswith("error: ") and "[-" in out and "Traceback" not in out

@@ -1,4 +1,4 @@
-"""Configuration that must be a decision, not a default (issue 15).
+"""Configuration that must be a decision, not a default.
 
 - ``sim insurance serve --host 0.0.0.0`` is refused without ``--allow-remote``, and
   warned about with it; the admin token is printed at start and works.

@@ -1,4 +1,4 @@
-"""Issue 17: nothing is written into the current directory or beside a configuration by
+"""Nothing is written into the current directory or beside a configuration by
 default; what sscard keeps lives in the state directory (XDG), explicit paths as given."""
 
 from __future__ import annotations

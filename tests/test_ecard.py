@@ -1,4 +1,4 @@
-"""e-SSC QR (sscard profile, reference part C last profile row): codec, issuer, verifier, CLI."""
+"""E-SSC QR (sscard profile, reference part C last profile row): codec, issuer, verifier, CLI."""
 
 from __future__ import annotations
 
@@ -505,7 +505,7 @@ def test_cli_issue_and_verify(tmp_path: Path) -> None:
     code, out = _cli("verify", payload, "--trust", str(trust), "--terminal-id", "gate-1", *common)
     card_id = card.ssse.ef05.card_id.hex
     assert code == 0 and "ACCEPTED [ok]" in out and card_id not in out
-    assert f"{card_id[:6]}{'*' * 22}{card_id[-4:]}" in out  # masked by default (issue 15)
+    assert f"{card_id[:6]}{'*' * 22}{card_id[-4:]}" in out  # masked by default
     code, out = _cli("verify", payload, "--trust", str(trust), "--json", *common)
     assert code == 1 and json.loads(out)["reason"] == "replayed"
     code, out = _cli("verify", "otherqr", "--trust", str(trust), *common)
@@ -588,7 +588,7 @@ def test_cli_missing_decoder_and_stdin(
 def test_cli_issue_keeps_its_private_key_out_of_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 11: no TEST private key dropped into a checkout; the key file is 0600."""
+    """No TEST private key dropped into a checkout; the key file is 0600."""
     new_card("anhui", seed=3).save(tmp_path / "card.json")
     cwd, state = tmp_path / "checkout", tmp_path / "state"
     cwd.mkdir()
@@ -619,7 +619,7 @@ def _v01_payload(key: IssuerKey, card_id: bytes, ssn: str, issued_at: int) -> tu
 def test_version_01_is_refused_and_its_digest_never_shown(
     key: IssuerKey, clock: Clock, tmp_path: Path
 ) -> None:
-    """Issue 15: v01 carried SM3(SSN)[0:16], brute-forced in seconds; verifiers refuse it."""
+    """V01 carried SM3(SSN)[0:16], brute-forced in seconds; verifiers refuse it."""
     card = new_card("anhui", seed=5)
     payload, digest = _v01_payload(key, card.ssse.ef05.card_id.encode(), card.ssse.ef06.ssn, T0)
     trust = TrustStore({key.key_id: key.public_key})
@@ -664,7 +664,7 @@ def _card_file(tmp_path: Path) -> Path:
 def test_a_verifier_cannot_test_candidate_ssns(
     issuer: EcardIssuer, verifier: EcardVerifier
 ) -> None:
-    """The attack of issue 15 no longer works: with the county and birth year known, no
+    """The brute-force attack on v01 no longer works: with the county and birth year known, no
     SSN candidate's SM3 (or SM3 of anything else public) equals the holder reference."""
     card = new_card("anhui", seed=9)
     ssn = card.ssse.ef06.ssn

@@ -1,4 +1,4 @@
-"""Single use across processes: two verifiers sharing one replay-cache file (issue 7).
+"""Single use across processes: two verifiers sharing one replay-cache file.
 
 Two real processes (spawned, so nothing is shared but the SQLite file) scan the same
 codes at the same moment; for every code exactly one of them may accept it.

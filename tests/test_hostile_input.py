@@ -1,6 +1,6 @@
 """Hostile input files: one bilingual error line and exit status 2, never a traceback.
 
-Issue 15: a card image with a 5000-digit integer or deep nesting, a trace with a dict
+A card image with a 5000-digit integer or deep nesting, a trace with a dict
 where a string belongs or deep nesting, an identity policy with ``min_age = inf``, and
 ``fare_table = "/dev/zero"`` (memory grew to 23 GB). Every file read from user input
 goes through sscard.files (regular files only, bounded size, bounded JSON/TOML);

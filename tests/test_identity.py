@@ -1,4 +1,4 @@
-"""Identity checks (issue 7) over the simulator: every check, every scenario, four provinces.
+"""Identity checks over the simulator: every check, every scenario, four provinces.
 
 Cards are generated profiles (sscard.simulators.profile.new_card) built into the card
 OS and read through SimulatorTransport with the SsseReader and the TEST key set, so
@@ -430,7 +430,7 @@ def test_qr_round_trip_at_a_gate(
         assert result.released["card_id_code"] == profile.ssse.ef05.card_id.hex
         ref = issuer.key.holder_reference(profile.ssse.ef06.ssn).hex().upper()
         assert result.released["holder_ref"] == ref
-        # The holder reference is never shown whole, not even unredacted (issue 15).
+        # The holder reference is never shown whole, not even unredacted.
         for redact in (True, False):
             assert ref not in str(result.to_dict(redact=redact)) + result.text(redact=redact)
         assert profile.ssse.ef05.card_id.hex not in str(result.to_dict()) + result.text()

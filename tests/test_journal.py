@@ -1,4 +1,4 @@
-"""The validator journal (issue 6 part 3): states, durability, clearing export/ack, faults.
+"""The validator journal: states, durability, clearing export/ack, faults.
 
 Real SQLite files in tmp_path; pytest-mock only to inject disk failures.
 """
@@ -393,7 +393,7 @@ def test_cli_export_and_ack(tmp_path: Path):
 
 
 def test_v1_journal_is_migrated_in_place(tmp_path: Path):
-    """A journal written before issue 12 (schema 1) opens with its rows, batches and
+    """A journal written before grey rows existed (schema 1) opens with its rows, batches and
     foreign keys intact, and takes the new state and columns."""
     from sscard.services.journal import _SCHEMA_V1
 

@@ -1,4 +1,4 @@
-"""Issue 6 acceptance "Crash": a validator process killed with SIGKILL loses nothing.
+"""A validator process killed with SIGKILL loses nothing.
 
 A child process runs a tap loop on a real journal file (begin; then complete,
 mark torn or fail; now and then a clearing export and an ack) and prints each

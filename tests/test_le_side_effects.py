@@ -1,5 +1,5 @@
 """Le on every command with side effects: nothing committed twice, nothing reported failed
-that was committed (issue 12 part 2).
+that was committed.
 
 For each command that changes a card or a PSAM, and each Le (absent, 00, too short,
 too long, exact), on a fresh card:
@@ -263,7 +263,7 @@ BUILDERS: dict[str, Callable[[bool], Case]] = {
 
 
 class Legacy:
-    """A card OS that commits first and judges Le after (the card of issue 12): the
+    """A card OS that commits first and judges Le after (the card that once charged twice): the
     command runs with the exact Le, then a wrong Le turns its 9000 into 6Cxx."""
 
     def __init__(self, card: CardOS) -> None:

@@ -1,4 +1,4 @@
-"""Blacklist and trust list (issue 6 part 4): file format, lookups, versions, 1 M entries."""
+"""Blacklist and trust list: file format, lookups, versions, 1 M entries."""
 
 from __future__ import annotations
 

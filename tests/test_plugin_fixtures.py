@@ -1,4 +1,4 @@
-"""Written only against the shipped pytest plugin's fixtures (issue 17): tap, read, settle."""
+"""Written only against the shipped pytest plugin's fixtures: tap, read, settle."""
 
 from decimal import Decimal
 

@@ -1,6 +1,6 @@
 """Every CLI command, in every output format, with default options: nothing personal shown.
 
-Issue 15 (regulation.md Art. 18, personal data at terminals): one masking policy
+Regulation Art. 18 (personal data at terminals): one masking policy
 (sscard.cards.privacy) for every output path. A module fixture runs each leaf command
 of ``sscard`` (the list is checked against the click tree, so a new command cannot be
 forgotten) in its text form, with ``--json`` and in its other formats (``read --format
@@ -396,7 +396,7 @@ TEST_INPUTS = {"medical.toml", "bus.toml", "test-keys.json"}
 
 
 def test_every_file_the_commands_create_is_private(harness: Harness) -> None:
-    """Issue 15: every file the project creates (card images, key files, PSAM image, trace,
+    """Every file the project creates (card images, key files, PSAM image, trace,
     QR image, receipt, clearing files, journal, outbox, audit log, replay cache, ledgers
     and their -wal/-shm, URL files) is 0600, with the usual umask 022."""
     files = [p for p in harness.work.rglob("*") if p.is_file() and p.name not in TEST_INPUTS]

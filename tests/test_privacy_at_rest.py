@@ -1,4 +1,4 @@
-"""Personal data at rest (issue 15, regulation.md Art. 18): modes and retention.
+"""Personal data at rest (regulation.md Art. 18): modes and retention.
 
 - Every SQLite store (journal, outbox, audit log, replay cache, platform ledger) and
   its ``-wal``/``-shm`` is 0600 whatever the umask, and a store left 0644 by an older
@@ -133,7 +133,7 @@ def _outbox_bytes(path: Path) -> bytes:
 def test_the_outbox_never_holds_the_personal_data_and_a_2208_still_works(
     platform: InsurancePlatform, tmp_path: Path
 ) -> None:
-    """Every request and reply is masked when written (outbox.at_rest, issue 14), so the
+    """Every request and reply is masked when written (outbox.at_rest), so the
     data is not in the file before the day's reconciliation either; what later steps
     need (msgid, psn_no, setl_id, mdtrt_id, amounts) is, and a 2208 still works."""
     profile = new_card("shanghai", seed=21)

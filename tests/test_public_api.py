@@ -1,4 +1,4 @@
-"""The public API (issue 17): every public package declares ``__all__`` and every name in
+"""The public API: every public package declares ``__all__`` and every name in
 it resolves; the main entry points are importable from one obvious place each."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every example of docs/sdk.md runs (issue 17): a bus validator, a hotel check, a front
+"""Every example of docs/sdk.md runs: a bus validator, a hotel check, a front
 desk, and a reader of one's own, each as a real process in an empty directory."""
 
 from __future__ import annotations

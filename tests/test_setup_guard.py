@@ -1,6 +1,6 @@
 """Guard: every program a test, the demo or a benchmark starts is installed by set-up.
 
-Issue 11: CI passed on a machine that happened to have OpenSC while a fresh one
+CI passed on a machine that happened to have OpenSC while a fresh one
 failed, because nothing tied the programs the suite starts to the packages
 ``scripts/install-debian-deps.sh`` installs. Both now read one table,
 ``scripts/debian-packages.tsv``; this test reads the source (AST, no execution)
@@ -135,7 +135,7 @@ def test_the_guard_catches_a_new_unlisted_tool() -> None:
 
 
 def test_the_guard_would_have_failed_before_opensc_was_listed() -> None:
-    """Issue 11's tree: opensc-tool started by a test, opensc not installed by set-up."""
+    """The tree before the guard: opensc-tool started by a test, opensc not installed by set-up."""
     source = "import subprocess\nsubprocess.run(['opensc-tool', '--send-apdu', '00A4'])\n"
     [(_, program)] = list(started_programs(source))
     assert program == "opensc-tool" and package_for(program) == "opensc"

@@ -1,4 +1,4 @@
-"""The simulator steered from the command line, through the real pcscd (issue 17):
+"""The simulator steered from the command line, through the real pcscd:
 ``sscard sim set`` changes a card image, ``sscard sim serve --tear-on 8054`` serves it
 with a tear, and the validator recovers the torn debit on the next tap."""
 

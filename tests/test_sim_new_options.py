@@ -1,4 +1,4 @@
-"""``sscard sim new`` makes the cards a terminal must refuse or treat specially (issue 17):
+"""``sscard sim new`` makes the cards a terminal must refuse or treat specially:
 a counterfeit, a card from outside the delta, a local-only purse, a student card."""
 
 from __future__ import annotations

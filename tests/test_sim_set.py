@@ -1,4 +1,4 @@
-"""``sscard sim set``: repair and steer a simulated card image from the CLI (issue 17)."""
+"""``sscard sim set``: repair and steer a simulated card image from the CLI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Chaos: several validators, each with its own PSAM and journal, one pool of cards
-(issue 12 acceptance).
+"""Chaos: several validators, each with its own PSAM and journal, one pool of cards.
 
 Every run taps a random card at a random validator, with random faults first: a tear
 before or after the commit of 8054 or of any other card APDU (recovery included), a

@@ -1,4 +1,4 @@
-"""T-Union city codes as outside readers decode them (issue 13 item 2, reference §P5.8).
+"""T-Union city codes as outside readers decode them (reference §P5.8).
 
 T-Union Master (SocialSisterYi/T-Union_Master, also in tkerby/flipperzero-firmware-
 wPlugins) shows a card's issuing city by looking EF 0015 bytes 2-3 up in its

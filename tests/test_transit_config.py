@@ -1,4 +1,4 @@
-"""Validator configuration typos never become free rides (issue 13 item 5).
+"""Validator configuration typos never become free rides.
 
 Unknown keys and sections, missing or mistyped values, a flat validator without a
 fare, a city code outside the T-Union table (reference §P5.8): each is one

@@ -1,12 +1,12 @@
 """Crash: a validator process SIGKILLed at random points loses no completed tap.
 
-Issue 6 acceptance. ``sscard validator run --sim card.json --psam-sim psam.json`` taps
+``sscard validator run --sim card.json --psam-sim psam.json`` taps
 one file-backed card in a loop (card image and PSAM image saved atomically at every
 commit, journal in SQLite WAL/FULL); the test kills it with SIGKILL at random moments,
 restarts it, and finally lets it run a few clean taps (recovery, transit-purse.md §5.7).
 Then: the card's balance and counter are exactly the initial values minus the completed
 rows and the grey rows clearing settles as debited (a restart loses the PSAM session, so
-a debit recovered after it is proven by the card's log only: issue 12), its EF 0018 log
+a debit recovered after it is proven by the card's log only), its EF 0018 log
 is the newest of those rows, nothing is left pending, and the clearing export holds
 exactly those rows: completed ones with TAC and MAC2, grey ones flagged.
 """
@@ -96,7 +96,7 @@ def test_sigkill_at_random_points_loses_no_completed_tap(tmp_path: Path, purchas
         done = [r for r in rows if r.state == TapState.COMPLETED]
         assert len(done) >= KILLS
         # A restart loses the PSAM session: a debit recovered after it is proven by the
-        # card's log only, so its row is grey and clearing settles it (issue 12).
+        # card's log only, so its row is grey and clearing settles it.
         grey = [settle_uncertain(r, rows) for r in rows if r.state == TapState.UNCERTAIN]
         assert all(g.verdict is Verdict.DEBITED for g in grey), grey
         paid = sorted([*done, *(g.row for g in grey)], key=lambda r: r.id)

@@ -1,4 +1,4 @@
-"""The delta matrix (regulation Art. 5, 17, 22; issue 13 acceptance): every province's card,
+"""The delta matrix (regulation Art. 5, 17, 22): every province's card,
 3DES and SM4, on a bus and through a metro entry/exit, in every province's network.
 
 4 card provinces x 2 algorithms x 4 validator cities x (bus, metro) = 64 cells, each

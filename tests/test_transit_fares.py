@@ -65,7 +65,7 @@ def test_fare_is_between_zero_and_base(base: int, pct: int, off: int, transfer: 
 def test_files_read_are_relative_to_the_config_and_the_journal_to_the_state_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 17: the journal is never written beside the configuration (an installed
+    """The journal is never written beside the configuration (an installed
     example folder); a relative one goes to the state directory, none at all too."""
     monkeypatch.setenv("SSCARD_STATE_DIR", str(tmp_path / "state"))
     (tmp_path / "fares.csv").write_text(TABLE)

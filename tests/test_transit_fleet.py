@@ -1,4 +1,4 @@
-"""A fleet of validators, each with its own PSAM; an overdrawn card (issue 13 items 3, 4).
+"""A fleet of validators, each with its own PSAM; an overdrawn card.
 
 reference §P5.8: the 6-B terminal number in 8070, EF 0018 and EF 001E is the
 PSAM's (EF 16), so clearing tells validators apart only with one PSAM per validator;

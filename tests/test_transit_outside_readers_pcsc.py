@@ -2,7 +2,7 @@
 two vpcd slots, taps and a load by the ``sscard`` CLI, then the card read by a reader
 written from Metrodroid's public logic (tests/metrodroid_reader.py, raw pyscard).
 
-Issue 13 items 3 and 7 and the acceptance "a reader written from Metrodroid's public
+The acceptance "a reader written from Metrodroid's public
 logic ... reads, through pcscd, a card tapped by sscard: balance, amounts, types,
 terminal and times agree with ``sscard transit history --json``, including an
 overdrawn card and a load" (reference §P5.8).

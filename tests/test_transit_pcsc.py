@@ -1,6 +1,6 @@
 """The validator through a real pcscd: the card on vpcd slot 0, the PSAM on slot 1.
 
-Issue 6 acceptance "end-to-end over real pcscd"; the private pcscd and the vpcd
+End to end over the real pcscd; the private pcscd and the vpcd
 bridges come from tests/pcsc_harness.py. The PSAM is T=0 (61xx + GET RESPONSE through
 PC/SC), the card a T=0 social security card with an SM4 purse.
 """

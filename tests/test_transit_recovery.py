@@ -1,4 +1,4 @@
-"""Tearing recovery across validators, each with its own PSAM and journal (issue 12 part 1).
+"""Tearing recovery across validators, each with its own PSAM and journal.
 
 The cases of the issue, each a test: (a) a debit committed at A, ten taps at B, back
 at A; (b) 8054 torn before the card at A, A's PSAM context lost, the card pays at B,
@@ -227,7 +227,7 @@ def test_cardlan_second_debit_flow_on_the_simulated_card_and_psam(
 
 
 def test_sscard_recovery_keeps_the_psam_session_it_checks_with(rig: Rig) -> None:
-    """sscard never resets the PSAM between 8070 and the recovery's 8072: the same card
+    """Sscard never resets the PSAM between 8070 and the recovery's 8072: the same card
     back at once is proven by MAC2, the row completed with the card's own TAC."""
     a, _ = lanes(rig)
     card, conn = rig.card()

@@ -1,6 +1,6 @@
 """Tearing: the card pulled away at every APDU boundary, before and after it commits.
 
-Issue 6 acceptance: simple and composite purchases (flat bus, metro entry, metro exit),
+Simple and composite purchases (flat bus, metro entry, metro exit),
 a tear on each card APDU of the tap (Tear ``nth``), BEFORE_COMMIT and AFTER_COMMIT,
 then the same card again (recovery, reference §P5.7); plus randomised runs with
 a second tear during the recovery tap. After every run the card (balance, offline

@@ -1,4 +1,4 @@
-"""Beijing time whatever the host's time zone (issue 13 item 1, reference §P5.8 "Time").
+"""Beijing time whatever the host's time zone (reference §P5.8 "Time").
 
 Metrodroid (``ChinaTransitData``, ``MetroTimeZone.BEIJING``) and T-Union Master read
 every card date-time as Beijing time, and the TAC covers those digits; so a validator

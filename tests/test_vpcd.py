@@ -145,7 +145,7 @@ def test_env_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert VpcdBridge(EchoCard()).quickack is True
 
 
-# --------------------------------------------------------------------------- issue 15
+# --------------------------------------------------------------------------- hardening
 
 
 def test_a_half_frame_drops_the_link_after_the_frame_timeout(
