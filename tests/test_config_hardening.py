@@ -93,7 +93,9 @@ def test_insurance_serve_with_allow_remote_warns_and_prints_the_admin_token(
     ids=["tap", "validator run", "load"],
 )
 def test_test_keys_with_a_real_reader_need_the_flag(tmp_path: Path, args: list[str]) -> None:
-    argv = [a.replace("{bus}", str(bus_config(tmp_path))).replace("{w}", str(tmp_path)) for a in args]
+    argv = [
+        a.replace("{bus}", str(bus_config(tmp_path))).replace("{w}", str(tmp_path)) for a in args
+    ]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == ExitStatus.USAGE, result.output
     assert "--test-keys" in result.stderr and "测试密钥" in result.stderr
