@@ -245,6 +245,7 @@ def run_all(h: Harness) -> None:
     h.sscard("journal export", "--db", str(w / "bus.db"), "-o", str(w / "d.csv"), sim=False)
     h.sscard("journal ack", "--db", str(w / "bus.db"), "nope", fmt="json", sim=False,
              expect=(1, 2, 6))  # fmt: skip
+    h.both("journal purge", "--db", str(w / "bus.db"), "--older-than-days", "30", sim=False)
 
     # clearing: the bus journal's Parquet upload cleared with the TEST keys; a small fleet
     uploads = w / "uploads"
@@ -462,6 +463,8 @@ CASES = [
     ("journal export", "json"),
     ("journal ack", "text"),
     ("journal ack", "json"),
+    ("journal purge", "text"),
+    ("journal purge", "json"),
     ("medical settle", "text"),
     ("medical settle", "json"),
     ("medical cancel", "text"),
