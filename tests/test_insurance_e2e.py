@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import journal_and_die
+from pytest_mock import MockerFixture
 
 from sscard.services.insurance import (
     AreaCase,
@@ -660,12 +662,12 @@ def set_fault_over_http(platform: InsurancePlatform, spec: dict[str, object]) ->
 
 
 def test_a_row_left_pending_by_a_crash_is_resolved_after_restart(
-    platform: InsurancePlatform, tmp_path: Path, hefei: str
+    platform: InsurancePlatform, tmp_path: Path, hefei: str, mocker: MockerFixture
 ) -> None:
     path = tmp_path / "crash.db"
     with make_client(platform.url, path) as client:
         request = settle(client, open_visit(client, CERT_HEFEI))
-        msgid, _envelope = client._prepare(request)  # journalled, then the process "dies"
+        msgid = journal_and_die(client, request, mocker)  # journalled, then the process dies
     with make_client(platform.url, path) as restarted:
         assert restarted.outbox.get(msgid).state == "pending"
         assert restarted.resolve_unknown() == []  # pending rows only on request
