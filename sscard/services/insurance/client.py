@@ -337,12 +337,15 @@ class InsuranceClient:
                     headers={"Content-Type": "application/json; charset=utf-8"},
                 )
                 resp = conn.getresponse()
-                if resp.status != 200:
-                    raise _NoReply(f"HTTP {resp.status}")  # the body is not read
-                declared = resp.length  # None when chunked or delimited by close
-                if declared is not None and declared > MAX_REPLY_BYTES:
-                    raise _Malformed(f"reply over {MAX_REPLY_BYTES:,} bytes")
-                data = resp.read(MAX_REPLY_BYTES + 1)
+                try:  # the response may own the socket (HTTP/1.0): close it too
+                    if resp.status != 200:
+                        raise _NoReply(f"HTTP {resp.status}")  # the body is not read
+                    declared = resp.length  # None when chunked or delimited by close
+                    if declared is not None and declared > MAX_REPLY_BYTES:
+                        raise _Malformed(f"reply over {MAX_REPLY_BYTES:,} bytes")
+                    data = resp.read(MAX_REPLY_BYTES + 1)
+                finally:
+                    resp.close()
             except TimeoutError:
                 raise _NoReply(f"timeout after {self.config.timeout:g} s") from None
             except (OSError, http.client.HTTPException) as exc:
