@@ -1,4 +1,5 @@
-"""Small helpers several test modules share: raw APDUs to a simulated card, a connection.
+"""Small helpers several test modules share: raw APDUs to a simulated card, a connection,
+an insurance request journalled by a desk that dies before sending it.
 
 Imported as ``helpers`` (tests/ is on sys.path, as for pcsc_harness). Only plumbing
 lives here; every assertion about card behaviour stays in the test that makes it.
@@ -6,9 +7,15 @@ lives here; every assertion about card behaviour stays in the test that makes it
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
+import pytest
+from pytest_mock import MockerFixture
+
 from sscard.apdu import Response
+from sscard.services.insurance import InsuranceClient
+from sscard.services.insurance.models import Request
 from sscard.simulators.base import SimulatedCard
 from sscard.terminals import Connection, SimulatorTransport
 
@@ -39,3 +46,28 @@ def tx(card: SimulatedCard, apdu: str | bytes) -> Response:
 def connect(card: object, **kwargs: Any) -> Connection:
     """A connected :class:`Connection` to ``card`` in an in-process simulator slot."""
     return Connection(SimulatorTransport(card), **kwargs).connect()  # type: ignore[arg-type]
+
+
+class ProcessKilled(BaseException):
+    """Stands for the process being killed at that point: not an Exception, so nothing
+    on the way up handles it (as nothing runs after a SIGKILL)."""
+
+
+def journal_and_die(client: InsuranceClient, request: Request[Any], mocker: MockerFixture) -> str:
+    """``client.send(request)`` with the process killed as it opens the connection.
+
+    What a desk killed between the outbox commit and the first byte leaves: the row
+    is committed ``pending``, nothing reached the platform. Returns its msgid. (The
+    automatic sign-in before a first request is made first, for real.)
+    """
+    if not client.sign_no:
+        client.sign_in()
+    connect = mocker.patch.object(http.client.HTTPConnection, "connect", side_effect=ProcessKilled)
+    try:
+        with pytest.raises(ProcessKilled):
+            client.send(request)
+    finally:
+        mocker.stop(connect)
+    msgid = client.outbox.last_msgid()
+    assert msgid is not None and client.outbox.get(msgid).infno == request.infno
+    return msgid

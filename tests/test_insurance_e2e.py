@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import journal_and_die
+from pytest_mock import MockerFixture
 
 from sscard.services.insurance import (
     AreaCase,
@@ -33,11 +35,14 @@ from sscard.services.insurance import (
     InvalidRequest,
     ManualReconciliationRequired,
     NoFilingCheck,
+    OutboxError,
+    OutboxState,
     OutcomeUnknown,
     PersonInfoRequest,
     PlatformError,
     PlatformFilingCheck,
     PlatformUnreachable,
+    Reconciler,
     ReconciliationBlocked,
     RegisterRequest,
     ReversalRefused,
@@ -660,12 +665,12 @@ def set_fault_over_http(platform: InsurancePlatform, spec: dict[str, object]) ->
 
 
 def test_a_row_left_pending_by_a_crash_is_resolved_after_restart(
-    platform: InsurancePlatform, tmp_path: Path, hefei: str
+    platform: InsurancePlatform, tmp_path: Path, hefei: str, mocker: MockerFixture
 ) -> None:
     path = tmp_path / "crash.db"
     with make_client(platform.url, path) as client:
         request = settle(client, open_visit(client, CERT_HEFEI))
-        msgid, _envelope = client._prepare(request)  # journalled, then the process "dies"
+        msgid = journal_and_die(client, request, mocker)  # journalled, then the process dies
     with make_client(platform.url, path) as restarted:
         assert restarted.outbox.get(msgid).state == "pending"
         assert restarted.resolve_unknown() == []  # pending rows only on request
@@ -674,3 +679,108 @@ def test_a_row_left_pending_by_a_crash_is_resolved_after_restart(
         assert "original message (omsgid) not found" in resolution.detail
         assert platform.ledger.settlements() == []
         assert restarted.settle(request).setlinfo.setl_id  # the desk can settle again
+
+
+# -- send(): the retry policy follows Request.side_effects alone ----------------------
+
+
+class LostReplies:
+    """Fault injection on the HTTP layer (pytest-mock): the platform receives and answers
+    the request, then the reply is lost (a read timeout) for the next ``n`` requests of an
+    infno. ``sent`` lists every envelope that left the client, in order."""
+
+    def __init__(self, mocker: MockerFixture) -> None:
+        self.sent: list[dict[str, str]] = []
+        self.lose: dict[str, int] = {}
+        real_request = http.client.HTTPConnection.request
+        real_getresponse = http.client.HTTPConnection.getresponse
+
+        def request(conn: http.client.HTTPConnection, method: str, url: str, body: bytes,
+                    headers: dict[str, str]) -> None:  # fmt: skip
+            envelope = json.loads(body)
+            self.sent.append({"infno": envelope["infno"], "msgid": envelope["msgid"]})
+            real_request(conn, method, url, body=body, headers=headers)
+
+        def getresponse(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+            infno = self.sent[-1]["infno"]
+            if self.lose.get(infno, 0) > 0:
+                self.lose[infno] -= 1
+                real_getresponse(conn).read()  # applied and answered: only the reply is lost
+                raise TimeoutError("timed out")
+            return real_getresponse(conn)
+
+        mocker.patch.object(http.client.HTTPConnection, "request", autospec=True,
+                            side_effect=request)  # fmt: skip
+        mocker.patch.object(http.client.HTTPConnection, "getresponse", autospec=True,
+                            side_effect=getresponse)  # fmt: skip
+
+    def of(self, infno: str) -> list[str]:
+        return [s["msgid"] for s in self.sent if s["infno"] == infno]
+
+
+def test_a_request_with_side_effects_is_sent_once_and_left_unknown_on_a_timeout(
+    client: InsuranceClient, platform: InsurancePlatform, hefei: str, mocker: MockerFixture
+) -> None:
+    request = settle(client, open_visit(client, CERT_HEFEI))
+    assert SettleConfirmRequest.side_effects
+    faults = LostReplies(mocker)
+    faults.lose["2207"] = 5
+    with pytest.raises(OutcomeUnknown) as unknown:
+        client.send(request)
+    assert faults.of("2207") == [unknown.value.msgid]  # once, never retried
+    row = client.outbox.get(unknown.value.msgid)
+    assert (row.state, row.attempts) == (OutboxState.UNKNOWN, 1)
+    assert "timeout" in row.error or "timed out" in row.error
+    assert [s["state"] for s in platform.ledger.settlements()] == ["settled"]  # it did arrive
+    (resolution,) = Reconciler(client).resolve_unknown()  # found with 5261, through send()
+    assert (resolution.action, resolution.state) == ("recorded", OutboxState.DONE)
+    assert faults.of("2207") == [unknown.value.msgid]  # and still never resent it
+
+
+def test_a_side_effect_free_request_is_retried_under_its_msgid(
+    client: InsuranceClient, platform: InsurancePlatform, hefei: str, sleeps: list[float],
+    mocker: MockerFixture,
+) -> None:  # fmt: skip
+    pre = open_visit(client, CERT_HEFEI)
+    assert not SettleRequest.side_effects  # 2206 is a trial calculation
+    faults = LostReplies(mocker)
+    faults.lose["2206"] = 2
+    preview = client.send(pre)
+    (msgid,) = set(faults.of("2206"))
+    assert faults.of("2206") == [msgid] * 3 and preview.msgid == msgid
+    assert sleeps == [0.2, 0.4]  # query_backoff × attempt
+    row = client.outbox.get(msgid)
+    assert (row.state, row.attempts) == (OutboxState.DONE, 3)
+    assert preview.setlinfo.medfee_sumamt == Decimal("800.00")
+    faults.lose["2206"] = 3  # every attempt lost: nothing to reconcile, the row is failed
+    with pytest.raises(OutcomeUnknown) as unknown:
+        client.send(pre)
+    assert len(faults.of("2206")) == 6
+    assert client.outbox.get(unknown.value.msgid).state == OutboxState.FAILED
+    assert client.resolve_unknown() == []
+    assert platform.ledger.settlements() == []  # 2206 settled nothing, however often sent
+
+
+def test_attempts_overrides_the_policy_and_resend_repeats_the_journalled_bytes(
+    client: InsuranceClient, platform: InsurancePlatform, hefei: str, mocker: MockerFixture
+) -> None:
+    pre = open_visit(client, CERT_HEFEI)
+    faults = LostReplies(mocker)
+    faults.lose["2206"] = 1
+    with pytest.raises(OutcomeUnknown) as unknown:
+        client.send(pre, attempts=1)
+    assert len(faults.of("2206")) == 1
+    assert client.outbox.get(unknown.value.msgid).state == OutboxState.FAILED
+    more = (FeeItem("4", "XA01AA", "H-001", Decimal("50.00"), Decimal("1"), Decimal("50")),)
+    upload = FeeUploadRequest(pre.mdtrt_id, pre.psn_no, pre.insuplc_admdvs, "B2", now_text(), more)
+    faults.lose["2204"] = 1
+    with pytest.raises(OutcomeUnknown) as lost:
+        client.send(upload)
+    assert client.outbox.get(lost.value.msgid).state == OutboxState.UNKNOWN
+    output = client.resend(lost.value.msgid)  # the platform answers a known msgid again
+    assert [r["feedetl_sn"] for r in output["result"]] == ["4"]
+    assert faults.of("2204")[-2:] == [lost.value.msgid] * 2
+    row = client.outbox.get(lost.value.msgid)
+    assert (row.state, row.attempts) == (OutboxState.DONE, 2)
+    with pytest.raises(OutboxError, match="stored masked"):  # 2206 holds the card number
+        client.resend(unknown.value.msgid)

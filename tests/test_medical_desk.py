@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import journal_and_die
+from pytest_mock import MockerFixture
 
 from sscard.applets.keyprovider import SoftwareKeyProvider
 from sscard.applets.medical import (
@@ -83,7 +85,7 @@ def secrets_of(profile: CardProfile) -> list[str]:
 
 
 def test_every_row_of_the_outbox_is_free_of_personal_data(
-    platform: InsurancePlatform, tmp_path: Path
+    platform: InsurancePlatform, tmp_path: Path, mocker: MockerFixture
 ) -> None:
     """Settle (incl. a reply lost after 2207: recorded from 5261), a lost request
     (2601), cancel, reconcile and a crash recovery: then scan every column of every
@@ -106,7 +108,9 @@ def test_every_row_of_the_outbox_is_free_of_personal_data(
             desk.register(desk.identify(read(b)), VisitPlan.from_file(VISIT_CSV)),
             VisitPlan.from_file(VISIT_CSV),
         )
-        desk.client._prepare(SettleConfirmRequest.from_pre(pre.request, pre.settlement))
+        journal_and_die(
+            desk.client, SettleConfirmRequest.from_pre(pre.request, pre.settlement), mocker
+        )
     later = make_desk(platform, outbox)
     with later.client:
         assert later.reconcile(date.today()).balanced

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import journal_and_die
+from pytest_mock import MockerFixture
 
 from sscard.applets.keyprovider import SoftwareKeyProvider
 from sscard.applets.medical import (
@@ -168,7 +170,10 @@ def test_a_visit_left_registered_by_a_dead_desk_is_cancelled_by_the_next_command
 
 
 def test_a_cancel_interrupted_after_2208_is_finished_by_the_next_command(
-    platform: InsurancePlatform, tmp_path: Path, holder: tuple[CardProfile, str]
+    platform: InsurancePlatform,
+    tmp_path: Path,
+    holder: tuple[CardProfile, str],
+    mocker: MockerFixture,
 ) -> None:
     profile, psn_no = holder
     outbox = tmp_path / "outbox.db"
@@ -177,8 +182,10 @@ def test_a_cancel_interrupted_after_2208_is_finished_by_the_next_command(
         receipt = desk.settle(read(profile), visit(), confirm=lambda p: True)
     dying = make_desk(platform.url, outbox)
     info = receipt.setlinfo
-    prepared = dying.client._prepare(
-        CancelSettlementRequest(info.setl_id, info.mdtrt_id, psn_no, info.clr_optins)
+    cancel = journal_and_die(
+        dying.client,
+        CancelSettlementRequest(info.setl_id, info.mdtrt_id, psn_no, info.clr_optins),
+        mocker,
     )  # journalled, then the process died before sending it
     dying.client.close()
     assert platform.ledger.settlements("settled")
@@ -186,24 +193,27 @@ def test_a_cancel_interrupted_after_2208_is_finished_by_the_next_command(
     later = make_desk(platform.url, outbox, notes)
     with later.client:
         recovery = later.recover()
-        resent = [r for r in recovery.resolutions if r.msgid == prepared[0]]
+        resent = [r for r in recovery.resolutions if r.msgid == cancel]
         assert [(r.action, r.state) for r in resent] == [("resent", "done")]
         assert [v.steps for v in recovery.visits] == [("2205", "2202")]
-        assert later.client.outbox.get(receipt.settlement.msgid).cancelled_by == prepared[0]
+        assert later.client.outbox.get(receipt.settlement.msgid).cancelled_by == cancel
     assert [s["state"] for s in platform.ledger.settlements()] == ["cancelled"]
     assert platform.balance(psn_no) == Decimal("1000.00")
     assert notes
 
 
 def test_rows_of_a_desk_that_still_runs_are_left_alone(
-    platform: InsurancePlatform, tmp_path: Path, holder: tuple[CardProfile, str]
+    platform: InsurancePlatform,
+    tmp_path: Path,
+    holder: tuple[CardProfile, str],
+    mocker: MockerFixture,
 ) -> None:
     profile, _psn = holder
     outbox = tmp_path / "outbox.db"
     busy = make_desk(platform.url, outbox)
     with busy.client:
         request = up_to_2207(busy, read(profile))
-        msgid, _envelope = busy.client._prepare(request)  # on the wire, as far as anyone knows
+        msgid = journal_and_die(busy.client, request, mocker)  # on the wire, as far as anyone knows
         other = make_desk(platform.url, outbox)
         with other.client:
             recovery = other.recover()
@@ -213,12 +223,15 @@ def test_rows_of_a_desk_that_still_runs_are_left_alone(
 
 
 def test_recover_command_exit_status_and_platform_down(
-    platform: InsurancePlatform, tmp_path: Path, holder: tuple[CardProfile, str]
+    platform: InsurancePlatform,
+    tmp_path: Path,
+    holder: tuple[CardProfile, str],
+    mocker: MockerFixture,
 ) -> None:
     profile, _psn = holder
     outbox = tmp_path / "outbox.db"
     dying = make_desk(platform.url, outbox)
-    dying.client._prepare(up_to_2207(dying, read(profile)))
+    journal_and_die(dying.client, up_to_2207(dying, read(profile)), mocker)
     dying.client.close()
     config = tmp_path / "m.toml"
 
@@ -247,12 +260,15 @@ def make_outbox_rows(outbox: Path):  # type: ignore[no-untyped-def]
 
 
 def test_a_recovery_that_cannot_reach_the_platform_refuses_the_command(
-    platform: InsurancePlatform, tmp_path: Path, holder: tuple[CardProfile, str]
+    platform: InsurancePlatform,
+    tmp_path: Path,
+    holder: tuple[CardProfile, str],
+    mocker: MockerFixture,
 ) -> None:
     profile, _psn = holder
     outbox = tmp_path / "outbox.db"
     dying = make_desk(platform.url, outbox)
-    msgid, _ = dying.client._prepare(up_to_2207(dying, read(profile)))
+    msgid = journal_and_die(dying.client, up_to_2207(dying, read(profile)), mocker)
     dying.client.close()
     desk = make_desk("http://127.0.0.1:9/fsi", outbox)
     with desk.client, pytest.raises(PlatformUnreachable):

@@ -60,6 +60,7 @@ from sscard.services.insurance import (
     ManualReconciliationRequired,
     NoFilingCheck,
     OutboxRow,
+    OutboxState,
     OutcomeUnknown,
     PersonInfo,
     PersonInfoRequest,
@@ -71,6 +72,7 @@ from sscard.services.insurance import (
     VisitUploadRequest,
     split_fee_upload,
 )
+from sscard.services.insurance.outbox import OPEN_STATES
 
 #: SSC as the visit medium (§M2.1).
 CERT_TYPE_SSC = "03"
@@ -159,7 +161,7 @@ class FrontDesk:
             own = last.session == self.client.outbox.session
             if not own and self.client.outbox.is_live(last.session):
                 continue  # another desk is in the middle of this visit
-            if any(r.state in ("pending", "unknown") or r.manual for r in touched):
+            if any(r.state in OPEN_STATES or r.manual for r in touched):
                 continue  # its rows need a person first
             visits.append(self._cancel_visit(mdtrt_id))
         unresolved = tuple(
@@ -432,7 +434,7 @@ class FrontDesk:
     def _check_patient(self, psn_no: str, *, settle_again: bool) -> None:
         """Stop before a second settlement of what may be the same service."""
         blockers = self.client.outbox.blockers(psn_no)
-        unknown = [r for r in blockers if r.state in ("pending", "unknown") or r.manual]
+        unknown = [r for r in blockers if r.state in OPEN_STATES or r.manual]
         if unknown:
             raise UnresolvedSettlement(unknown)
         if blockers and not settle_again:
@@ -480,7 +482,7 @@ class FrontDesk:
         return Cleanup(mdtrt_id, tuple(steps))
 
     def _find(self, infno: str, match: Callable[[OutboxRow], bool]) -> OutboxRow | None:
-        rows = self.client.outbox.rows(infno=infno, states=("done",))
+        rows = self.client.outbox.rows(infno=infno, states=(OutboxState.DONE,))
         return next((r for r in reversed(rows) if match(r)), None)
 
     def _failed_infno(self, exc: InsuranceError) -> str:

@@ -4,11 +4,17 @@ Typed transactions, a durable outbox written before every send, and
 reconciliation after lost replies, following the sscard profile.
 """
 
-from sscard.services.insurance.client import DEFAULT_PATH, ClientConfig, InsuranceClient
+from sscard.services.insurance.client import (
+    DEFAULT_PATH,
+    MAX_REPLY_BYTES,
+    ClientConfig,
+    InsuranceClient,
+)
 from sscard.services.insurance.errors import (
     InsuranceError,
     InvalidAmount,
     InvalidRequest,
+    MalformedReply,
     ManualReconciliationRequired,
     OutboxError,
     OutcomeUnknown,
@@ -52,19 +58,17 @@ from sscard.services.insurance.models import (
     SignInResult,
     Totals,
     VisitUploadRequest,
+    side_effect_free,
     split_fee_upload,
 )
 from sscard.services.insurance.money import MAX_AMOUNT, money
-from sscard.services.insurance.outbox import Outbox, OutboxRow
+from sscard.services.insurance.outbox import Outbox, OutboxRow, OutboxState
 from sscard.services.insurance.reconcile import (
+    Reconciler,
     ReconcileReport,
     ReconciliationBlocked,
     Resolution,
     StatementResult,
-    reconcile,
-    resolve,
-    resolve_orphans,
-    resolve_unknown,
 )
 
 __all__ = [
@@ -72,6 +76,7 @@ __all__ = [
     "FILING_CHECK_INFNO",
     "MAX_AMOUNT",
     "MAX_INPUT_CHARS",
+    "MAX_REPLY_BYTES",
     "REVERSIBLE_INFNOS",
     "SETTLEMENT_QUERY_INFNO",
     "AreaCase",
@@ -93,11 +98,13 @@ __all__ = [
     "InsuranceError",
     "InvalidAmount",
     "InvalidRequest",
+    "MalformedReply",
     "ManualReconciliationRequired",
     "NoFilingCheck",
     "Outbox",
     "OutboxError",
     "OutboxRow",
+    "OutboxState",
     "OutcomeUnknown",
     "PersonInfo",
     "PersonInfoRequest",
@@ -105,6 +112,7 @@ __all__ = [
     "PlatformFilingCheck",
     "PlatformUnreachable",
     "ReconcileReport",
+    "Reconciler",
     "ReconciliationBlocked",
     "RegisterRequest",
     "RegisterResult",
@@ -126,9 +134,6 @@ __all__ = [
     "VisitUploadRequest",
     "load_fee_items",
     "money",
-    "reconcile",
-    "resolve",
-    "resolve_orphans",
-    "resolve_unknown",
+    "side_effect_free",
     "split_fee_upload",
 ]

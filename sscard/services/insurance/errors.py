@@ -1,7 +1,7 @@
 """Typed errors of the medical-insurance client.
 
-The sscard profile (shared/reference/medical-insurance.md, "sscard profile",
-row "infcode table") splits failures in two: the platform answered with
+The sscard profile (docs/reference.md, medical insurance, row "infcode table")
+splits failures in two: the platform answered with
 ``infcode != 0`` (:class:`PlatformError`, never retried), or we do not know
 what happened (:class:`OutcomeUnknown`, the only case that triggers
 reconciliation and 2601 reversal). Everything else is caught before sending.
@@ -23,6 +23,11 @@ _REASONS_ZH = (  # the specific first: "2601 unanswered after 3 attempts (HTTP 5
     (re.compile(r"unresolved rows"), "有结果未知的交易"),
     (re.compile(r"timeout after ([0-9.]+) s"), "{0} 秒内无应答"),
     (re.compile(r"HTTP ([0-9]+)"), "平台返回状态码 {0}"),
+    (re.compile(r"reply over ([0-9,]+) bytes"), "应答超过 {0} 字节，已拒收"),
+    (re.compile(r"malformed reply \(not JSON\)"), "应答格式错误（不是JSON）"),
+    (re.compile(r"malformed reply \(not a JSON object\)"), "应答格式错误（不是JSON对象）"),
+    (re.compile(r"malformed reply \(no infcode\)"), "应答格式错误（缺少 infcode）"),
+    (re.compile(r"malformed reply \(infcode not an integer\)"), "应答格式错误（infcode 不是整数）"),
     (re.compile(r"malformed reply"), "应答格式错误"),
     (re.compile(r"unreadable reply"), "应答无法解析"),
     (re.compile(r"ConnectionRefusedError"), "连接被拒绝"),
@@ -132,6 +137,17 @@ class PlatformUnreachable(OutcomeUnknown):
             f"无法连接医保平台（{reason_zh(reason)}）；交易 {infno} 未发送（报文 {msgid}）"
         )
         self.args = (self.message_en,)
+
+
+class MalformedReply(OutcomeUnknown):
+    """The platform answered, but not with a usable envelope: a body over the size
+    limit, not UTF-8 JSON, not a JSON object, or without an integer ``infcode``.
+
+    The request reached the platform and may have been applied, so this is an
+    :class:`OutcomeUnknown` (a request with side effects is left ``unknown`` for the
+    reconciliation); ``reason`` names the defect, never the body (which may hold
+    personal data).
+    """
 
 
 class ManualReconciliationRequired(OutcomeUnknown):

@@ -16,6 +16,12 @@ before it is written (:data:`MAX_INPUT_CHARS`); fee uploads are split instead
 sscard profile transactions (not in the public catalogue, §7):
 ``5261`` settlement query by ``medins_setl_id`` (= the 2207 msgid) and
 ``2599`` cross-province filing check; both are side-effect free.
+
+Each request class says once whether it changes anything on the platform
+(:attr:`Request.side_effects`); the client's retry policy and the recovery's
+"drop or reconcile" choice both read that one attribute (:func:`side_effect_free`).
+Each also reads its own reply (:meth:`Request.result`), so
+``InsuranceClient.send(request)`` returns the typed result.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from sscard.services.insurance.errors import InvalidAmount, InvalidRequest
+from sscard.services.insurance.errors import InsuranceError, InvalidAmount, InvalidRequest
 from sscard.services.insurance.money import (
     CENT,
     ZERO,
@@ -48,6 +54,8 @@ FILING_CHECK_INFNO = "2599"
 MAX_INPUT_CHARS = 40_000
 #: Wire fields with more than two decimal places (cnt 16,4; pric 16,6).
 _QUANTITIES = frozenset({"cnt", "pric", "pric_uplmt_amt"})
+
+R = TypeVar("R")
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -90,12 +98,27 @@ def _body(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
-class Request:
-    """What the client needs from every request object."""
+class Request(Generic[R]):
+    """What the client needs from every request object: its transaction number,
+    whether it has side effects, its ``input`` body and how to read its reply."""
 
     infno: ClassVar[str]
-    #: Safe to resend (no side effect on the platform): the only retried ones.
-    idempotent: ClassVar[bool] = False
+    #: Does the platform change anything when it applies this request? The one
+    #: source of the retry policy: a request without side effects is retried after
+    #: a lost reply and, if still unanswered, dropped (``failed``); one with side
+    #: effects is sent once and, without a reply, left ``unknown`` for the
+    #: reconciliation (query, 2601, or a resend under the same msgid). Retries and
+    #: resends keep the msgid, which the platform answers with its first reply
+    #: (medical-insurance.md §1.5), so even a repeat of a query changes nothing.
+    side_effects: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        infno = cls.__dict__.get("infno")
+        if infno is not None:  # one class per transaction number: one answer per infno
+            known = _REQUESTS.setdefault(infno, cls)
+            if known is not cls:
+                raise TypeError(f"{infno} is already {known.__name__}")
 
     @property
     def route_admdvs(self) -> str:
@@ -109,6 +132,12 @@ class Request:
     def body(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def result(self, msgid: str, output: dict[str, Any]) -> R:
+        """The typed result of an ``infcode`` 0 reply's ``output``; ValueError,
+        TypeError or KeyError if it cannot be read (the client then treats the
+        outcome as unknown: the platform may have applied the request)."""
+        raise NotImplementedError
+
     def check_size(self) -> None:
         """Refuse a body the platform would refuse (over :data:`MAX_INPUT_CHARS`)."""
         size = len(dumps(self.body()))
@@ -120,19 +149,48 @@ class Request:
             )
 
 
+#: The request class of every transaction number (filled by ``Request.__init_subclass__``).
+_REQUESTS: dict[str, type[Request[Any]]] = {}
+
+
+def request_types() -> dict[str, type[Request[Any]]]:
+    """Every transaction this client sends, by infno (a copy)."""
+    return dict(_REQUESTS)
+
+
+def side_effect_free(infno: str) -> bool:
+    """Is a journalled ``infno`` free of side effects (:attr:`Request.side_effects`)?
+
+    An infno without a request class (a row written by another program) counts as
+    having side effects: the careful answer.
+    """
+    cls = _REQUESTS.get(infno)
+    return cls is not None and not cls.side_effects
+
+
+def _checked(value: str, name: str) -> None:
+    if not value:
+        raise ValueError(f"reply without {name}")
+
+
 # --- 9001 sign-in -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SignInRequest(Request):
+class SignInRequest(Request["SignInResult"]):
     infno: ClassVar[str] = "9001"
-    idempotent: ClassVar[bool] = True  # a repeated sign-in only issues a new sign_no
+    side_effects: ClassVar[bool] = False  # a repeated sign-in only issues a new sign_no
     opter_no: str
     mac: str = ""
     ip: str = ""
 
     def body(self) -> dict[str, Any]:
         return {"signIn": {"opter_no": self.opter_no, "mac": self.mac, "ip": self.ip}}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> SignInResult:
+        result = SignInResult.from_output(output)
+        _checked(result.sign_no, "sign_no")
+        return result
 
 
 @dataclass(frozen=True)
@@ -150,11 +208,11 @@ class SignInResult:
 
 
 @dataclass(frozen=True)
-class PersonInfoRequest(Request):
-    """1101. ``mdtrt_cert_type`` 01 e-voucher, 02 ID card, 03 SSC (§2.1)."""
+class PersonInfoRequest(Request["PersonInfo"]):
+    """1101. ``mdtrt_cert_type`` 01 e-voucher, 02 ID card, 03 SSC (§2.1). A query."""
 
     infno: ClassVar[str] = "1101"
-    idempotent: ClassVar[bool] = True
+    side_effects: ClassVar[bool] = False
     mdtrt_cert_type: str
     mdtrt_cert_no: str = field(repr=False)
     card_sn: str = field(default="", repr=False)
@@ -172,6 +230,11 @@ class PersonInfoRequest(Request):
 
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> PersonInfo:
+        info = PersonInfo.from_output(output, msgid)
+        _checked(info.psn_no, "psn_no")
+        return info
 
 
 @dataclass(frozen=True)
@@ -224,7 +287,7 @@ class PersonInfo:
 
 
 @dataclass(frozen=True)
-class RegisterRequest(Request):
+class RegisterRequest(Request["RegisterResult"]):
     infno: ClassVar[str] = "2201"
     psn_no: str
     insutype: str
@@ -249,6 +312,9 @@ class RegisterRequest(Request):
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
 
+    def result(self, msgid: str, output: dict[str, Any]) -> RegisterResult:
+        return RegisterResult.from_output(msgid, output)
+
 
 @dataclass(frozen=True)
 class RegisterResult:
@@ -270,7 +336,7 @@ class RegisterResult:
 
 
 @dataclass(frozen=True)
-class CancelRegistrationRequest(Request):
+class CancelRegistrationRequest(Request[None]):
     infno: ClassVar[str] = "2202"
     psn_no: str
     mdtrt_id: str
@@ -279,6 +345,9 @@ class CancelRegistrationRequest(Request):
 
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> None:
+        return None
 
 
 # --- 2203 visit, 2204 / 2205 fee details -----------------------------------
@@ -298,7 +367,7 @@ class Diagnosis:
 
 
 @dataclass(frozen=True)
-class VisitUploadRequest(Request):
+class VisitUploadRequest(Request[None]):
     infno: ClassVar[str] = "2203"
     mdtrt_id: str
     psn_no: str
@@ -313,6 +382,9 @@ class VisitUploadRequest(Request):
     def body(self) -> dict[str, Any]:
         info = _body(self, skip=("diseinfo",))
         return {"mdtrtinfo": info, "diseinfo": [dataclasses.asdict(d) for d in self.diseinfo]}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -355,7 +427,7 @@ class FeeItem:
 
 
 @dataclass(frozen=True)
-class FeeUploadRequest(Request):
+class FeeUploadRequest(Request["tuple[FeeDetailResult, ...]"]):
     """2204. Items without chrg_bchno / fee_ocur_time take the request's values."""
 
     infno: ClassVar[str] = "2204"
@@ -387,6 +459,10 @@ class FeeUploadRequest(Request):
             row.update(mdtrt_id=self.mdtrt_id, psn_no=self.psn_no)
             rows.append(row)
         return {"feedetail": rows}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> tuple[FeeDetailResult, ...]:
+        """The platform's classification of each item (2204 ``result[]``)."""
+        return fee_results(output)
 
 
 def split_fee_upload(request: FeeUploadRequest) -> list[FeeUploadRequest]:
@@ -439,7 +515,7 @@ def fee_results(output: dict[str, Any]) -> tuple[FeeDetailResult, ...]:
 
 
 @dataclass(frozen=True)
-class DeleteFeesRequest(Request):
+class DeleteFeesRequest(Request[None]):
     """2205; ``chrg_bchno="0000"`` deletes every unsettled detail of the visit (§1.5)."""
 
     infno: ClassVar[str] = "2205"
@@ -451,18 +527,24 @@ class DeleteFeesRequest(Request):
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
 
+    def result(self, msgid: str, output: dict[str, Any]) -> None:
+        return None
+
 
 # --- 2206 / 2207 / 2208 settlement -----------------------------------------
 
 
 @dataclass(frozen=True)
-class SettleRequest(Request):
+class SettleRequest(Request["Settlement"]):
     """2206 pre-settlement; :class:`SettleConfirmRequest` is the 2207 variant.
 
-    ``psn_setlway`` 01 and ``acct_used_flag`` 0 are the profile defaults.
+    ``psn_setlway`` 01 and ``acct_used_flag`` 0 are the profile defaults. A 2206 is
+    a trial calculation (预结算): the platform computes the split and records nothing
+    (no ``setl_id``, §1.2), so it has no side effects; the 2207 that confirms it has.
     """
 
     infno: ClassVar[str] = "2206"
+    side_effects: ClassVar[bool] = False
     psn_no: str
     insuplc_admdvs: str
     mdtrt_cert_type: str
@@ -485,12 +567,17 @@ class SettleRequest(Request):
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
 
+    def result(self, msgid: str, output: dict[str, Any]) -> Settlement:
+        return Settlement.from_output(msgid, output)
+
 
 @dataclass(frozen=True)
 class SettleConfirmRequest(SettleRequest):
-    """2207: the 2206 fields plus the invoice and the 2206 totals (§1.2)."""
+    """2207: the 2206 fields plus the invoice and the 2206 totals (§1.2). It settles:
+    side effects (money moves, the year's deductible and fund usage change)."""
 
     infno: ClassVar[str] = "2207"
+    side_effects: ClassVar[bool] = True
     invono: str = ""
     fulamt_ownpay_amt: Decimal = ZERO
     overlmt_selfpay: Decimal = ZERO
@@ -501,6 +588,16 @@ class SettleConfirmRequest(SettleRequest):
         super().__post_init__()
         for name in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"):
             object.__setattr__(self, name, money(getattr(self, name), name))
+
+    def result(self, msgid: str, output: dict[str, Any]) -> Settlement:
+        """A 2207 reply must carry ``setl_id`` and echo our msgid as ``medins_setl_id``
+        (§1.5): a reply for another msgid is no answer to this one."""
+        result = Settlement.from_output(msgid, output)
+        if not result.setlinfo.setl_id:
+            raise ValueError("2207 reply without setl_id")
+        if result.setlinfo.medins_setl_id != msgid:
+            raise ValueError("2207 reply for another msgid")
+        return result
 
     @classmethod
     def from_pre(
@@ -610,7 +707,7 @@ class Settlement:
 
 
 @dataclass(frozen=True)
-class CancelSettlementRequest(Request):
+class CancelSettlementRequest(Request["Settlement"]):
     infno: ClassVar[str] = "2208"
     setl_id: str
     mdtrt_id: str
@@ -620,12 +717,15 @@ class CancelSettlementRequest(Request):
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
 
+    def result(self, msgid: str, output: dict[str, Any]) -> Settlement:
+        return Settlement.from_output(msgid, output)
+
 
 # --- 2601 reversal ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ReversalRequest(Request):
+class ReversalRequest(Request["ReversalResult"]):
     """2601: only psn_no + omsgid + oinfno (§1.5)."""
 
     infno: ClassVar[str] = "2601"
@@ -648,6 +748,9 @@ class ReversalRequest(Request):
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
 
+    def result(self, msgid: str, output: dict[str, Any]) -> ReversalResult:
+        return ReversalResult.from_output(output, msgid)
+
 
 @dataclass(frozen=True)
 class ReversalResult:
@@ -657,27 +760,34 @@ class ReversalResult:
     omsgid: str
     oinfno: str
     rvs_rslt: str
+    msgid: str = ""  # the 2601 that returned it
 
     @classmethod
-    def from_output(cls, output: dict[str, Any]) -> ReversalResult:
-        return cls(**_fill(cls, output.get("data") or {}))
+    def from_output(cls, output: dict[str, Any], msgid: str = "") -> ReversalResult:
+        data = output.get("data")
+        fields = _fill(cls, data if isinstance(data, dict) else {})
+        fields["msgid"] = msgid
+        return cls(**fields)
 
 
 # --- 5261 settlement query, 2599 filing check (sscard profile) -------------
 
 
 @dataclass(frozen=True)
-class SettlementQueryRequest(Request):
-    """Profile 5261: the settlement whose ``medins_setl_id`` is a given msgid."""
+class SettlementQueryRequest(Request["SettlementQueryResult"]):
+    """Profile 5261: the settlement whose ``medins_setl_id`` is a given msgid. A query."""
 
     infno: ClassVar[str] = SETTLEMENT_QUERY_INFNO
-    idempotent: ClassVar[bool] = True
+    side_effects: ClassVar[bool] = False
     psn_no: str
     medins_setl_id: str
     insuplc_admdvs: str
 
     def body(self) -> dict[str, Any]:
         return {"data": _body(self)}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> SettlementQueryResult:
+        return SettlementQueryResult.from_output(output)
 
 
 class SettlementState(enum.StrEnum):
@@ -729,11 +839,12 @@ class FilingStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class FilingCheckRequest(Request):
-    """Profile 2599, routed with the insured area (``insuplc_admdvs``) in the envelope."""
+class FilingCheckRequest(Request["FilingStatus"]):
+    """Profile 2599, routed with the insured area (``insuplc_admdvs``) in the envelope.
+    A query."""
 
     infno: ClassVar[str] = FILING_CHECK_INFNO
-    idempotent: ClassVar[bool] = True
+    side_effects: ClassVar[bool] = False
     psn_no: str
     insuplc_admdvs: str
     mdtrtarea_admvs: str
@@ -744,6 +855,9 @@ class FilingCheckRequest(Request):
         data = _body(self)
         data["insuplc_admdvs"] = self.insuplc_admdvs
         return {"data": data}
+
+    def result(self, msgid: str, output: dict[str, Any]) -> FilingStatus:
+        return FilingStatus(str((output.get("data") or {}).get("filing_stas")))
 
 
 # --- 3201 daily totals ------------------------------------------------------
@@ -769,19 +883,31 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class DailyTotalsRequest(Request):
+class DailyTotalsRequest(Request["DailyTotalsResult"]):
     """3201 with exactly the spec's nine fields (§1.7): the institution's totals of one
     insurance type, clearing type and clearing institution (``setl_optins``) over a
     period; no cash total. The platform answers ``stmtinfo{setl_optins, stmt_rslt,
-    stmt_rslt_dscr}``: ``stmt_rslt`` 0 balanced, 1 not."""
+    stmt_rslt_dscr}``: ``stmt_rslt`` 0 balanced, 1 not.
+
+    A check, not a change: the platform compares totals and moves no money, so it
+    counts as side-effect free. (The statement it keeps ends the day's 2601 window
+    in the sscard profile; it is keyed by the msgid, so a retry under the same
+    msgid is answered with the first reply and closes nothing more.)"""
 
     infno: ClassVar[str] = "3201"
-    idempotent: ClassVar[bool] = True
+    side_effects: ClassVar[bool] = False
     stmt_date: date
     local: Totals
     insutype: str
     clr_type: str
     setl_optins: str
+
+    def __post_init__(self) -> None:
+        if not (self.insutype and self.clr_type and self.setl_optins):
+            raise InsuranceError(
+                "3201 needs insutype, clr_type and setl_optins",
+                "3201 须有险种、清算类别和结算经办机构",
+            )
 
     def body(self) -> dict[str, Any]:
         day = self.stmt_date.isoformat()
@@ -798,6 +924,9 @@ class DailyTotalsRequest(Request):
                 "fixmedins_setl_cnt": self.local.count,
             }
         }
+
+    def result(self, msgid: str, output: dict[str, Any]) -> DailyTotalsResult:
+        return DailyTotalsResult.from_output(msgid, output)
 
 
 @dataclass(frozen=True)

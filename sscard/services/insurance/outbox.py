@@ -11,9 +11,10 @@ full-sync commit makes it durable anyway). It also holds the msgid counter,
 which keeps msgids unique and monotonic across restarts (sscard profile,
 "msgid and idempotency").
 
-Row states: ``pending`` (written, no answer yet), ``done`` (infcode 0),
-``failed`` (refused, provably never sent, or found not applied), ``unknown``
-(no usable reply), ``reversed`` (undone or barred by a 2601). A settlement
+Row states (:class:`OutboxState`): ``pending`` (written, no answer yet),
+``done`` (infcode 0), ``failed`` (refused, provably never sent, or found not
+applied), ``unknown`` (no usable reply), ``reversed`` (undone or barred by a
+2601). A settlement
 cancelled by 2208 stays ``done`` with ``cancelled_by`` set. ``manual`` flags
 rows a person must reconcile; ``unseen`` flags settlements made on the platform
 whose receipt nobody has seen: found by a recovery after the sending process
@@ -31,6 +32,9 @@ stored through one function, :func:`at_rest`, which masks names, ID and card
 numbers, card identification codes and birth dates. The requests a recovery
 resends byte-exact (2202-2205, 2208, 2601) carry none of these fields, so
 masking leaves them intact; :func:`has_personal` guards that.
+
+Rows are read by column name (``sqlite3.Row``), like every :class:`~sscard.sqlite.Store`,
+so a column added later (see ``_ADDED_COLUMNS``) cannot shift what a reader sees.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +63,22 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: every other session counts as live
     fcntl = None  # type: ignore[assignment]
 
-STATES = ("pending", "done", "failed", "unknown", "reversed")
 
-_SCHEMA = """
+class OutboxState(StrEnum):
+    """State of an outbox row (see the module docstring)."""
+
+    PENDING = "pending"  # written; maybe on the wire
+    DONE = "done"  # infcode 0
+    FAILED = "failed"  # refused, provably never sent, or found not applied
+    UNKNOWN = "unknown"  # no usable reply: the reconciliation decides
+    REVERSED = "reversed"  # undone or barred by a 2601
+
+
+#: States whose outcome is not known yet (what a recovery looks at).
+OPEN_STATES = (OutboxState.PENDING, OutboxState.UNKNOWN)
+_STATE_CHECK = ",".join(f"'{s}'" for s in OutboxState)
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS msgid_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), ts TEXT NOT NULL, seq INTEGER NOT NULL);
@@ -70,7 +88,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     day TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending','done','failed','unknown','reversed')),
+    state TEXT NOT NULL CHECK (state IN ({_STATE_CHECK})),
     psn_no TEXT NOT NULL DEFAULT '',
     insuplc_admdvs TEXT NOT NULL DEFAULT '',
     request TEXT NOT NULL,
@@ -184,7 +202,7 @@ class OutboxRow:
     msgid: str
     infno: str
     day: str
-    state: str
+    state: OutboxState
     psn_no: str
     insuplc_admdvs: str
     attempts: int
@@ -283,28 +301,48 @@ class Outbox(Store):
         self.path = Path(path)
         self.fixmedins_code = fixmedins_code
         self._clock = clock
-        self._lock = threading.Lock()
         try:
-            self._db = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
-            self._db.executescript(_SCHEMA)
-            have = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
-            for column, decl in _ADDED_COLUMNS:
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
-            self._db.executescript(_INDEXES)
+            db = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
         except sqlite3.DatabaseError as exc:
-            raise OutboxError(
-                f"cannot open outbox {self.path.name}: {exc}", f"无法打开交易日志 {self.path.name}"
-            ) from None
+            raise self._open_error(exc) from None
+        db.row_factory = sqlite3.Row
+        super().__init__(db, lock=threading.RLock())
+        try:
+            self._setup(fixmedins_code)
+        except BaseException:
+            self.close()
+            raise
+        self._session = _Session(self.path)
+
+    def _open_error(self, exc: sqlite3.DatabaseError) -> OutboxError:
+        return OutboxError(
+            f"cannot open outbox {self.path.name}: {exc}", f"无法打开交易日志 {self.path.name}"
+        )
+
+    def _setup(self, fixmedins_code: str) -> None:
+        """Create or upgrade the tables (columns added in place), then claim the file."""
+        try:
+            with self._lock:
+                db = self._connection()
+                db.executescript(_SCHEMA)
+                have = {r["name"] for r in db.execute("PRAGMA table_info(outbox)")}
+                for column, decl in _ADDED_COLUMNS:
+                    if column not in have:
+                        db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
+                db.executescript(_INDEXES)
+        except sqlite3.DatabaseError as exc:
+            raise self._open_error(exc) from None
         with self._tx() as db:
             row = db.execute("SELECT value FROM meta WHERE key='fixmedins_code'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('fixmedins_code', ?)", (fixmedins_code,))
-            elif row[0] != fixmedins_code:
+            elif row["value"] != fixmedins_code:
                 raise OutboxError(
                     "outbox belongs to another institution", "交易日志属于另一家定点机构"
                 )
-        self._session = _Session(self.path)
+
+    def _closed_error(self) -> OutboxError:
+        return OutboxError("the outbox is closed", "交易日志已关闭")
 
     @property
     def session(self) -> str:
@@ -318,20 +356,23 @@ class Outbox(Store):
 
     def close(self) -> None:
         super().close()
-        self._session.close()
+        session = getattr(self, "_session", None)  # absent if opening failed
+        if session is not None:
+            session.close()
 
     @contextmanager
     def _unsynced(self) -> Iterator[None]:
         """The lock, with this one commit not synced (an outcome, see module docstring)."""
         with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            db = self._connection()
+            db.execute("PRAGMA synchronous=NORMAL")
             try:
                 yield
             finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA synchronous=FULL")
 
-    def _tx_outcome(self) -> Any:
-        return transaction(self._db, self._unsynced())
+    def _tx_outcome(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._connection(), self._unsynced(), commit=self._commit)
 
     # -- writing -----------------------------------------------------------
 
@@ -343,12 +384,12 @@ class Outbox(Store):
         """
         stamp = now.strftime("%Y%m%d%H%M%S")
         row = db.execute("SELECT ts, seq FROM msgid_state WHERE id = 1").fetchone()
-        if row is None or stamp > row[0]:
+        if row is None or stamp > row["ts"]:
             ts, seq = stamp, 1
-        elif row[1] < 9999:
-            ts, seq = row[0], row[1] + 1
+        elif row["seq"] < 9999:
+            ts, seq = row["ts"], row["seq"] + 1
         else:
-            later = datetime.strptime(row[0], "%Y%m%d%H%M%S") + timedelta(seconds=1)
+            later = datetime.strptime(row["ts"], "%Y%m%d%H%M%S") + timedelta(seconds=1)
             ts, seq = later.strftime("%Y%m%d%H%M%S"), 1
         db.execute("INSERT OR REPLACE INTO msgid_state (id, ts, seq) VALUES (1, ?, ?)", (ts, seq))
         return f"{self.fixmedins_code}{ts}{seq:04d}"
@@ -375,13 +416,14 @@ class Outbox(Store):
             db.execute(
                 "INSERT INTO outbox (msgid, infno, day, created_at, updated_at, state, psn_no,"
                 " insuplc_admdvs, request, ref_msgid, mdtrt_id, session, attempts)"
-                " VALUES (?,?,?,?,?,'pending',?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     msgid,
                     infno,
                     now.date().isoformat(),
                     _now_text(now),
                     _now_text(now),
+                    OutboxState.PENDING,
                     psn_no,
                     insuplc_admdvs,
                     at_rest(envelope),
@@ -407,22 +449,22 @@ class Outbox(Store):
         """Count one more send attempt (the row is pending while it is on the wire)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, state = 'pending', updated_at = ?,"
+                "UPDATE outbox SET attempts = attempts + 1, state = ?, updated_at = ?,"
                 " session = ? WHERE msgid = ?",
-                (_now_text(self._clock()), self.session, msgid),
+                (OutboxState.PENDING, _now_text(self._clock()), self.session, msgid),
             )
 
     def finish(
         self,
         msgid: str,
-        state: str,
+        state: OutboxState,
         *,
         response: dict[str, Any] | None = None,
         error: str | None = None,
         note: str | None = None,
     ) -> None:
-        if state not in STATES:
-            raise ValueError(state)
+        """Record the outcome of a request (its reply, masked, if there is one)."""
+        state = OutboxState(state)  # ValueError for a state that does not exist
         infcode = response.get("infcode") if response else None
         values: dict[str, Any] = {
             "state": state,
@@ -458,7 +500,7 @@ class Outbox(Store):
         self._update(
             msgid,
             **extra,
-            state="done",
+            state=OutboxState.DONE,
             setl_id=info.setl_id,
             mdtrt_id=info.mdtrt_id,
             medfee_cents=to_cents(info.medfee_sumamt),
@@ -477,12 +519,12 @@ class Outbox(Store):
         with self._tx_outcome() as db:
             db.execute(
                 "UPDATE outbox SET cancelled_by = ?, unseen = 0 WHERE infno = '2207'"
-                " AND setl_id = ? AND state = 'done'",
-                (by_msgid, setl_id),
+                " AND setl_id = ? AND state = ?",
+                (by_msgid, setl_id, OutboxState.DONE),
             )
 
     def mark_reversed(self, msgid: str, by_msgid: str) -> None:
-        self._update(msgid, state="reversed", reversed_by=by_msgid)
+        self._update(msgid, state=OutboxState.REVERSED, reversed_by=by_msgid)
 
     def flag_manual(self, msgid: str, note: str) -> None:
         self._update(msgid, manual=1, note=note)
@@ -520,25 +562,26 @@ class Outbox(Store):
         Returns the number of rows rewritten.
         """
         with self._lock:
-            self._db.execute("PRAGMA secure_delete=ON")
-            found = self._db.execute(
-                "SELECT msgid, request, response FROM outbox"
-                " WHERE day = ? AND state NOT IN ('pending', 'unknown')",
-                (day.isoformat(),),
+            db = self._connection()
+            db.execute("PRAGMA secure_delete=ON")
+            found = db.execute(
+                "SELECT msgid, request, response FROM outbox WHERE day = ? AND state NOT IN (?, ?)",
+                (day.isoformat(), *OPEN_STATES),
             ).fetchall()
         changed = []
-        for msgid, request, response in found:
+        for r in found:
+            request, response = r["request"], r["response"]
             new_request = dumps(minimise(loads(request)))
             new_response = None if response is None else dumps(minimise(loads(response)))
             if new_request != request or new_response != response:
-                changed.append((new_request, new_response, msgid))
+                changed.append((new_request, new_response, r["msgid"]))
         if changed:
             with self._tx() as db:
                 db.executemany(
                     "UPDATE outbox SET request = ?, response = ? WHERE msgid = ?", changed
                 )
             with self._lock:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return len(changed)
 
     def record_reconciliation(self, day: date, msgid: str, balanced: bool) -> None:
@@ -550,44 +593,40 @@ class Outbox(Store):
 
     # -- reading -----------------------------------------------------------
 
-    _COLUMNS = (
-        "msgid, infno, day, state, psn_no, insuplc_admdvs, attempts, infcode, error, ref_msgid,"
-        " setl_id, cancelled_by, reversed_by, manual, note, request, response, mdtrt_id,"
-        " session, unseen"
-    )
-
     @staticmethod
-    def _row(r: tuple[Any, ...]) -> OutboxRow:
+    def _row(r: sqlite3.Row) -> OutboxRow:
+        """A row by column name (``SELECT *``: a column added later shifts nothing)."""
         return OutboxRow(
-            msgid=r[0],
-            infno=r[1],
-            day=r[2],
-            state=r[3],
-            psn_no=r[4],
-            insuplc_admdvs=r[5],
-            attempts=r[6],
-            infcode=r[7],
-            error=r[8],
-            ref_msgid=r[9],
-            setl_id=r[10],
-            cancelled_by=r[11],
-            reversed_by=r[12],
-            manual=bool(r[13]),
-            note=r[14],
-            request=loads(r[15]),
-            response=loads(r[16]) if r[16] is not None else None,
-            mdtrt_id=r[17],
-            session=r[18],
-            unseen=bool(r[19]),
+            msgid=r["msgid"],
+            infno=r["infno"],
+            day=r["day"],
+            state=OutboxState(r["state"]),
+            psn_no=r["psn_no"],
+            insuplc_admdvs=r["insuplc_admdvs"],
+            attempts=r["attempts"],
+            infcode=r["infcode"],
+            error=r["error"],
+            ref_msgid=r["ref_msgid"],
+            setl_id=r["setl_id"],
+            cancelled_by=r["cancelled_by"],
+            reversed_by=r["reversed_by"],
+            manual=bool(r["manual"]),
+            note=r["note"],
+            request=loads(r["request"]),
+            response=loads(r["response"]) if r["response"] is not None else None,
+            mdtrt_id=r["mdtrt_id"],
+            session=r["session"],
+            unseen=bool(r["unseen"]),
         )
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall()
 
     def _select(
         self, where: str, args: tuple[Any, ...] = (), *, source: str = "outbox"
     ) -> list[OutboxRow]:
-        with self._lock:
-            found = self._db.execute(
-                f"SELECT {self._COLUMNS} FROM {source} WHERE {where} ORDER BY msgid", args
-            ).fetchall()
+        found = self._query(f"SELECT * FROM {source} WHERE {where} ORDER BY msgid", args)
         return [self._row(r) for r in found]
 
     def get(self, msgid: str) -> OutboxRow:
@@ -597,7 +636,11 @@ class Outbox(Store):
         return found[0]
 
     def rows(
-        self, *, day: date | None = None, infno: str | None = None, states: tuple[str, ...] = ()
+        self,
+        *,
+        day: date | None = None,
+        infno: str | None = None,
+        states: tuple[OutboxState, ...] = (),
     ) -> list[OutboxRow]:
         sql = "1=1"
         args: list[Any] = []
@@ -616,12 +659,12 @@ class Outbox(Store):
         """Rows whose outcome is not known (pending, unknown) or that await a person
         (two indexed lookups: this runs before every command)."""
         sql = (
-            "msgid IN (SELECT msgid FROM outbox WHERE state IN ('pending','unknown')"
+            "msgid IN (SELECT msgid FROM outbox WHERE state IN (?, ?)"
             " UNION SELECT msgid FROM outbox WHERE manual = 1)"
         )
         if day is None:
-            return self._select(sql)
-        return self._select(sql + " AND day = ?", (day.isoformat(),))
+            return self._select(sql, OPEN_STATES)
+        return self._select(sql + " AND day = ?", (*OPEN_STATES, day.isoformat()))
 
     def of_visit(self, mdtrt_id: str) -> list[OutboxRow]:
         return self._select("mdtrt_id = ?", (mdtrt_id,))
@@ -631,13 +674,14 @@ class Outbox(Store):
         registered as far as this outbox knows: no live settlement (2207 done and not
         cancelled) and no 2202 done."""
         since = (self._clock().date() - timedelta(days=OPEN_VISIT_DAYS)).isoformat()
+        done = OutboxState.DONE
         return self._select(
-            "day >= ? AND infno = '2201' AND state = 'done' AND mdtrt_id IS NOT NULL"
+            "day >= ? AND infno = '2201' AND state = ? AND mdtrt_id IS NOT NULL"
             " AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.mdtrt_id = outbox.mdtrt_id"
-            "   AND c.infno = '2202' AND c.state = 'done')"
+            "   AND c.infno = '2202' AND c.state = ?)"
             " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.mdtrt_id = outbox.mdtrt_id"
-            "   AND s.infno = '2207' AND s.state = 'done' AND s.cancelled_by IS NULL)",
-            (since,),
+            "   AND s.infno = '2207' AND s.state = ? AND s.cancelled_by IS NULL)",
+            (since, done, done, done),
             source="outbox INDEXED BY outbox_day",
         )
 
@@ -645,15 +689,14 @@ class Outbox(Store):
         """2207 rows of ``psn_no`` that must be dealt with before settling them again:
         outcome unknown, awaiting a person, or made with a receipt nobody has seen."""
         return self._select(
-            "psn_no = ? AND infno = '2207' AND (state IN ('pending','unknown') OR manual = 1"
-            " OR (unseen = 1 AND state = 'done' AND cancelled_by IS NULL))",
-            (psn_no,),
+            "psn_no = ? AND infno = '2207' AND (state IN (?, ?) OR manual = 1"
+            " OR (unseen = 1 AND state = ? AND cancelled_by IS NULL))",
+            (psn_no, *OPEN_STATES, OutboxState.DONE),
         )
 
     def last_msgid(self) -> str | None:
-        with self._lock:
-            r = self._db.execute("SELECT max(msgid) FROM outbox").fetchone()
-        return r[0] if r else None
+        (r,) = self._query("SELECT max(msgid) AS msgid FROM outbox")
+        return str(r["msgid"]) if r["msgid"] is not None else None
 
     def day_totals(self, day: date) -> Totals:
         """Valid settlements of ``day``: 2207 done and not cancelled by 2208."""
@@ -662,44 +705,45 @@ class Outbox(Store):
     def group_totals(self, day: date, group: tuple[str, str, str] | None = None) -> Totals:
         """:meth:`day_totals` of one (insutype, clr_type, clr_optins) group, or all."""
         sql = (
-            "SELECT count(*), coalesce(sum(medfee_cents),0), coalesce(sum(fund_cents),0),"
-            " coalesce(sum(acct_cents),0), coalesce(sum(cash_cents),0) FROM outbox"
-            " WHERE day = ? AND infno = '2207' AND state = 'done' AND cancelled_by IS NULL"
+            "SELECT count(*) AS n, coalesce(sum(medfee_cents),0) AS medfee,"
+            " coalesce(sum(fund_cents),0) AS fund, coalesce(sum(acct_cents),0) AS acct,"
+            " coalesce(sum(cash_cents),0) AS cash FROM outbox"
+            " WHERE day = ? AND infno = '2207' AND state = ? AND cancelled_by IS NULL"
         )
-        args: tuple[Any, ...] = (day.isoformat(),)
+        args: tuple[Any, ...] = (day.isoformat(), OutboxState.DONE)
         if group is not None:
             sql += " AND insutype = ? AND clr_type = ? AND clr_optins = ?"
             args += group
-        with self._lock:
-            r = self._db.execute(sql, args).fetchone()
-        return Totals(r[0], from_cents(r[1]), from_cents(r[2]), from_cents(r[3]), from_cents(r[4]))
+        (r,) = self._query(sql, args)
+        return Totals(
+            r["n"],
+            from_cents(r["medfee"]),
+            from_cents(r["fund"]),
+            from_cents(r["acct"]),
+            from_cents(r["cash"]),
+        )
 
     def settlement_groups(self, day: date) -> list[tuple[str, str, str]]:
         """(insutype, clr_type, clr_optins) of the day's recorded settlements (3201 groups)."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT DISTINCT insutype, clr_type, clr_optins FROM outbox WHERE day = ?"
-                " AND infno = '2207' AND setl_id IS NOT NULL ORDER BY 1, 2, 3",
-                (day.isoformat(),),
-            ).fetchall()
-        return [(str(a), str(b), str(c)) for a, b, c in found]
+        found = self._query(
+            "SELECT DISTINCT insutype, clr_type, clr_optins FROM outbox WHERE day = ?"
+            " AND infno = '2207' AND setl_id IS NOT NULL ORDER BY 1, 2, 3",
+            (day.isoformat(),),
+        )
+        return [(str(r["insutype"]), str(r["clr_type"]), str(r["clr_optins"])) for r in found]
 
     def unbalanced(self, day: date) -> list[str]:
         """msgids of the day's settlements whose split does not add up."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT msgid FROM outbox WHERE day = ? AND infno = '2207' AND balanced = 0",
-                (day.isoformat(),),
-            ).fetchall()
-        return [r[0] for r in found]
+        found = self._query(
+            "SELECT msgid FROM outbox WHERE day = ? AND infno = '2207' AND balanced = 0",
+            (day.isoformat(),),
+        )
+        return [r["msgid"] for r in found]
 
     def reconciled(self, day: date) -> bool:
         return self.reconciliation(day) is not None
 
     def reconciliation(self, day: date) -> str | None:
         """msgid of the day's last 3201, if any."""
-        with self._lock:
-            r = self._db.execute(
-                "SELECT msgid FROM reconciliations WHERE day = ?", (day.isoformat(),)
-            ).fetchone()
-        return str(r[0]) if r is not None else None
+        found = self._query("SELECT msgid FROM reconciliations WHERE day = ?", (day.isoformat(),))
+        return str(found[0]["msgid"]) if found else None
