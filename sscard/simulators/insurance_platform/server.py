@@ -49,7 +49,7 @@ from sscard.clock import beijing_now
 from sscard.errors import ConfigError
 from sscard.simulators.insurance_platform.ledger import Ledger
 from sscard.simulators.insurance_platform.policies import POLICIES, AreaPolicy
-from sscard.simulators.insurance_platform.wire import dumps, loads
+from sscard.simulators.insurance_platform.wire import loads
 from sscard.simulators.profile import CardProfile
 
 FAULT_KINDS = ("drop", "lose", "delay", "http500")
@@ -79,6 +79,11 @@ class Fault:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 5.0  # an idle keep-alive connection does not hold up stop() for long
+    # A reply leaves in one send (status line, headers and body buffered, flushed by
+    # handle_one_request) instead of two, and without waiting for Nagle: on a kept-alive
+    # connection a second small segment would wait for the client's delayed ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -171,10 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(500, b"Internal Server Error", "text/plain")
             if fault.kind == "delay":
                 time.sleep(fault.delay)
-        reply = platform.ledger.handle(envelope)
+        reply = platform.ledger.respond(envelope)
         if fault is not None and fault.kind == "drop":
             return self._drop()
-        self._send(200, dumps(reply).encode("utf-8"))
+        self._send(200, reply)
 
     def do_DELETE(self) -> None:
         if self.path.startswith("/admin/faults"):
