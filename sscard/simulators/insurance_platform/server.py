@@ -23,7 +23,9 @@ malformed envelope, and anything the ledger raises is a 500 with an ``infcode -1
 JSON body: the client always gets a reply and the worker lives on. Connections are
 served by ``WORKERS`` threads from a queue of at most ``QUEUE`` accepted
 connections; beyond that the server answers 503 at once instead of starting a
-thread per connection.
+thread per connection. HTTP/1.1 keep-alive is served (a client that reuses its
+connection saves a TCP set-up per request); a worker answers ``Connection: close``
+while other connections wait for a worker, so kept-alive clients cannot starve them.
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection or self.server.connections_waiting():
+            # A kept-alive connection holds its worker: give it up while others wait.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -241,6 +246,10 @@ class _Server(HTTPServer):
             pass
         finally:
             request.close()
+
+    def connections_waiting(self) -> bool:
+        """Accepted connections are queued for a worker (see ``_Handler._send``)."""
+        return not self._jobs.empty()
 
     def _work(self) -> None:
         while True:
