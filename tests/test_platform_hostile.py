@@ -262,3 +262,60 @@ def test_the_largest_fault_delay_is_accepted(platform: InsurancePlatform) -> Non
     assert request(platform, "POST", "/admin/faults", body, admin(platform))[0] == 200
     fault = platform.take_fault("2207")
     assert fault is not None and fault.delay == Decimal("30") and fault.remaining == 999
+
+
+# --------------------------------------------------------------------------- keep-alive
+
+
+def test_a_kept_alive_connection_is_served_request_after_request(
+    platform: InsurancePlatform,
+) -> None:
+    """HTTP/1.1 keep-alive: three replies on one TCP connection, each whole (the
+    reply's headers and body are one write now, and the framing stays intact)."""
+    conn = http.client.HTTPConnection(*address(platform), timeout=10)
+    try:
+        socks = set()
+        for i in range(3):
+            conn.request("POST", urlsplit(platform.url).path, body=envelope_9001(i))
+            resp = conn.getresponse()
+            reply = json.loads(resp.read())
+            assert resp.status == 200 and reply["infcode"] == 0, reply
+            assert not resp.will_close
+            socks.add(id(conn.sock))
+        assert len(socks) == 1  # never reconnected
+    finally:
+        conn.close()
+    assert platform.ledger.message_count("9001") == 3
+
+
+def test_a_kept_alive_connection_gives_its_worker_up_while_others_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker: the reply to A says ``Connection: close`` because B is queued, and B
+    is then served (a kept-alive client cannot hold the only worker)."""
+    monkeypatch.setattr(server_module, "WORKERS", 1)
+    with InsurancePlatform(tmp_path / "l.db") as platform:
+        platform.inject("9001", "delay", delay=0.5)
+        a = http.client.HTTPConnection(*address(platform), timeout=10)
+        b = http.client.HTTPConnection(*address(platform), timeout=10)
+        try:
+            body = envelope_9001(1)
+            a.request("POST", "/", body=body)
+            time.sleep(0.1)  # A is with the worker, delayed
+            b.request("GET", "/admin/health")  # B waits in the queue
+            first = a.getresponse()
+            first.read()
+            assert first.status == 200 and first.will_close
+            assert first.getheader("Connection") == "close"
+            second = b.getresponse()
+            assert (second.status, json.loads(second.read())) == (200, {"ok": True})
+        finally:
+            a.close()
+            b.close()
+
+
+def envelope_9001(seq: int) -> bytes:
+    env = {"infno": "9001", "msgid": f"{FIXMEDINS}{datetime.now():%Y%m%d%H%M%S}{seq:04d}",
+           "fixmedins_code": FIXMEDINS, "mdtrtarea_admvs": SHANGHAI,
+           "input": {"signIn": {"opter_no": "x"}}}  # fmt: skip
+    return json.dumps(env).encode()

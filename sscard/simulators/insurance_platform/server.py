@@ -23,7 +23,9 @@ malformed envelope, and anything the ledger raises is a 500 with an ``infcode -1
 JSON body: the client always gets a reply and the worker lives on. Connections are
 served by ``WORKERS`` threads from a queue of at most ``QUEUE`` accepted
 connections; beyond that the server answers 503 at once instead of starting a
-thread per connection.
+thread per connection. HTTP/1.1 keep-alive is served (a client that reuses its
+connection saves a TCP set-up per request); a worker answers ``Connection: close``
+while other connections wait for a worker, so kept-alive clients cannot starve them.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from sscard.clock import beijing_now
 from sscard.errors import ConfigError
 from sscard.simulators.insurance_platform.ledger import Ledger
 from sscard.simulators.insurance_platform.policies import POLICIES, AreaPolicy
-from sscard.simulators.insurance_platform.wire import dumps, loads
+from sscard.simulators.insurance_platform.wire import loads
 from sscard.simulators.profile import CardProfile
 
 FAULT_KINDS = ("drop", "lose", "delay", "http500")
@@ -79,6 +81,11 @@ class Fault:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 5.0  # an idle keep-alive connection does not hold up stop() for long
+    # A reply leaves in one send (status line, headers and body buffered, flushed by
+    # handle_one_request) instead of two, and without waiting for Nagle: on a kept-alive
+    # connection a second small segment would wait for the client's delayed ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -90,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection or self.server.connections_waiting():
+            # A kept-alive connection holds its worker: give it up while others wait.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -171,10 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(500, b"Internal Server Error", "text/plain")
             if fault.kind == "delay":
                 time.sleep(fault.delay)
-        reply = platform.ledger.handle(envelope)
+        reply = platform.ledger.respond(envelope)
         if fault is not None and fault.kind == "drop":
             return self._drop()
-        self._send(200, dumps(reply).encode("utf-8"))
+        self._send(200, reply)
 
     def do_DELETE(self) -> None:
         if self.path.startswith("/admin/faults"):
@@ -236,6 +246,10 @@ class _Server(HTTPServer):
             pass
         finally:
             request.close()
+
+    def connections_waiting(self) -> bool:
+        """Accepted connections are queued for a worker (see ``_Handler._send``)."""
+        return not self._jobs.empty()
 
     def _work(self) -> None:
         while True:
