@@ -1,4 +1,4 @@
-"""Client of the national medical security platform (medical-insurance.md §1).
+"""Client of the national medical security platform (§M1).
 
 Typed transactions, a durable outbox written before every send, and
 reconciliation after lost replies, following the sscard profile.

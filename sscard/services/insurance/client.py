@@ -1,6 +1,6 @@
 """Client of the national medical security platform's JSON-over-HTTP envelope.
 
-One method per transaction (medical-insurance.md §1.2), each taking a typed
+One method per transaction (§M1.2), each taking a typed
 request and returning a typed result, so the front-desk flow is a short
 sequence of calls: ``sign_in`` → ``person_info`` (1101) → ``register`` (2201)
 → ``upload_visit`` (2203) → ``upload_fees`` (2204) → ``pre_settle`` (2206) →
@@ -16,7 +16,7 @@ the sscard profile (docs/reference.md, "infcode table"): ``infcode != 0`` →
 an envelope; a reply is read up to :data:`MAX_REPLY_BYTES`). Whether a request
 is retried is decided by one attribute, :attr:`Request.side_effects`: only
 requests without side effects are (same msgid, so the platform's duplicate
-check, medical-insurance.md §1.5, makes the retry harmless).
+check, §M1.5, makes the retry harmless).
 
 After an unknown outcome the client's :class:`Reconciler` (reconcile.py) makes
 both sides agree; it uses only this public API (``send``, ``resend``,
@@ -94,7 +94,7 @@ MAX_REPLY_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """Envelope constants of one institution (medical-insurance.md §1.1).
+    """Envelope constants of one institution (§M1.1).
 
     ``url`` is the full endpoint (a bare ``http://host:port`` gets
     :data:`DEFAULT_PATH`). ``fund_total_includes_acct`` is the per-province
@@ -163,7 +163,7 @@ def parse_reply(data: bytes) -> tuple[int, dict[str, Any]]:
     """``(infcode, envelope)`` of a reply body, bounded and typed.
 
     At most :data:`MAX_REPLY_BYTES`; UTF-8 JSON whose top level is an object with
-    an integer ``infcode`` (medical-insurance.md §1.1). Anything else raises
+    an integer ``infcode`` (§M1.1). Anything else raises
     ``_Malformed``, which :meth:`InsuranceClient.send` turns into
     :class:`MalformedReply` (never a KeyError or TypeError, nor a RecursionError
     for a deeply nested body).
@@ -289,7 +289,7 @@ class InsuranceClient:
         """Send a journalled request again, byte-exact from the outbox and under its
         own msgid, to learn what became of it; returns the reply's ``output``.
 
-        The platform answers a msgid it already has with its first reply (§1.5), so
+        The platform answers a msgid it already has with its first reply (§M1.5), so
         a resend cannot apply a request twice: this is how the :class:`Reconciler`
         repeats a 2601 and finds out what became of a 2202-2205 or 2208 whose reply
         was lost. Up to ``attempts`` tries (default ``config.query_attempts``), each
@@ -459,7 +459,7 @@ class InsuranceClient:
 
         Cross-province (first 2 digits of ``insuplc_admdvs`` differ from ours) a
         registration with the SSC (``mdtrt_cert_type`` 03) must carry ``card_sn``, the
-        card identification code ("跨省异地必传", medical-insurance.md §1.6): refused
+        card identification code ("跨省异地必传", §M1.6): refused
         before anything is journalled or sent.
         """
         cross = AreaCase.of(request.insuplc_admdvs, self.config.mdtrtarea_admvs)

@@ -103,7 +103,7 @@ class OutcomeUnknown(InsuranceError):
 
     The request may or may not have been applied; the outbox row stays in
     state ``unknown`` until :meth:`InsuranceClient.resolve` settles it
-    (medical-insurance.md §1.5).
+    (§M1.5).
     """
 
     exit_status = ExitStatus.UNKNOWN

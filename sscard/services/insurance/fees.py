@@ -1,8 +1,8 @@
 """Fee-item files (CSV or JSON) for the 2204 upload, with positioned errors.
 
 A desk prepares the visit's fee lines in a spreadsheet or exports them from
-HIS. Column names are the 2204 ``feedetail`` field names (medical-insurance.md
-§1.2). Required: ``feedetl_sn``, ``med_list_codg``, ``medins_list_codg``,
+HIS. Column names are the 2204 ``feedetail`` field names (docs/reference.md part M
+§M1.2). Required: ``feedetl_sn``, ``med_list_codg``, ``medins_list_codg``,
 ``cnt``, ``pric``; ``det_item_fee_sumamt`` is computed as cnt × pric when
 blank, else checked against it. Optional: ``medins_list_name``,
 ``fee_ocur_time`` (``yyyy-MM-dd HH:mm:ss``), ``chrg_bchno``, ``rxno``,

@@ -1,19 +1,19 @@
 """Typed requests and results of the platform transactions.
 
-Field names are the platform's own (medical-insurance.md §1.2, §1.3), so a
+Field names are the platform's own (§M1.2, §M1.3), so a
 reader can hold this file next to the interface specification. Requests
 validate themselves when built (amounts via :func:`money`), so nothing
 malformed reaches the outbox. Personal data (certno, names) is kept out of
 reprs.
 
-Replies are read in the shape real HIS code reads them (§1.7): 2206/2207
+Replies are read in the shape real HIS code reads them (§M1.7): 2206/2207
 ``setlinfo`` with the person, 2208's cash as ``pdn_cash_pay`` (the spec's
 spelling) or ``psn_cash_pay``, 2204 ``result[]`` with 19 fields, 3201
 ``stmtinfo``. A request whose ``input`` would exceed 40,000 characters is refused
 before it is written (:data:`MAX_INPUT_CHARS`); fee uploads are split instead
 (:func:`split_fee_upload`).
 
-sscard profile transactions (not in the public catalogue, §7):
+sscard profile transactions (not in the public catalogue, §M7):
 ``5261`` settlement query by ``medins_setl_id`` (= the 2207 msgid) and
 ``2599`` cross-province filing check; both are side-effect free.
 
@@ -50,7 +50,7 @@ REVERSIBLE_INFNOS: frozenset[str] = frozenset({"2201", "2207", "2304"})
 #: sscard profile query numbers (see module docstring).
 SETTLEMENT_QUERY_INFNO = "5261"
 FILING_CHECK_INFNO = "2599"
-#: ``input`` is at most 40,000 characters (§1.1, §1.7); the platform refuses more.
+#: ``input`` is at most 40,000 characters (§M1.1, §M1.7); the platform refuses more.
 MAX_INPUT_CHARS = 40_000
 #: Wire fields with more than two decimal places (cnt 16,4; pric 16,6).
 _QUANTITIES = frozenset({"cnt", "pric", "pric_uplmt_amt"})
@@ -109,7 +109,7 @@ class Request(Generic[R]):
     #: effects is sent once and, without a reply, left ``unknown`` for the
     #: reconciliation (query, 2601, or a resend under the same msgid). Retries and
     #: resends keep the msgid, which the platform answers with its first reply
-    #: (medical-insurance.md §1.5), so even a repeat of a query changes nothing.
+    #: (§M1.5), so even a repeat of a query changes nothing.
     side_effects: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -122,7 +122,7 @@ class Request(Generic[R]):
 
     @property
     def route_admdvs(self) -> str:
-        """``insuplc_admdvs`` for the envelope; mandatory when a psn_no is sent (§1.1)."""
+        """``insuplc_admdvs`` for the envelope; mandatory when a psn_no is sent (§M1.1)."""
         return str(getattr(self, "insuplc_admdvs", ""))
 
     @property
@@ -209,7 +209,7 @@ class SignInResult:
 
 @dataclass(frozen=True)
 class PersonInfoRequest(Request["PersonInfo"]):
-    """1101. ``mdtrt_cert_type`` 01 e-voucher, 02 ID card, 03 SSC (§2.1). A query."""
+    """1101. ``mdtrt_cert_type`` 01 e-voucher, 02 ID card, 03 SSC (§M2.1). A query."""
 
     infno: ClassVar[str] = "1101"
     side_effects: ClassVar[bool] = False
@@ -487,7 +487,7 @@ def split_fee_upload(request: FeeUploadRequest) -> list[FeeUploadRequest]:
 
 @dataclass(frozen=True)
 class FeeDetailResult:
-    """One 2204 ``result[]`` row: its 19 fields (§1.7)."""
+    """One 2204 ``result[]`` row: its 19 fields (§M1.7)."""
 
     feedetl_sn: str
     det_item_fee_sumamt: Decimal
@@ -516,7 +516,7 @@ def fee_results(output: dict[str, Any]) -> tuple[FeeDetailResult, ...]:
 
 @dataclass(frozen=True)
 class DeleteFeesRequest(Request[None]):
-    """2205; ``chrg_bchno="0000"`` deletes every unsettled detail of the visit (§1.5)."""
+    """2205; ``chrg_bchno="0000"`` deletes every unsettled detail of the visit (§M1.5)."""
 
     infno: ClassVar[str] = "2205"
     mdtrt_id: str
@@ -540,7 +540,7 @@ class SettleRequest(Request["Settlement"]):
 
     ``psn_setlway`` 01 and ``acct_used_flag`` 0 are the profile defaults. A 2206 is
     a trial calculation (预结算): the platform computes the split and records nothing
-    (no ``setl_id``, §1.2), so it has no side effects; the 2207 that confirms it has.
+    (no ``setl_id``, §M1.2), so it has no side effects; the 2207 that confirms it has.
     """
 
     infno: ClassVar[str] = "2206"
@@ -573,7 +573,7 @@ class SettleRequest(Request["Settlement"]):
 
 @dataclass(frozen=True)
 class SettleConfirmRequest(SettleRequest):
-    """2207: the 2206 fields plus the invoice and the 2206 totals (§1.2). It settles:
+    """2207: the 2206 fields plus the invoice and the 2206 totals (§M1.2). It settles:
     side effects (money moves, the year's deductible and fund usage change)."""
 
     infno: ClassVar[str] = "2207"
@@ -591,7 +591,7 @@ class SettleConfirmRequest(SettleRequest):
 
     def result(self, msgid: str, output: dict[str, Any]) -> Settlement:
         """A 2207 reply must carry ``setl_id`` and echo our msgid as ``medins_setl_id``
-        (§1.5): a reply for another msgid is no answer to this one."""
+        (§M1.5): a reply for another msgid is no answer to this one."""
         result = Settlement.from_output(msgid, output)
         if not result.setlinfo.setl_id:
             raise ValueError("2207 reply without setl_id")
@@ -618,7 +618,7 @@ class SettleConfirmRequest(SettleRequest):
 
 @dataclass(frozen=True)
 class SetlInfo:
-    """``setlinfo`` of 2206/2207/2208 (§1.3). Amounts exactly as returned."""
+    """``setlinfo`` of 2206/2207/2208 (§M1.3). Amounts exactly as returned."""
 
     setl_id: str
     mdtrt_id: str
@@ -651,7 +651,7 @@ class SetlInfo:
     clr_optins: str = ""
     clr_way: str = ""
     clr_type: str = ""
-    # The person, as 2206/2207 return it (§1.7); kept out of reprs.
+    # The person, as 2206/2207 return it (§M1.7); kept out of reprs.
     psn_name: str = field(default="", repr=False)
     psn_cert_type: str = ""
     certno: str = field(default="", repr=False)
@@ -665,13 +665,13 @@ class SetlInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SetlInfo:
-        """2208 spells the cash ``pdn_cash_pay`` in the spec (§1.7); either is read."""
+        """2208 spells the cash ``pdn_cash_pay`` in the spec (§M1.7); either is read."""
         if data.get("psn_cash_pay") is None and data.get("pdn_cash_pay") is not None:
             data = {**data, "psn_cash_pay": data["pdn_cash_pay"]}
         return cls(**_fill(cls, data))
 
     def balances(self, fund_total_includes_acct: bool = False) -> bool:
-        """Does the split add up? Drives only the reconciliation check (§1.3 caveat).
+        """Does the split add up? Drives only the reconciliation check (§M1.3 caveat).
 
         Hunan style (default): fund + account + cash + hospital = total;
         Guangdong style: the fund total already includes the account.
@@ -726,7 +726,7 @@ class CancelSettlementRequest(Request["Settlement"]):
 
 @dataclass(frozen=True)
 class ReversalRequest(Request["ReversalResult"]):
-    """2601: only psn_no + omsgid + oinfno (§1.5)."""
+    """2601: only psn_no + omsgid + oinfno (§M1.5)."""
 
     infno: ClassVar[str] = "2601"
     psn_no: str
@@ -811,7 +811,7 @@ class SettlementQueryResult:
 
 
 class AreaCase(enum.StrEnum):
-    """Where the insured comes from, relative to the place of treatment (§1.6)."""
+    """Where the insured comes from, relative to the place of treatment (§M1.6)."""
 
     LOCAL = "local"
     IN_PROVINCE = "in_province"  # 省内异地
@@ -819,7 +819,7 @@ class AreaCase(enum.StrEnum):
 
     @classmethod
     def of(cls, insuplc_admdvs: str, mdtrtarea_admvs: str) -> AreaCase:
-        """Province = first 2 digits, city = first 4 (the Zhuhai HIS rule of §1.6)."""
+        """Province = first 2 digits, city = first 4 (the Zhuhai HIS rule of §M1.6)."""
         if insuplc_admdvs[:2] != mdtrtarea_admvs[:2]:
             return cls.CROSS_PROVINCE
         return cls.LOCAL if insuplc_admdvs[:4] == mdtrtarea_admvs[:4] else cls.IN_PROVINCE
@@ -884,7 +884,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class DailyTotalsRequest(Request["DailyTotalsResult"]):
-    """3201 with exactly the spec's nine fields (§1.7): the institution's totals of one
+    """3201 with exactly the spec's nine fields (§M1.7): the institution's totals of one
     insurance type, clearing type and clearing institution (``setl_optins``) over a
     period; no cash total. The platform answers ``stmtinfo{setl_optins, stmt_rslt,
     stmt_rslt_dscr}``: ``stmt_rslt`` 0 balanced, 1 not.

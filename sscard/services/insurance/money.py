@@ -1,6 +1,6 @@
 """Amounts: ``decimal.Decimal`` with 2 places, checked before anything is sent.
 
-The platform's amounts are decimal(16,2) (medical-insurance.md §1.3). On the
+The platform's amounts are decimal(16,2) (§M1.3). On the
 wire they are JSON numbers, as in the public HIS code; every amount we send
 has at most 15 significant digits, so the float that ``json`` writes
 round-trips exactly, and replies are parsed with ``parse_float=Decimal``.

@@ -1,6 +1,6 @@
 """The durable outbox: every request is written before it is sent.
 
-Why: 2601 needs the original msgid (medical-insurance.md §1.5), and after a
+Why: 2601 needs the original msgid (§M1.5), and after a
 timeout or a crash only a journal written *before* sending tells the hospital
 what may have happened. The file is SQLite in WAL mode. A new request is
 committed with ``synchronous=FULL`` (it survives a power cut before one byte

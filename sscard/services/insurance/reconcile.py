@@ -1,6 +1,6 @@
 """Making hospital and platform agree after a lost reply or a crash, and the daily check.
 
-After :class:`OutcomeUnknown` on a 2207 (medical-insurance.md §1.5 and the
+After :class:`OutcomeUnknown` on a 2207 (§M1.5 and the
 sscard profile row "Reversible transactions and window", docs/reference.md):
 
 1. ask the platform (profile 5261) whether a settlement with
@@ -9,14 +9,14 @@ sscard profile row "Reversible transactions and window", docs/reference.md):
 2. otherwise send 2601 for the original msgid, which undoes it; 2601 only for
    oinfno 2201/2207/2304, the same day, and not for a settlement a 3201 already
    reconciled; at most 3 attempts with backoff 2/8/30 s. A 2601 that the
-   platform refuses (infcode -1: it never saw the original, §1.7) is followed by
+   platform refuses (infcode -1: it never saw the original, §M1.7) is followed by
    a second 5261: still nothing there means the settlement was not made;
 3. if that fails, flag the row for manual reconciliation.
 
 After a crash (:meth:`Reconciler.resolve_orphans`) the rows a dead process left
 ``pending`` or ``unknown`` are settled the same way; requests whose effect a
 repeat cannot double (2202-2205, 2208, 2601: the platform answers a known msgid
-with its first reply, §1.5) are resent byte-exact to learn their outcome;
+with its first reply, §M1.5) are resent byte-exact to learn their outcome;
 requests without side effects (:func:`side_effect_free`, from the one attribute
 ``Request.side_effects``) are dropped. Rows of a process that still runs are
 never touched.
@@ -324,7 +324,7 @@ class Reconciler:
     def _reversal_refused(
         self, row: OutboxRow, exc: PlatformError, *, recovered: bool
     ) -> Resolution:
-        """2601 answered infcode != 0: the platform holds no reversible original (§1.7).
+        """2601 answered infcode != 0: the platform holds no reversible original (§M1.7).
 
         A 2207 is asked about once more (5261): nothing there means it was not made.
         A 2201 moves no money and cannot be queried: it is taken as not made (a

@@ -2,7 +2,7 @@
 
 A real HTTP server with an SQLite ledger, insured areas of the four delta
 provinces, a cross-province filing registry and injectable faults; see
-shared/reference/medical-insurance.md §1 and its sscard profile.
+§M1 and its sscard profile.
 """
 
 from sscard.simulators.insurance_platform.ledger import INFNOS, Ledger, Refusal

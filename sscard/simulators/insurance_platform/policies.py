@@ -1,9 +1,9 @@
 """Insured-area policies and the fund split of the simulated platform.
 
-"参保地政策" (medical-insurance.md §1.6): the *insured's* area decides the
+"参保地政策" (§M1.6): the *insured's* area decides the
 split, whatever the place of treatment. The numbers below are sscard test
 data chosen to differ between areas, not real policy. The split fills the
-§1.3 fields: deductible (起付线) first, then the pooled fund pays ``ratio``
+§M1.3 fields: deductible (起付线) first, then the pooled fund pays ``ratio``
 of the rest up to the annual cap, the personal account pays what its scope
 allows, cash pays the remainder.
 
@@ -15,7 +15,7 @@ medicine (09), ``Z`` Chinese patent medicine (11), ``T`` decoction pieces (10),
 anything else "other" (14).
 
 Every area lets the personal account pay when the HIS asks for it
-(``acct_used_flag=1``, §1.7); areas differ in *what* it may pay
+(``acct_used_flag=1``, §M1.7); areas differ in *what* it may pay
 (:class:`AcctScope`). ``NONE`` stays available for a province table that needs it.
 """
 
@@ -55,7 +55,7 @@ def _p(
     return AreaPolicy(code, en, zh, Decimal(dedc), Decimal(ratio), Decimal(cap), scope)
 
 
-#: Insured areas of the four delta provinces (codes: §5; illustrative numbers).
+#: Insured areas of the four delta provinces (codes: §M5; illustrative numbers).
 POLICIES: dict[str, AreaPolicy] = {
     p.admdvs: p
     for p in (
@@ -172,7 +172,7 @@ def compute_split(
     balance: Decimal,
     use_account: bool,
 ) -> Split:
-    """The §1.3 split of one settlement (fund total excludes the account, Hunan style)."""
+    """The §M1.3 split of one settlement (fund total excludes the account, Hunan style)."""
     medfee = fulamt_ownpay_amt + preselfpay_amt + inscp_scp_amt
     dedc = min(inscp_scp_amt, max(ZERO, policy.deductible - deductible_used))
     cap_left = max(ZERO, policy.annual_cap - fund_used)

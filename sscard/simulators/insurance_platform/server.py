@@ -2,7 +2,7 @@
 
 A stdlib ``ThreadingHTTPServer`` (loopback, port 0 = ephemeral by default)
 that POSTs envelopes to :class:`Ledger`. Faults reproduce the field failures
-of medical-insurance.md §1.5 and §6 (records on one side only after a
+of §M1.5 and §M6 (records on one side only after a
 network flap):
 
 ``drop``      commit, then close the connection without a reply;

@@ -6,7 +6,7 @@ dispatch.py the infno table; one module per transaction family: persons.py
 reversal.py (2601), reconciliation.py (3201); common.py what they share and
 schema.py the tables and the StrEnums of their states.
 
-sscard profile behaviour (medical-insurance.md, last section): 2601 only for
+sscard profile behaviour (docs/reference.md part M, last section): 2601 only for
 oinfno 2201/2207/2304, same day, and not for a message the day's 3201 already
 covered; a 2601 of a message never seen is an error and bars that msgid;
 cross-province 2206/2207 without a filing is refused with infcode -1.

@@ -3,7 +3,7 @@ readers of the ``input`` nodes and of amounts, and the person / visit look-ups.
 
 Node names are matched case-insensitively and a single object counts as a list of
 one, because Shenzhen's public HIS classes send ``mdtrtInfo`` and a lone
-``feedetail`` object (medical-insurance.md §1.7).
+``feedetail`` object (§M1.7).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def next_value(db: sqlite3.Connection, name: str) -> int:
 
 
 def person(ctx: Ctx, psn_no: str) -> sqlite3.Row:
-    """The insured person, who must be routed to their own insured area (§1.7)."""
+    """The insured person, who must be routed to their own insured area (§M1.7)."""
     row: sqlite3.Row | None = ctx.db.execute(
         "SELECT * FROM persons WHERE psn_no = ?", (psn_no,)
     ).fetchone()

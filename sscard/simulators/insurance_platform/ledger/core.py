@@ -1,14 +1,14 @@
 """The ledger: one SQLite file, the set-up API, and :meth:`Ledger.handle`.
 
-One envelope in, one envelope out (medical-insurance.md §1.1). Every message is
+One envelope in, one envelope out (§M1.1). Every message is
 handled in a single SQLite transaction that also stores its reply under the
-msgid, so a duplicate msgid returns the first reply (idempotency, §1.5; the same
+msgid, so a duplicate msgid returns the first reply (idempotency, §M1.5; the same
 msgid with another body is refused) and a reply dropped after commit leaves a
 consistent ledger. Handlers run one at a time (the :class:`~sscard.sqlite.Store`
 lock around one connection): simple, and enough for thousands of settlements per
 minute on loopback. ``input`` longer than 40,000 characters is refused.
 
-Replies have the shape real HIS code reads (§1.7): ``infcode`` a number,
+Replies have the shape real HIS code reads (§M1.7): ``infcode`` a number,
 ``inf_refmsgid`` always 30 characters. The handlers live in one module per
 transaction family; dispatch.py is the infno table.
 """
@@ -41,7 +41,7 @@ from sscard.simulators.insurance_platform.policies import POLICIES, AreaPolicy, 
 from sscard.simulators.insurance_platform.wire import dumps, loads, to_cents
 from sscard.sqlite import Store, open_database
 
-#: ``input`` is at most 40,000 characters (§1.1, §1.7); longer bodies are refused.
+#: ``input`` is at most 40,000 characters (§M1.1, §M1.7); longer bodies are refused.
 MAX_INPUT_CHARS = 40_000
 
 
@@ -66,7 +66,7 @@ class Ledger(Store):
     ) -> None:
         """``clock``: Beijing wall-clock time by default (setl_time, days, ids).
         ``require_sign_in``: a ``sign_no`` that is sent must be one 9001 issued to
-        that institution (sending none is allowed, §1.7)."""
+        that institution (sending none is allowed, §M1.7)."""
         name = Path(path).name
         try:
             db = open_database(path, synchronous="NORMAL", busy_timeout=10.0)

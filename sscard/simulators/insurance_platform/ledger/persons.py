@@ -1,6 +1,6 @@
 """Sign-in and the insured person: 9001, 1101, and the profile filing check 2599.
 
-``sign_no`` is optional (§1.7); one that is sent must be one a 9001 issued to that
+``sign_no`` is optional (§M1.7); one that is sent must be one a 9001 issued to that
 institution. A card (1101 type 03) is identified by card number **and** ``card_sn``:
 card numbers repeat across provinces.
 """
@@ -23,7 +23,7 @@ from sscard.simulators.insurance_platform.ledger.common import (
 
 
 def check_sign_in(ctx: Ctx) -> None:
-    """``sign_no`` is optional (§1.7); one that is sent must be this institution's."""
+    """``sign_no`` is optional (§M1.7); one that is sent must be this institution's."""
     sign_no = str(ctx.env.get("sign_no") or "")
     if ctx.infno == "9001" or not sign_no:
         return
@@ -50,7 +50,7 @@ def sign_in(ctx: Ctx) -> dict[str, Any]:
 def person_info(ctx: Ctx) -> dict[str, Any]:
     """1101. Type 03 (SSC): card number **and** card_sn, which card numbers alone
     cannot give (they repeat across provinces); 02: the ID number. A ``certno``
-    that is sent must be the person's (§1.7)."""
+    that is sent must be the person's (§M1.7)."""
     req = data(ctx.env)
     cert_type = str(req.get("mdtrt_cert_type") or "")
     cert_no = str(req.get("mdtrt_cert_no") or "").strip()

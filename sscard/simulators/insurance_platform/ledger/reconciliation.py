@@ -1,4 +1,4 @@
-"""3201, the daily statement (对账) as the spec has it (§1.7).
+"""3201, the daily statement (对账) as the spec has it (§M1.7).
 
 Nine fields in (no cash total), ``stmtinfo`` out. One statement per insurance
 type, clearing type and clearing institution (``setl_optins`` = the settlements'
@@ -22,7 +22,7 @@ from sscard.simulators.insurance_platform.ledger.common import (
 from sscard.simulators.insurance_platform.ledger.schema import SettlementState
 from sscard.simulators.insurance_platform.wire import to_cents
 
-#: The nine fields of a spec 3201 (§1.7): no cash total.
+#: The nine fields of a spec 3201 (§M1.7): no cash total.
 STATEMENT_FIELDS = (
     "insutype", "clr_type", "setl_optins", "stmt_begndate", "stmt_enddate", "medfee_sumamt",
     "fund_pay_sumamt", "acct_pay", "fixmedins_setl_cnt",

@@ -2,7 +2,7 @@
 
 Only oinfno 2201/2207/2304, same day, and not for a message the day's 3201
 already covered (a settlement made after a reconciliation can still be
-reversed). A 2601 of a message never seen is an error (infcode -1, §1.7) and,
+reversed). A 2601 of a message never seen is an error (infcode -1, §M1.7) and,
 the simulator's own safety, bars that msgid should it still arrive.
 """
 
@@ -20,14 +20,14 @@ from sscard.simulators.insurance_platform.ledger.schema import (
 from sscard.simulators.insurance_platform.ledger.settlement import undo_settlement
 from sscard.simulators.insurance_platform.ledger.visits import close_visit
 
-#: 2601 of a message the platform never saw (an error, §1.7).
+#: 2601 of a message the platform never saw (an error, §M1.7).
 UNKNOWN_ORIGINAL = "原交易不存在 / original message (omsgid) not found"
 #: What a 2601 may reverse (sscard profile).
 REVERSIBLE = ("2201", "2207", "2304")
 
 
 def reverse(ctx: Ctx) -> dict[str, Any]:
-    """2601. An ``omsgid`` never seen is an error (§1.7), and the simulator bars it so
+    """2601. An ``omsgid`` never seen is an error (§M1.7), and the simulator bars it so
     that a late copy cannot settle after the desk was told it did not. A 3201 stops
     the reversal of the settlements it reconciled, not of what came after it, nor of
     a registration (2201 moves no money)."""

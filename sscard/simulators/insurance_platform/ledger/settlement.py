@@ -2,7 +2,7 @@
 
 2206 and 2207 compute the same split of the visit's unsettled fee details under
 the insured area's policy (policies.py); 2207 also moves the money and must carry
-the amounts copied from the 2206 answer (§1.7). Both answer ``setlinfo`` carrying
+the amounts copied from the 2206 answer (§M1.7). Both answer ``setlinfo`` carrying
 the person and ``setldetail[]``. Cross-province treatment without a filing is
 refused (sscard profile). 2208 answers the reversed ``setlinfo`` and ``setldetail[]``.
 """
@@ -34,7 +34,7 @@ from sscard.simulators.insurance_platform.ledger.schema import (
 from sscard.simulators.insurance_platform.policies import compute_split, policy_for
 from sscard.simulators.insurance_platform.wire import dumps, loads, to_cents
 
-#: 2207 must carry these amounts (copied from the 2206 answer), §1.7.
+#: 2207 must carry these amounts (copied from the 2206 answer), §M1.7.
 SETTLE_REQUIRED = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 #: Amounts a reversed (2208) ``setlinfo`` / ``setldetail`` keeps as they were.
 _NOT_NEGATED = ("balc", "pool_prop_selfpay", "age", "crt_payb_lmt_amt")
@@ -203,7 +203,7 @@ def cancel(ctx: Ctx) -> dict[str, Any]:
     """2208: the reversed ``setlinfo`` and ``setldetail[]`` (amounts negated).
 
     The cash is given as ``psn_cash_pay`` and as the spec's ``pdn_cash_pay``
-    (§1.7): Shenzhen's public HIS class reads the latter, a captured 2208
+    (§M1.7): Shenzhen's public HIS class reads the latter, a captured 2208
     reply in public vendor code shows the former.
     """
     req = data(ctx.env)

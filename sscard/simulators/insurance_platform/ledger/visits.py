@@ -1,5 +1,5 @@
 """The visit and its fee details: 2201 register, 2202 cancel the registration,
-2203 diagnosis, 2204 upload fee details, 2205 delete them (medical-insurance.md §1.7).
+2203 diagnosis, 2204 upload fee details, 2205 delete them (§M1.7).
 
 2204 answers ``result[]`` with the 19 fields real HIS code reads; a single
 ``feedetail`` object counts as a list of one.
