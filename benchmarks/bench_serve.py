@@ -4,10 +4,11 @@ Through a private pcscd with the vsmartcard-vpcd driver (a 3rd-generation Zhejia
 in slot 0; in-process simulated slots when this host cannot run a pcscd, and the row
 names say so):
 
-* card read over HTTP (``POST /v1/card/read`` from a keep-alive httpx client: guard,
-  JSON, worker thread, reader lock, masked audit row) vs the same read in-process
-  (open the reader, ``ops.read_raw``, close; what the service runs per request).
-  Target: at most 1.3x through pcscd;
+* card read over HTTP (``POST /v1/card/read`` from a keep-alive ``http.client``: guard,
+  JSON, reader thread, reader lock, masked audit row) vs the same read in-process
+  (open the reader, ``ops.read_raw``, close; what the service runs per request), the
+  two measured in alternating rounds (A B B A ...) after a warm-up, medians; target:
+  at most 1.3x through pcscd;
 * WebSocket insert-to-event latency: the card goes into the vpcd slot, the page's
   ``/v1/events`` socket gets ``inserted``; baseline: a PC/SC client blocked in
   SCardGetStatusChange for the same insert (pcscd's own polling is the floor);
@@ -38,7 +39,8 @@ from sscard.simulators.pcscd import PrivatePcscd, running_pcscd_pids
 from sscard.simulators.profile import new_card
 
 ORIGIN = "http://127.0.0.1:8080"
-READS = 30
+READS = 60
+WARMUP = 5
 INSERTS = 8
 CLIENTS = 20
 
@@ -118,6 +120,7 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
     request = json.dumps({"reader": bench.reader}).encode()
     local: list[float] = []
     remote: list[float] = []
+    bare: list[float] = []
     client = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
     try:
 
@@ -127,10 +130,18 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
             if body["code"] != 0:
                 raise RuntimeError(f"benchmark read failed: {body['code']}")
 
-        for fn in (in_process, over_http):
-            fn()  # warm up both paths
-        for _ in range(READS):  # alternate, so drift hits both alike
-            for fn, out in ((in_process, local), (over_http, remote)):
+        def version() -> None:  # the HTTP round trip alone: guard, route, JSON, no card
+            client.request("GET", "/v1/version", headers=headers)
+            if json.loads(client.getresponse().read())["code"] != 0:
+                raise RuntimeError("benchmark version call failed")
+
+        for _ in range(WARMUP):  # all paths: imports, caches, pcscd's and SQLite's pages
+            in_process()
+            over_http()
+            version()
+        order = ((in_process, local), (over_http, remote), (version, bare))
+        for i in range(READS):  # interleaved A B C C B A ...: drift and order hit all alike
+            for fn, out in order if i % 2 == 0 else order[::-1]:
                 t0 = time.perf_counter()
                 fn()
                 out.append((time.perf_counter() - t0) * 1000)
@@ -140,6 +151,7 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
     return [
         row(f"card read over HTTP ({bench.label})", "ms", value,
             "same read in-process", base, "<= 1.3x"),
+        row("HTTP round trip alone (GET /v1/version)", "ms", statistics.median(bare)),
     ]  # fmt: skip
 
 

@@ -93,6 +93,45 @@ def test_retention_on_write_and_purge(tmp_path: Path, clock: Clock) -> None:
         AuditLog(tmp_path / "c.sqlite3", retention_days=0)
 
 
+def test_retention_delete_runs_at_most_once_a_minute_and_at_start_up(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A busy writer (``sscard serve``) runs the retention DELETE once per interval, not
+    per row: a row outlives its retention by at most ``purge_interval_s``; reopening
+    the log trims it at once."""
+    deletes: list[str] = []
+    with AuditLog(tmp_path / "a.sqlite3", retention_days=1, clock=clock) as audit:
+        audit._db.set_trace_callback(
+            lambda sql: deletes.append(sql) if sql.startswith("DELETE") else None
+        )
+        audit.record(terminal_id="t", scenario="gate", result="old")  # at T0
+        clock.now = T0 + DAY - 30
+        for _ in range(100):  # one DELETE for all of these (the last ran at T0)
+            audit.record(terminal_id="t", scenario="gate", result="fresh")
+        assert len(deletes) == 1
+        clock.now = T0 + DAY + 1  # "old" has expired, but the last DELETE was 31 s ago
+        audit.record(terminal_id="t", scenario="gate", result="fresh")
+        assert len(deletes) == 1 and audit.query()[0].result == "old"
+        clock.now = T0 + DAY + 30  # 60 s after the last DELETE: it runs, "old" goes
+        audit.record(terminal_id="t", scenario="gate", result="fresh")
+        assert len(deletes) == 2 and {r.result for r in audit.query()} == {"fresh"}
+        clock.now = T0  # the clock went back: the next write purges again
+        audit.record(terminal_id="t", scenario="gate", result="fresh")
+        assert len(deletes) == 3
+    clock.now = T0 + 3 * DAY
+    with AuditLog(tmp_path / "a.sqlite3", retention_days=1, clock=clock) as reopened:
+        assert reopened.query() == []  # purged on opening, before any write
+    with AuditLog(tmp_path / "b.sqlite3", clock=clock, purge_interval_s=0) as every:
+        every._db.set_trace_callback(
+            lambda sql: deletes.append(sql) if sql.startswith("DELETE") else None
+        )
+        for _ in range(3):
+            every.record(terminal_id="t", scenario="gate", result="ok")
+        assert len(deletes) == 6  # interval 0: the old behaviour, a DELETE per row
+    with pytest.raises(AuditError):
+        AuditLog(tmp_path / "c.sqlite3", purge_interval_s=-1)
+
+
 @pytest.mark.parametrize(
     "field",
     [

@@ -12,8 +12,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -181,6 +184,49 @@ def test_a_forged_host_is_refused_before_any_handler(running: ServiceThread) -> 
         b"HTTP/1.1 101"
     )
     assert running.service.stats["card_ops"] == 0
+
+
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_ambiguous_requests_are_refused_whichever_http_parser_runs(
+    tmp_path: Path, sim: SimBackend, monkeypatch: pytest.MonkeyPatch, parser: str
+) -> None:
+    """The service runs httptools when installed, h11 otherwise: the same refusals either
+    way. Request smuggling shapes get 400 from the parser; a second Host or Origin header
+    (h11 refuses a second Host, httptools passes both on) gets 403 from the guard, so
+    which header counts never depends on the parser. No card operation in any case."""
+    pytest.importorskip(parser)
+    from sscard.serve import server
+
+    monkeypatch.setattr(server, "http_implementation", lambda: parser)
+    with ServiceThread(ReaderService(make_config(tmp_path), sim)) as service:
+        port, body = service.port, b'{"reader": 0}'
+        ours, evil = f"Host: 127.0.0.1:{port}\r\n", f"Host: evil.test:{port}\r\n"
+        start = "POST /v1/card/read HTTP/1.1\r\nX-SSCard-Request: 1\r\n"
+        start += "Content-Type: application/json\r\n"
+        length = f"Content-Length: {len(body)}\r\n"
+        cases = {
+            "two lengths": (ours + f"Origin: {ORIGIN}\r\n" + length + "Content-Length: 3\r\n"),
+            "length and chunked": (
+                ours + f"Origin: {ORIGIN}\r\n" + length + "Transfer-Encoding: chunked\r\n"
+            ),
+            "space before colon": ours + f"Origin: {ORIGIN}\r\nContent-Length : 13\r\n",
+            "evil host last": ours + evil + f"Origin: {ORIGIN}\r\n" + length,
+            "evil host first": evil + ours + f"Origin: {ORIGIN}\r\n" + length,
+            "two origins": ours + f"Origin: {EVIL}\r\nOrigin: {ORIGIN}\r\n" + length,
+        }
+        for name, headers in cases.items():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall((start + headers + "\r\n").encode() + body)
+                sock.shutdown(socket.SHUT_WR)
+                answer = sock.recv(4096)
+            assert not answer.startswith(b"HTTP/1.1 2"), name
+            if name not in ("length and chunked",):  # h11 just drops that connection
+                assert answer.split(b" ")[1] in (b"400", b"403"), (name, answer[:40])
+            if b"403" in answer.split(b"\r\n")[0]:
+                assert b"access-control-allow-origin" not in answer.lower(), name
+        assert service.service.stats["card_ops"] == 0
+        with client(service) as c:  # and the service still serves a plain request
+            assert c.post("/v1/card/read", json={}).json()["code"] == 0
 
 
 def raw_handshake(port: int, host: str, origin: str) -> bytes:
@@ -575,6 +621,46 @@ def test_the_cli_refuses_a_bad_config_with_exit_status_2(tmp_path: Path) -> None
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["serve", "--allow-origin", "*"])
     assert result.exit_code == 2 and "exact" in result.output
+
+
+def test_test_keys_are_announced_loudly_and_in_the_version(
+    tmp_path: Path, profile: CardProfile
+) -> None:
+    """``sscard serve --keys test`` (and ``--sim``, which implies it) warns on stderr in
+    both languages, and ``GET /v1/version`` says ``test_keys: true`` so a page can show it;
+    a service without TEST keys says false and prints no warning."""
+    profile.save(tmp_path / "card.json")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["serve", "--sim", str(tmp_path / "card.json"), "--keys", "test", "--port",
+            str(port), "--audit-db", str(tmp_path / "audit.sqlite3")]  # fmt: skip
+    code = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    code += f"from sscard.cli import main; main({args!r})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/version", timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and proc.poll() is None, "no service"
+                time.sleep(0.1)
+        assert r.json()["code"] == 0 and r.json()["test_keys"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    console = err.decode()
+    assert "WARNING: card keys = TEST" in console and "警告：正在使用测试卡密钥" in console
+    announced: list[str] = []
+    service = ReaderService(make_config(tmp_path, keys=None), SimBackend([READER]),
+                            announce=announced.append)  # fmt: skip
+    with ServiceThread(service) as running, client(running) as c:
+        assert c.get("/v1/version").json()["test_keys"] is False
+    assert not any("TEST" in line for line in announced)
 
 
 def test_sim_backend_watch_blocks_after_a_previous_service_stopped(sim: SimBackend) -> None:

@@ -25,7 +25,9 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import itertools
 import logging
+import queue
 import re
 import secrets
 import threading
@@ -39,7 +41,7 @@ from sscard.errors import DependencyMissing, SscardError
 from sscard.files import parse_json
 from sscard.serve import ops
 from sscard.serve.backend import Backend, ReaderInfo
-from sscard.serve.config import ServeConfig
+from sscard.serve.config import TEST_KEYS_WARNING, ServeConfig
 from sscard.serve.errors import (
     BadRequest,
     OperationTimeout,
@@ -208,6 +210,65 @@ class EventHub:
             self.subscribers.discard(sub)
 
 
+# =========================================================================== reader workers
+
+
+def _settle(
+    future: asyncio.Future[Any], lock: asyncio.Lock, result: Any, exc: BaseException | None
+) -> None:
+    """In the event loop, once an operation's thread is done: free the reader, answer."""
+    lock.release()
+    if future.cancelled():  # the request timed out (−9005) and stopped waiting
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+_worker_ids = itertools.count(1)
+
+
+class ReaderWorker:
+    """The one thread that runs a reader's card operations, in the order they come.
+
+    The reader's lock already admits one operation at a time, so one thread per reader
+    is all the concurrency there is; a thread that stays the same (instead of whichever
+    pool thread wakes) and answers with a single ``call_soon_threadsafe`` costs one
+    event-loop iteration less than ``run_in_executor`` + ``asyncio.wait`` per request.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, name=f"sscard-reader-{next(_worker_ids)}", daemon=True
+        )
+        self._thread.start()
+
+    def submit(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T], lock: asyncio.Lock
+    ) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((loop, future, fn, lock))
+        return future
+
+    def stop(self) -> None:
+        """Let the thread end once the operation it runs (if any) is done."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            loop, future, fn, lock = item
+            result, error = None, None
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the waiting request, never lost
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+                loop.call_soon_threadsafe(_settle, future, lock, result, error)
+            del item, fn, result, error  # no reference to the card data while idle
+
+
 # =========================================================================== the service
 
 
@@ -235,6 +296,7 @@ class ReaderService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.stats = {"card_ops": 0, "refused": 0}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._workers: dict[str, ReaderWorker] = {}
         self._pin_at: dict[str, float] = {}
         self._policy: IdentityPolicy | None = None
         self._audit: AuditLog | None = None
@@ -257,6 +319,8 @@ class ReaderService:
             target=self._watch, args=(publish,), name="sscard-serve-events", daemon=True
         )
         self._watcher.start()
+        if self.config.test_keys:
+            self.announce(TEST_KEYS_WARNING)
         if self.config.pairing:
             self.pairing.new_code()
         try:
@@ -267,6 +331,9 @@ class ReaderService:
             self._watcher.join(5.0)
             for task in list(self.tasks):
                 task.cancel()
+            for worker in self._workers.values():
+                worker.stop()
+            self._workers.clear()
             self.close()
 
     def _watch(self, publish: Callable[[CardEvent], None]) -> None:
@@ -406,22 +473,18 @@ class ReaderService:
                     conn.close()
             return after(result) if after is not None else result
 
-        # The executor's future itself, awaited with asyncio.wait (which never cancels
-        # it): the same bounded wait as wait_for(shield(to_thread(...))) without the
-        # task, shield and wait_for wrappers, each a loop iteration per request.
-        future = asyncio.get_running_loop().run_in_executor(None, work)
-
-        def done(f: asyncio.Future[T]) -> None:
-            lock.release()
-            if not f.cancelled():
-                f.exception()  # retrieved: a late failure after a timeout is not an error log
-
-        future.add_done_callback(done)
+        worker = self._workers.get(reader)
+        if worker is None:
+            worker = self._workers[reader] = ReaderWorker()
+        # The worker releases the lock when ``work`` has ended, not when this request
+        # stops waiting: a timed-out operation keeps the reader until its thread is done.
+        future = worker.submit(asyncio.get_running_loop(), work, lock)
         self.stats["card_ops"] += 1
-        finished, _ = await asyncio.wait((future,), timeout=self.config.op_timeout_s)
-        if not finished:
-            raise OperationTimeout()
-        return future.result()
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                return await future
+        except TimeoutError:
+            raise OperationTimeout() from None
 
     async def auto_read(self, reader: str) -> None:
         """Read the card just inserted once; each auto-read subscriber gets its view."""
@@ -523,6 +586,7 @@ def build_app(service: ReaderService) -> Guard:
                 "api": API,
                 "pairing": config.pairing,
                 "full_data": client.full_data,
+                "test_keys": config.test_keys,
             }
         )
 

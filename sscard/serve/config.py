@@ -21,6 +21,11 @@ from sscard.files import parse_toml, read_text
 
 SCHEMA = "sscard-serve/1"
 DEFAULT_PORT = 27301
+TEST_KEYS_WARNING = (
+    "WARNING: card keys = TEST (the simulator's published key set): for test cards only, "
+    "never with real cards or patients / 警告：正在使用测试卡密钥（模拟器公开的密钥集），"
+    "仅限测试卡，切勿用于真实社保卡或患者"
+)
 LOOPBACK = ("127.0.0.1", "::1")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -106,6 +111,12 @@ class ServeConfig:
     audit: bool = True
     #: Readers whose names contain one of these are not offered (e.g. the PSAM slot).
     ignore_readers: tuple[str, ...] = ()
+
+    @property
+    def test_keys(self) -> bool:
+        """The simulator's published TEST key set is in use: fine for test cards, never
+        for real ones (``GET /v1/version`` says so, the console warns at start)."""
+        return self.keys == "test"
 
     def __post_init__(self) -> None:
         if self.bind not in LOOPBACK:

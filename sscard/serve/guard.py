@@ -7,7 +7,9 @@ Why our own guard and not Starlette's middlewares (docs/reader-service.md, "Secu
 not trigger at all, so here a refused request never reaches a handler:
 
 * ``Host`` must be exactly ``127.0.0.1:PORT``, ``localhost:PORT`` or ``[::1]:PORT`` —
-  a DNS-rebound name (``evil.test:PORT``) gets 403 / −9003;
+  a DNS-rebound name (``evil.test:PORT``) gets 403 / −9003; a second ``Host`` or
+  ``Origin`` header is refused too (h11 rejects a second Host, httptools passes both
+  on, and which one counts must not depend on the parser);
 * ``Origin``, when present, must be on the allow-list, exact scheme, host and port
   (403 / −9001, no CORS headers, for HTTP, preflight and WebSocket alike); a request
   without ``Origin`` is a local program, allowed only if ``allow_local_clients`` and
@@ -131,6 +133,7 @@ class Guard:
         origin = headers.get("origin")
         allowed_origin: str | None = None
         try:
+            self._check_single(scope)
             self._check_host(scope, headers)
             client = self._client(origin, headers)
             allowed_origin = client.origin
@@ -152,6 +155,14 @@ class Guard:
         await self.app(scope, self._limited(receive, headers), self._decorated(send, client))
 
     # -- checks -------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_single(scope: Scope) -> None:
+        names = [k.lower() for k, _ in scope["headers"] if k.lower() in (b"host", b"origin")]
+        if names.count(b"host") > 1:
+            raise HostRefused()
+        if names.count(b"origin") > 1:
+            raise OriginRefused("several Origin headers", "请求含多个 Origin 头")
 
     @staticmethod
     def _check_host(scope: Scope, headers: dict[str, str]) -> None:

@@ -78,7 +78,7 @@ def openapi(version: str) -> dict[str, Any]:
         "paths": {
             "/v1/version": {
                 "get": {
-                    "summary": "service version, API level, pairing on/off",
+                    "summary": "service version, API level, pairing on/off, TEST card keys in use",
                     "responses": {"200": {"description": "ok"}},
                 }
             },

@@ -7,7 +7,9 @@ why (scenario), what came out (result, reason codes) and *who* only as masks
 takes the raw values and masks them itself, so no caller can forget; terminal IDs,
 scenarios, results and reason codes must be short ASCII codes, which keeps free text
 (and with it names) out of the other columns. Rows older than the retention period
-are deleted on every write and by :meth:`AuditLog.purge`.
+are deleted when the log is opened, by a write at most every ``purge_interval_s``
+seconds (default 60: a row outlives its retention by at most a minute, and a busy
+service does not run the DELETE per row), and by :meth:`AuditLog.purge`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Default retention (sscard choice: the reference sets no period; "minimal retention").
 DEFAULT_RETENTION_DAYS = 30.0
+#: How often a write runs the retention DELETE (seconds of the log's clock).
+DEFAULT_PURGE_INTERVAL_S = 60.0
 
 _CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _ID_LIKE = re.compile(r"[0-9]{15}")  # a citizen ID number (15 or 18 digits) is never a code
@@ -117,13 +121,18 @@ class AuditLog(Store):
         *,
         retention_days: float | None = DEFAULT_RETENTION_DAYS,
         clock: Callable[[], float] = time.time,
+        purge_interval_s: float = DEFAULT_PURGE_INTERVAL_S,
     ) -> None:
         if retention_days is not None and retention_days <= 0:
             raise AuditError("retention must be positive", "保存期限须为正数")
+        if purge_interval_s < 0:
+            raise AuditError("purge interval must not be negative", "清理间隔不能为负数")
         self.path = Path(path)
         self.retention_days = retention_days
+        self.purge_interval_s = purge_interval_s
         self._clock = clock
         self._lock = threading.Lock()
+        self._purged_at: float | None = None
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -132,6 +141,8 @@ class AuditLog(Store):
             # Deleted rows are overwritten, not left in free pages (minimal retention).
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
+            with self._lock:  # at start-up: a log reopened after a pause is trimmed at once
+                self._purge_locked(self._clock())
         except (sqlite3.Error, OSError) as exc:
             raise AuditError(
                 f"cannot open audit log {self.path.name}: {type(exc).__name__}",
@@ -163,7 +174,8 @@ class AuditLog(Store):
         )
         try:
             with self._tx() as db:
-                self._purge_locked(rec.at)
+                if self._purge_due(rec.at):
+                    self._purge_locked(rec.at)
                 cur = db.execute(
                     "INSERT INTO audit (at, terminal_id, scenario, result, subject_name,"
                     " subject_ssn, subject_card, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -186,7 +198,14 @@ class AuditLog(Store):
         log.debug("audit #%d %s %s %s", rec.id, rec.scenario, rec.result, rec.subject_name)
         return rec
 
+    def _purge_due(self, now: float) -> bool:
+        """Time for the retention DELETE: never run yet, ``purge_interval_s`` passed, or the
+        clock went back (then the next interval counts from the new time)."""
+        last = self._purged_at
+        return last is None or now < last or now - last >= self.purge_interval_s
+
     def _purge_locked(self, now: float) -> int:
+        self._purged_at = now
         if self.retention_days is None:
             return 0
         cutoff = now - self.retention_days * 86400.0
