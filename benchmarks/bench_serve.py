@@ -35,7 +35,7 @@ from benchmarks.timing import row
 from sscard.serve import ReaderService, ServeConfig, ServiceThread, SimBackend, ops
 from sscard.serve.backend import Backend
 from sscard.simulators.card import build_card
-from sscard.simulators.pcscd import PrivatePcscd, running_pcscd_pids
+from sscard.simulators.pcscd import PrivatePcscd, free_channel, why_not_private
 from sscard.simulators.profile import new_card
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -63,9 +63,8 @@ def _card() -> Any:
 
 @contextmanager
 def _bench() -> Iterator[Bench]:
-    reasons = PrivatePcscd.missing_prerequisites()
-    if running_pcscd_pids():
-        reasons.append("another pcscd is running")
+    reason = why_not_private()  # "" also beside another pcscd, in a mount namespace
+    reasons = [reason] if reason else []
     try:
         import smartcard  # noqa: F401
     except ImportError:
@@ -85,7 +84,8 @@ def _bench() -> Iterator[Bench]:
     from sscard.simulators.vpcd import VpcdBridge
     from sscard.terminals.pcsc import wait_for_card
 
-    with PrivatePcscd(friendly_name="sscard bench serve VPCD", channel_id=0x9C60) as daemon:
+    channel = free_channel(0x9C60)
+    with PrivatePcscd(friendly_name="sscard bench serve VPCD", channel_id=channel) as daemon:
         name = daemon.reader_names[0]
         with VpcdBridge(port=daemon.ports[0]) as bridge:
 
