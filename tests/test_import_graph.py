@@ -119,7 +119,6 @@ def test_no_import_cycle_in_sscard() -> None:
 #: annotation has its direction wrong (the insurance Reconciler types its client with
 #: a Protocol instead of importing the client).
 TYPING_CYCLES = [
-    ["sscard.serve.app", "sscard.serve.guard"],
     [
         "sscard.simulators.cos.applet",
         "sscard.simulators.cos.card_os",

@@ -29,8 +29,10 @@ import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from sscard.errors import SscardError
+from sscard.serve.config import ServeConfig
 from sscard.serve.errors import (
     BadRequest,
     BodyTooLarge,
@@ -41,9 +43,6 @@ from sscard.serve.errors import (
     TokenRefused,
     error_body,
 )
-
-if TYPE_CHECKING:
-    from sscard.serve.app import ReaderService
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,6 +58,23 @@ SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
+
+
+class PairingCheck(Protocol):
+    def check(self, token: str, origin: str | None) -> bool: ...
+
+
+class GuardedService(Protocol):
+    """What the guard needs of the service it fronts (:class:`sscard.serve.app.ReaderService`);
+    a protocol, so the guard does not import the app that wraps itself in it."""
+
+    @property
+    def config(self) -> ServeConfig: ...
+
+    @property
+    def pairing(self) -> PairingCheck: ...
+
+    def refused(self, scope: Any, origin: str | None, exc: SscardError) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -119,7 +135,7 @@ async def _json(
 class Guard:
     """Pure ASGI middleware; see the module docstring for the rules and their order."""
 
-    def __init__(self, app: ASGIApp, service: ReaderService) -> None:
+    def __init__(self, app: ASGIApp, service: GuardedService) -> None:
         self.app = app
         self.service = service
         config = service.config
