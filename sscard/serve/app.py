@@ -350,15 +350,14 @@ class ReaderService:
         if self.config.audit and self._audit is None:
             from sscard.services import audit
 
+            # WAL + synchronous=NORMAL: a committed row is in the OS before the answer
+            # leaves (safe against a crash of the service), without an fsync per
+            # request (4 ms here, the largest cost of a read over HTTP).
             self._audit = audit.AuditLog(
                 self.config.audit_db or audit.default_path(),
                 retention_days=self._policy.retention_days,
+                synchronous="NORMAL",
             )
-            # WAL + synchronous=NORMAL: a committed row is in the OS before the answer
-            # leaves (safe against a crash of the service), without an fsync per
-            # request (4 ms here, the largest cost of a read over HTTP). AuditLog has
-            # no option for it, so it is set on the service's own connection.
-            self._audit._db.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         if self._audit is not None:

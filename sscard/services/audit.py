@@ -29,7 +29,7 @@ from typing import Any
 
 from sscard.cards.privacy import mask_card_id, mask_name, mask_ssn
 from sscard.errors import SscardError
-from sscard.sqlite import Store, open_database, state_path
+from sscard.sqlite import Store, Synchronous, open_database, state_path
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class AuditLog(Store):
         retention_days: float | None = DEFAULT_RETENTION_DAYS,
         clock: Callable[[], float] = time.time,
         purge_interval_s: float = DEFAULT_PURGE_INTERVAL_S,
+        synchronous: Synchronous | None = None,
     ) -> None:
         if retention_days is not None and retention_days <= 0:
             raise AuditError("retention must be positive", "保存期限须为正数")
@@ -136,8 +137,9 @@ class AuditLog(Store):
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # synchronous: SQLite's default, as this log always had.
-            self._db = open_database(path, synchronous=None, busy_timeout=5.0)
+            # synchronous: SQLite's default unless the caller chooses (the reader
+            # service takes NORMAL: in the OS before the answer leaves, no fsync).
+            self._db = open_database(path, synchronous=synchronous, busy_timeout=5.0)
             # Deleted rows are overwritten, not left in free pages (minimal retention).
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
