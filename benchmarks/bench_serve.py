@@ -109,10 +109,13 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
     keys = ops.Keys(config)
 
     def in_process() -> None:
+        """The same read an SDK user makes in-process, to the same answer: the card read
+        and the masked card object + ``iReadCardBas`` string the service returns. What
+        only the service adds (HTTP, guard, audit row, thread hand-off) is the difference."""
         with keys.provider() as provider:
             conn = bench.backend.open(bench.reader)
             try:
-                ops.read_raw(conn, provider, config)
+                ops.card_body(ops.read_raw(conn, provider, config), config, full=False)
             finally:
                 conn.close()
 
