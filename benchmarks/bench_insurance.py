@@ -6,7 +6,7 @@ trip, simulated platform ledger transaction, outbox update (committed without a
 sync of its own, see outbox.py). Fee details are uploaded in 2204s under the
 40,000-character ``input`` limit. The baseline is a bare HTTP round trip
 of a 9001 sign-in to the same server (no client, no outbox), so the ratio
-shows what durability and the settlement logic cost (issue 8, make bench).
+shows what durability and the settlement logic cost.
 """
 
 from __future__ import annotations
