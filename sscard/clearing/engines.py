@@ -4,11 +4,12 @@ Each engine takes the validated upload files and a :class:`TacVerifier` and retu
 :class:`EngineOutput`: Arrow tables the shared writers (:mod:`sscard.clearing.outputs`)
 turn into files, so the engines cannot differ in formatting.
 
-* DuckDB: the uploads as one Arrow table, the per-row check as an Arrow UDF
-  (``type='arrow'``) over rows ordered by card, so one 2,048-row vector holds whole
-  cards and each card's cipher is built once; then :mod:`sscard.clearing.sql`.
+* DuckDB: the uploads as one Arrow table, the per-row check as one vectorised pass
+  over big slices of it (not a DuckDB UDF: those get 2,048-row vectors), then
+  :mod:`sscard.clearing.sql` over the table with the codes as a column.
 * Spark: ``spark.read.parquet`` of the same files (a cluster reads them where they
-  are), the check in ``mapInArrow``, the same SQL; results come back with ``toArrow``.
+  are), the check in ``mapInArrow``, the same SQL; the result rows are written by the
+  executors as Parquet and read back as Arrow.
 * Python: the same rules as loops over dicts with :func:`purchase_tac` per row; the
   benchmark's baseline and a third opinion in the tests.
 """
@@ -118,9 +119,12 @@ def check_table(
     table: pa.Table, verifier: TacVerifier, progress: Progress, batch: int = CHECK_BATCH
 ) -> pa.Array:
     """The per-row check codes of ``table`` (int16), one vectorised pass per batch of
-    ``batch`` rows; two batches at a time (numpy and Arrow release the GIL)."""
+    ``batch`` rows; two batches at a time with the software verifier (numpy and Arrow
+    release the GIL). Another verifier (an HSM's client) is called one batch at a time:
+    it need not be thread-safe."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from sscard.clearing.keys import MasterKeyVerifier
     from sscard.clearing.tac import CHECK_COLUMNS, check_rows
 
     narrow = table.select(list(CHECK_COLUMNS))
@@ -129,7 +133,8 @@ def check_table(
         return pa.array(check_rows(narrow, verifier), pa.int16())
     done = 0
     codes = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    workers = 2 if type(verifier) is MasterKeyVerifier else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for part in pool.map(lambda t: check_rows(t, verifier), slices):
             codes.append(part)
             done += len(part)

@@ -4,7 +4,8 @@ Why one text: "both engines produce identical results" is easiest to keep true w
 there is one query, in the dialect both accept (window functions, CASE, ``greatest``,
 ``DATE '...'`` literals, explicit ``NULLS FIRST``). Engines differ only in how the
 per-row check column ``chk`` (:func:`sscard.clearing.tac.check_rows`) is attached
-(an Arrow UDF in DuckDB, ``mapInArrow`` in Spark) and how a step is materialised.
+(a vectorised pass over the Arrow table for DuckDB, ``mapInArrow`` in Spark) and
+how a step is materialised.
 
 Steps, each a view or table over the last:
 
