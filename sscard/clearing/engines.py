@@ -4,11 +4,12 @@ Each engine takes the validated upload files and a :class:`TacVerifier` and retu
 :class:`EngineOutput`: Arrow tables the shared writers (:mod:`sscard.clearing.outputs`)
 turn into files, so the engines cannot differ in formatting.
 
-* DuckDB: the uploads as one Arrow table, the per-row check as an Arrow UDF
-  (``type='arrow'``) over rows ordered by card, so one 2,048-row vector holds whole
-  cards and each card's cipher is built once; then :mod:`sscard.clearing.sql`.
+* DuckDB: the uploads as one Arrow table, the per-row check as one vectorised pass
+  over big slices of it (not a DuckDB UDF: those get 2,048-row vectors), then
+  :mod:`sscard.clearing.sql` over the table with the codes as a column.
 * Spark: ``spark.read.parquet`` of the same files (a cluster reads them where they
-  are), the check in ``mapInArrow``, the same SQL; results come back with ``toArrow``.
+  are), the check in ``mapInArrow``, the same SQL; the result rows are written by the
+  executors as Parquet and read back as Arrow.
 * Python: the same rules as loops over dicts with :func:`purchase_tac` per row; the
   benchmark's baseline and a third opinion in the tests.
 """
@@ -25,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from sscard.clearing import sql
@@ -84,11 +86,14 @@ def check_clashes(clashes: list[tuple[str, int]]) -> None:
 
 def read_uploads(paths: list[Path]) -> pa.Table:
     """The upload files as one table in the input schema (validated beforehand)."""
-    import pyarrow.parquet as pq
+
+    import pyarrow.dataset as ds
 
     schema = input_schema()
-    tables = [pq.read_table(p, schema=schema) for p in paths]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+    if not paths:
+        return schema.empty_table()
+    # one dataset scan: files in the given order, read a little faster than one by one
+    return ds.dataset([str(p) for p in paths], schema=schema, format="parquet").to_table()
 
 
 # --------------------------------------------------------------------------- DuckDB
@@ -105,9 +110,46 @@ def _duck_type(arrow_type: str) -> str:
     }[arrow_type]
 
 
+#: Rows per call of the vectorised check: big enough that numpy's per-call cost vanishes
+#: (DuckDB's own UDF vectors are 2,048 rows: per-vector overhead was most of the time).
+CHECK_BATCH = 1 << 18
+
+
+def check_table(
+    table: pa.Table, verifier: TacVerifier, progress: Progress, batch: int = CHECK_BATCH
+) -> pa.Array:
+    """The per-row check codes of ``table`` (int16), one vectorised pass per batch of
+    ``batch`` rows; two batches at a time with the software verifier (numpy and Arrow
+    release the GIL). Another verifier (an HSM's client) is called one batch at a time:
+    it need not be thread-safe."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sscard.clearing.keys import MasterKeyVerifier
+    from sscard.clearing.tac import CHECK_COLUMNS, check_rows
+
+    narrow = table.select(list(CHECK_COLUMNS))
+    slices = [narrow.slice(a, batch) for a in range(0, narrow.num_rows, batch)]
+    if len(slices) <= 1:
+        return pa.array(check_rows(narrow, verifier), pa.int16())
+    done = 0
+    codes = []
+    workers = 2 if type(verifier) is MasterKeyVerifier else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(lambda t: check_rows(t, verifier), slices):
+            codes.append(part)
+            done += len(part)
+            progress(f"verified {done:,} rows")
+    return pa.array(np.concatenate(codes), pa.int16())
+
+
 def run_duckdb(
     paths: list[Path], verifier: TacVerifier, as_of: date, progress: Progress, threads: int = 2
 ) -> EngineOutput:
+    """The check as one vectorised pass over the uploads' Arrow table (big batches, not
+    DuckDB's 2,048-row UDF vectors), then :mod:`sscard.clearing.sql` over that table
+    with the codes as a column; the output rows are the uploads taken in the order
+    the SQL gives (:data:`sql.RESULT_KEYS`), so the wide columns never enter DuckDB's
+    windows, joins or sorts."""
     try:
         import duckdb
     except ImportError:
@@ -115,77 +157,38 @@ def run_duckdb(
             "duckdb is not installed (pip install 'sscard[clearing]')",
             "未安装duckdb（pip install 'sscard[clearing]'）",
         ) from None
-    from sscard.clearing.tac import CHECK_COLUMNS, check_rows
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
     uploads = read_uploads(paths)
     timings["load"] = time.perf_counter() - t
     progress(f"read {uploads.num_rows:,} rows from {len(paths)} files")
-    types = {name: kind for name, kind, _, _ in INPUT_COLUMNS}
-    state = {"rows": 0, "next": 100_000}
-
-    def check(cols: list[pa.Array]) -> pa.Array:
-        batch = pa.table(dict(zip(CHECK_COLUMNS, cols, strict=True)))  # chunked arrays
-        codes = check_rows(batch, verifier)
-        state["rows"] += len(codes)
-        if state["rows"] >= state["next"]:
-            progress(f"verified {state['rows']:,} rows")
-            state["next"] += 100_000
-        return pa.array(codes, pa.int16())
-
-    # DuckDB reads the parameter count from the signature: one name per column.
-    def udf(
-        issuer_id: pa.Array, city_code: pa.Array, asn: pa.Array, card_ctr: pa.Array,
-        amount: pa.Array, tx_type: pa.Array, term_id: pa.Array, term_seq: pa.Array,
-        tx_time: pa.Array, tac: pa.Array, grey: pa.Array, key_ver: pa.Array,
-        alg_id: pa.Array, proof_tac: pa.Array,
-    ) -> pa.Array:  # fmt: skip
-        return check(
-            [issuer_id, city_code, asn, card_ctr, amount, tx_type, term_id, term_seq,
-             tx_time, tac, grey, key_ver, alg_id, proof_tac]
-        )  # fmt: skip
-
+    t = time.perf_counter()
+    chk = check_table(uploads, verifier, progress)
+    timings["verify"] = time.perf_counter() - t
+    progress(f"verified {uploads.num_rows:,} rows")
     con = duckdb.connect(config={"threads": threads})
     try:
-        # rid: a unique row id (which of two fully identical rows is "first" cannot show)
-        uploads = uploads.append_column("rid", pa.array(range(uploads.num_rows), pa.int64()))
-        con.register("uploads", uploads)
-        con.create_function(  # type: ignore[call-overload]
-            "tac_check",
-            udf,
-            [_duck_type(types[c]) for c in CHECK_COLUMNS],
-            "SMALLINT",
-            type="arrow",
-            null_handling="special",
-            side_effects=False,
-        )
         t = time.perf_counter()
-        cols = ", ".join(CHECK_COLUMNS)
-        # The UDF reads a narrow projection ordered by card (sorting 14 columns, not 35),
-        # so each 2,048-row vector holds whole cards: one key set-up per card.
-        con.execute(
-            f"CREATE TEMP TABLE chk AS SELECT rid, tac_check({cols}) AS chk"
-            f" FROM (SELECT rid, {cols} FROM uploads ORDER BY asn, card_ctr)"
+        # rid: the row's index in ``uploads`` (also which of two identical rows is "first")
+        checked = uploads.append_column("chk", chk).append_column(
+            "rid", pa.array(np.arange(uploads.num_rows, dtype=np.int64))
         )
-        con.execute(
-            "CREATE TEMP TABLE checked AS SELECT u.*, c.chk FROM uploads u JOIN chk c"
-            " ON c.rid = u.rid"
-        )
-        timings["verify"] = time.perf_counter() - t
-        progress(f"verified {uploads.num_rows:,} rows")
-        t = time.perf_counter()
+        con.register("checked", checked)
         for name, select, materialise in sql.steps(as_of, "hash"):
             kind = "TABLE" if materialise else "VIEW"
             con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {select}")
             if name == "c2":
                 check_clashes(con.sql(sql.CLASHES).fetchall())
-        rows = con.sql(sql.RESULT).to_arrow_table()
+        keys = con.sql(sql.RESULT_KEYS).to_arrow_table()
         settlement = con.sql(sql.SETTLEMENT).to_arrow_table()
         gaps = con.sql(sql.GAPS).to_arrow_table()
         timings["settle"] = time.perf_counter() - t
     finally:
         con.close()
+    rows = uploads.take(keys.column("rid"))
+    for name in ("reason", "settle_date", "grey_rule"):
+        rows = rows.append_column(name, keys.column(name))
     return _finish(rows, settlement, gaps, timings)
 
 
@@ -249,9 +252,15 @@ def spark_session(master: str | None) -> Any:
         .config("spark.sql.warehouse.dir", _warehouse())
     )
     if master.startswith("local"):
-        # The workers run this interpreter (it has pyarrow and sscard); few partitions.
+        # The workers run this interpreter (it has pyarrow and sscard). One shuffle
+        # partition per core: a clearing day is small for Spark, and every extra
+        # partition is one more task per stage (Spark's default is 200).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.sql.shuffle.partitions", "4")
+        cores = master.removeprefix("local").strip("[]").split(",")[0]
+        n = os.cpu_count() or 2 if cores in ("", "*") else int(cores)
+        builder = builder.config("spark.sql.shuffle.partitions", str(n)).config(
+            "spark.default.parallelism", str(n)
+        )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
@@ -265,6 +274,31 @@ def _warehouse() -> str:
     path = tempfile.mkdtemp(prefix="sscard-spark-warehouse-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+def _spark_rows(result: Any) -> pa.Table:
+    """The result rows, written by the executors as Parquet into a private temporary
+    folder and read back as Arrow: collecting a million wide rows through the driver's
+    block manager (``toArrow``) lost task results under memory pressure. Read back in
+    receipt order (a sort in Arrow: the part files' order is Spark's business); rows
+    still tied are byte-identical. With a cluster, the temporary folder (``TMPDIR``)
+    must be on storage the executors and the driver share."""
+    import shutil
+
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    folder = tempfile.mkdtemp(prefix="sscard-spark-result-")
+    try:
+        result.write.mode("overwrite").parquet(folder)
+        table = ds.dataset(folder, format="parquet").to_table()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    order = pc.sort_indices(
+        table,
+        [(k, "ascending") for k in ("upload_date", "file_id", "line_no", "reason")],
+    )
+    return table.take(order)
 
 
 def run_spark(
@@ -294,32 +328,35 @@ def run_spark(
 
         from pyspark.sql.functions import monotonically_increasing_id
 
+        # Every step is a view made from a DataFrame, which keeps its analysed plan: a
+        # view made from SQL text is analysed again wherever it is used, and nested
+        # ones cost Spark's analyser minutes even on a 1,000-row day. The wide input
+        # is cached (columnar: each step reads only the columns it uses); the narrow
+        # materialised steps are local checkpoints, which also cut their plans.
         checked = (
-            df.sortWithinPartitions("asn", "card_ctr")
-            .mapInArrow(check, out_ddl)
-            .withColumn("rid", monotonically_increasing_id())
+            df.mapInArrow(check, out_ddl).withColumn("rid", monotonically_increasing_id()).cache()
         )
         checked.createOrReplaceTempView("checked")
-        spark.sql("CACHE TABLE checked")
-        n_rows = spark.sql("SELECT count(*) AS n FROM checked").collect()[0]["n"]
+        n_rows = checked.count()
         timings["verify"] = time.perf_counter() - t
         progress(f"read and verified {n_rows:,} rows from {len(paths)} files")
         t = time.perf_counter()
+        names = ["checked"]
         for name, select, materialise in sql.steps(as_of, "xxhash64"):
+            step = spark.sql(select)
             if materialise:
-                spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
-                spark.sql(f"DROP VIEW IF EXISTS {name}")
-                spark.sql(f"CACHE TABLE {name} AS {select}")
-            else:
-                spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
+                step = step.localCheckpoint(eager=True)
+            step.createOrReplaceTempView(name)
+            names.append(name)
             if name == "c2":
                 check_clashes([tuple(r) for r in spark.sql(sql.CLASHES).collect()])
-        rows = spark.sql(sql.RESULT).toArrow()
+        rows = _spark_rows(spark.sql(sql.RESULT))
         settlement = spark.sql(sql.SETTLEMENT).toArrow()
         gaps = spark.sql(sql.GAPS).toArrow()
         timings["settle"] = time.perf_counter() - t
-        for name in ("checked", "copies", "ranks", "c4", "decided"):
-            spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
+        checked.unpersist()
+        for name in names:
+            spark.catalog.dropTempView(name)
     finally:
         if session is None:
             spark.stop()

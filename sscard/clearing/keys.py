@@ -8,8 +8,8 @@ directly: it asks a :class:`TacVerifier` for a code per row (0 ok, 1 TAC bad,
 :class:`IssuerKeyProvider` for the issuer's TAC master key (MTK) and derives each
 card's DTK = Div(Div(MTK, issuer ID), ASN right 8 B) (transit-purse.md §4.1 and
 profile "PSAM diversification"), batched: one ECB call per issuer for all its
-cards, one cached TAC key per card, and one ECB call per card and CBC step for all
-that card's taps (clearing.md §9).
+cards' keys, then the CBC-MACs of every row as array operations
+(:mod:`sscard.crypto.des_batch`, :mod:`sscard.crypto.sm4_batch`; clearing.md §9).
 
 Key file (``--keys``): ``sscard-issuer-keys/1`` lists issuers by ID with their
 key version and MTK per algorithm family; a simulator key set (``sscard-keys/1``,
@@ -20,7 +20,6 @@ repr, a log or an error.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -256,22 +255,55 @@ def _diversify_many(master: bytes, factors: np.ndarray, family: str) -> np.ndarr
     return np.frombuffer(out, dtype=np.uint8).reshape(-1, 16)
 
 
+def card_tac_keys(master: bytes, issuer_id: str, cards: np.ndarray, family: str) -> np.ndarray:
+    """Each card's TAC key from the issuer's MTK: DTK = Div(Div(MTK, issuer ID), ASN
+    right 8 B) (transit-purse.md §4.1), then 3DES: DTK_left XOR DTK_right ((k, 8)
+    uint8, the single-DES TAC key, §4.4); SM4: the DTK itself ((k, 16) uint8).
+    ``cards``: (k,) uint64, the ASNs' right 8 bytes; two ECB calls in all."""
+    issuer = np.frombuffer(bytes.fromhex(issuer_id), np.uint8).reshape(1, 8)
+    level1 = _diversify_many(master, issuer, family)[0].tobytes()
+    factors = np.ascontiguousarray(cards.astype(">u8")).view(np.uint8).reshape(-1, 8)
+    dtk = _diversify_many(level1, factors, family)
+    return dtk if family == "sm4" else dtk[:, :8] ^ dtk[:, 8:]
+
+
+def cbc_mac_rows(
+    keys: np.ndarray, key_index: np.ndarray, messages: np.ndarray, family: str
+) -> np.ndarray:
+    """PBOC MAC (ICV 0, leftmost 4 B) of each row of ``messages`` ((n, 32) padded
+    input: 3 DES blocks or 2 SM4 blocks) under ``keys[key_index[i]]``: (k, 8) uint8
+    single-DES keys (the 3DES purse's TAC key) or (k, 16) SM4 keys. All rows and keys
+    at once (:mod:`sscard.crypto.des_batch`, :mod:`sscard.crypto.sm4_batch`)."""
+    n = len(messages)
+    index = np.asarray(key_index, dtype=np.intp)
+    if family == "sm4":
+        from sscard.crypto.sm4_batch import sm4_cbc_encrypt_last
+
+        last = sm4_cbc_encrypt_last(np.ascontiguousarray(keys), index, messages[:, :32])
+        return np.ascontiguousarray(last[:, :4])
+    from sscard.crypto.des_batch import des_cbc_encrypt_last
+
+    key_words = np.ascontiguousarray(keys).view(">u8").reshape(-1).astype(np.uint64)
+    words = np.ascontiguousarray(messages[:, :24]).view(">u8").reshape(n, 3).astype(np.uint64)
+    chain = des_cbc_encrypt_last(key_words, index, words)
+    return chain.astype(">u8").view(np.uint8).reshape(n, 8)[:, :4]
+
+
 def cbc_mac_grouped(
     keys: list[bytes], starts: np.ndarray, messages: np.ndarray, family: str
 ) -> np.ndarray:
-    """PBOC MAC (ICV 0, leftmost 4 B) of each row, rows sorted by key.
-
-    ``keys[i]`` serves rows ``starts[i]`` to ``starts[i+1]`` (exclusive; the last to
-    the end); ``messages`` is (n, 32) padded input. Single-DES keys (the 3DES purse's
-    TAC key) run in :mod:`sscard.crypto.des_batch`, all keys at once. Other keys
-    (SM4) get one ECB encryptor each, and per CBC step one ``update`` over all that
-    key's rows: ECB encrypts blocks independently, so a card's taps share the call
-    (clearing.md §9).
-    """
+    """PBOC MAC (ICV 0, leftmost 4 B) of each row, rows sorted by key: ``keys[i]``
+    serves rows ``starts[i]`` to ``starts[i+1]`` (the last to the end). Single-DES
+    and SM4 keys run vectorised (:func:`cbc_mac_rows`); 16-byte 3DES keys get one
+    pyca ECB encryptor each and, per CBC step, one ``update`` over all their rows."""
     n = len(messages)
-    if family != "sm4" and keys and all(len(k) == 8 for k in keys):
-        return _des_cbc_mac(keys, starts, messages)
-    bs, steps = (16, 2) if family == "sm4" else (8, 3)
+    lengths = np.diff(np.append(np.asarray(starts, dtype=np.int64), n))
+    key_index = np.repeat(np.arange(len(keys)), lengths)
+    if family == "sm4" or (keys and all(len(k) == 8 for k in keys)):
+        width = 16 if family == "sm4" else 8
+        table = np.frombuffer(b"".join(keys), np.uint8).reshape(-1, width)
+        return cbc_mac_rows(table, key_index, messages, family)
+    bs, steps = 8, 3
     blocks = messages[:, : bs * steps].reshape(n, steps, bs)
     updates = [_ecb(k, family) for k in keys]
     bounds = [*(int(s) * bs for s in starts), n * bs]
@@ -283,67 +315,24 @@ def cbc_mac_grouped(
     return chain[:, :4]
 
 
-def _des_cbc_mac(keys: list[bytes], starts: np.ndarray, messages: np.ndarray) -> np.ndarray:
-    """Single-DES CBC-MAC over 3 blocks of every row, keys vectorised (des_batch)."""
-    from sscard.crypto.des_batch import des_encrypt_blocks, des_key_schedule
-
-    n = len(messages)
-    key_words = np.frombuffer(b"".join(keys), dtype=">u8").astype(np.uint64)
-    round_keys = des_key_schedule(key_words)
-    lengths = np.diff(np.append(np.asarray(starts, dtype=np.int64), n))
-    key_index = np.repeat(np.arange(len(keys)), lengths)
-    words = np.ascontiguousarray(messages[:, :24]).view(">u8").reshape(n, 3).astype(np.uint64)
-    chain = np.zeros(n, dtype=np.uint64)
-    for step in range(3):
-        chain = des_encrypt_blocks(chain ^ words[:, step], round_keys, key_index)
-    return chain.astype(">u8").view(np.uint8).reshape(n, 8)[:, :4]
-
-
 class MasterKeyVerifier:
     """Software :class:`TacVerifier` from an :class:`IssuerKeyProvider` (module docstring).
 
-    Caches each card's TAC key (3DES: DTK_left XOR DTK_right, 8 B; SM4: DTK, 16 B;
-    transit-purse.md §4.4 and profile "SM4 TAC") for the life of the object; picklable
-    (Spark ships it to its workers), the cache and ciphers are rebuilt there.
+    Per call, per algorithm family and (issuer, key version): the distinct cards' TAC
+    keys derived in one batch (:func:`card_tac_keys`; 3DES: DTK_left XOR DTK_right,
+    8 B; SM4: the DTK, 16 B; transit-purse.md §4.4 and profile "SM4 TAC"), then one
+    vectorised CBC-MAC over every row of the family (:func:`cbc_mac_rows`). Nothing
+    is cached, so the object is just its provider: Spark ships it to its workers.
     """
 
     def __init__(self, provider: IssuerKeyProvider) -> None:
         self.provider = provider
-        self._cache: dict[tuple[str, str, int, bytes], bytes | None] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"provider": self.provider}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.provider = state["provider"]
-        self._cache = {}
 
     def __repr__(self) -> str:
         return "<MasterKeyVerifier keys=<redacted>>"
 
     def knows(self, issuer_id: str) -> bool:
         return self.provider.knows(issuer_id)
-
-    def _card_keys(
-        self, issuer: str, family: str, version: int, asns: list[bytes]
-    ) -> list[bytes | None]:
-        """TAC keys of these cards (right-8-byte ASNs), derived in one batch if not cached."""
-        missing = sorted({a for a in asns if (issuer, family, version, a) not in self._cache})
-        if missing:
-            master = self.provider.tac_master(issuer, family, None if version < 0 else version)
-            if master is None:
-                for a in missing:
-                    self._cache[issuer, family, version, a] = None
-            else:
-                level1 = _diversify_many(
-                    master, np.frombuffer(bytes.fromhex(issuer), np.uint8).reshape(1, 8), family
-                )[0].tobytes()
-                factors = np.frombuffer(b"".join(missing), np.uint8).reshape(-1, 8)
-                dtk = _diversify_many(level1, factors, family)
-                tac_keys = dtk if family == "sm4" else dtk[:, :8] ^ dtk[:, 8:]
-                for a, k in zip(missing, tac_keys, strict=True):
-                    self._cache[issuer, family, version, a] = k.tobytes()
-        return [self._cache[issuer, family, version, a] for a in asns]
 
     def verify(
         self,
@@ -365,30 +354,29 @@ class MasterKeyVerifier:
             rows = np.nonzero((alg_ids == alg) | ((alg_ids == -1) & (result != OK)))[0]
             if len(rows) == 0:
                 continue
-            # Sort by (issuer, version, card): each card's rows become contiguous.
-            rows = rows[np.lexsort((card[rows], key_versions[rows], issuer_idx[rows]))]
-            iss, ver, crd = issuer_idx[rows], key_versions[rows], card[rows]
-            change = np.ones(len(rows), dtype=bool)
-            change[1:] = (iss[1:] != iss[:-1]) | (ver[1:] != ver[:-1]) | (crd[1:] != crd[:-1])
-            starts = np.nonzero(change)[0]
-            keys: list[bytes | None] = []
-            s_iss, s_ver, s_crd = iss[starts], ver[starts], crd[starts]
-            g_change = np.ones(len(starts), dtype=bool)
-            g_change[1:] = (s_iss[1:] != s_iss[:-1]) | (s_ver[1:] != s_ver[:-1])
-            g_starts = [*np.nonzero(g_change)[0].tolist(), len(starts)]
-            for a, b in itertools.pairwise(g_starts):
-                asns = [int(x).to_bytes(8, "big") for x in s_crd[a:b]]
-                keys.extend(self._card_keys(issuers[s_iss[a]], family, int(s_ver[a]), asns))
-            have_card = np.array([k is not None for k in keys], dtype=bool)
-            if not have_card.any():
+            # (issuer, key version) groups: a handful; -1 (not recorded) sorts first.
+            group = issuer_idx[rows].astype(np.int64) * 512 + key_versions[rows] + 1
+            parts_rows, parts_keys, parts_index = [], [], []
+            n_keys = 0
+            for g in np.unique(group).tolist():
+                sel = rows[group == g]
+                issuer, version = issuers[g // 512], g % 512 - 1
+                master = self.provider.tac_master(issuer, family, None if version < 0 else version)
+                if master is None:
+                    continue  # no key: the rows stay NO_KEY (unless already OK)
+                cards, inverse = np.unique(card[sel], return_inverse=True)
+                parts_keys.append(card_tac_keys(master, issuer, cards, family))
+                parts_rows.append(sel)
+                parts_index.append(inverse.reshape(-1) + n_keys)
+                n_keys += len(cards)
+            if not parts_rows:
                 continue
-            lengths = np.diff(np.append(starts, len(rows)))
-            have_row = np.repeat(have_card, lengths)
-            rows_k = rows[have_row]
-            kept = [k for k in keys if k is not None]
-            starts_k = np.concatenate([[0], np.cumsum(lengths[have_card])[:-1]])
-            macs = cbc_mac_grouped(kept, starts_k, messages[rows_k], family)
-            good = (macs == tacs[rows_k]).all(axis=1)
+            sel = np.concatenate(parts_rows)
+            key_index = np.concatenate(parts_index)
+            order = np.argsort(key_index, kind="stable")  # a card's rows together: locality
+            sel, key_index = sel[order], key_index[order]
+            macs = cbc_mac_rows(np.concatenate(parts_keys), key_index, messages[sel], family)
+            good = (macs == tacs[sel]).all(axis=1)
             # A row already matched under another family stays OK.
-            result[rows_k] = np.where(good | (result[rows_k] == OK), OK, BAD)
+            result[sel] = np.where(good | (result[sel] == OK), OK, BAD)
         return result

@@ -103,8 +103,10 @@ def positions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _parquet(table: pa.Table) -> bytes:
+    """Parquet bytes that depend on the rows only: the writer splits pages where its
+    input's chunks end, and engines hand over differently chunked tables."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table.combine_chunks(), sink, compression="zstd")
     return sink.getvalue()
 
 

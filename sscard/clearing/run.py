@@ -55,16 +55,22 @@ def find_uploads(input_dir: Path) -> list[Path]:
     return paths
 
 
-def validate_uploads(paths: list[Path], base: Path) -> tuple[dict[str, list[str]], int]:
-    """Open every file and check its columns; the files each issuer appears in, and rows."""
+def validate_uploads(
+    paths: list[Path], base: Path
+) -> tuple[dict[str, list[str]], int, date | None]:
+    """Open every file and check its columns; the files each issuer appears in, the rows,
+    and the latest upload date (None when there are no rows)."""
     expected = {name: _arrow_type(kind) for name, kind, _, _ in INPUT_COLUMNS}
     issuers: dict[str, list[str]] = {}
     rows = 0
+    latest: date | None = None
     for path in paths:
         rel = str(path.relative_to(base))
         try:
             schema = pq.read_schema(path)
-            column = pq.read_table(path, columns=["issuer_id"]).column("issuer_id")
+            wanted = [c for c in ("issuer_id", "upload_date") if schema.get_field_index(c) >= 0]
+            read = pq.read_table(path, columns=wanted)
+            column = read.column("issuer_id") if "issuer_id" in wanted else None
         except (pa.ArrowException, OSError) as exc:
             raise ClearingInputError(
                 f"{rel}: not a readable Parquet file (truncated or damaged: {type(exc).__name__})",
@@ -85,9 +91,12 @@ def validate_uploads(paths: list[Path], base: Path) -> tuple[dict[str, list[str]
                 f"{rel}：不是清分上传文件（{what}）",
             )
         rows += len(column)
+        if len(column):
+            newest = pc.max(read.column("upload_date")).as_py()
+            latest = newest if latest is None else max(latest, newest)
         for issuer in pc.unique(column).to_pylist():
             issuers.setdefault(str(issuer), []).append(rel)
-    return issuers, rows
+    return issuers, rows, latest
 
 
 def _reason_counts(rows: pa.Table) -> dict[str, dict[str, int]]:
@@ -138,7 +147,7 @@ def clear(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     paths = find_uploads(base)
-    issuers, n_rows = validate_uploads(paths, base)
+    issuers, n_rows, latest = validate_uploads(paths, base)
     verify = verifier or MasterKeyVerifier(keys)
     unknown = {i: f for i, f in sorted(issuers.items()) if not verify.knows(i)}
     if unknown and unknown_issuer == "error":
@@ -152,9 +161,7 @@ def clear(
     timings["validate"] = time.perf_counter() - t
     say(f"{len(paths)} upload files, {n_rows:,} rows, {len(issuers)} issuers")
     if as_of is None:
-        dates = [pq.read_table(p, columns=["upload_date"]).column("upload_date") for p in paths]
-        latest = [pc.max(d).as_py() for d in dates if len(d)]
-        as_of = max(latest) if latest else date.today()
+        as_of = latest or date.today()
     if engine == "duckdb":
         result = engines.run_duckdb(paths, verify, as_of, say)
     elif engine == "spark":

@@ -4,7 +4,8 @@ Why one text: "both engines produce identical results" is easiest to keep true w
 there is one query, in the dialect both accept (window functions, CASE, ``greatest``,
 ``DATE '...'`` literals, explicit ``NULLS FIRST``). Engines differ only in how the
 per-row check column ``chk`` (:func:`sscard.clearing.tac.check_rows`) is attached
-(an Arrow UDF in DuckDB, ``mapInArrow`` in Spark) and how a step is materialised.
+(a vectorised pass over the Arrow table for DuckDB, ``mapInArrow`` in Spark) and
+how a step is materialised.
 
 Steps, each a view or table over the last:
 
@@ -39,7 +40,15 @@ from sscard.clearing.schema import CONTENT_NAMES, GREY_EXPIRY_DAYS, INPUT_NAMES
 #: copies are out of the ranking (03) and tie harmlessly.
 ORDER = "upload_date ASC, file_id ASC, line_no ASC"
 _CONTENT = ", ".join(CONTENT_NAMES)
-_OUT = ", ".join(f"d.{c}" for c in INPUT_NAMES)
+_OUT = ", ".join(f"c.{c}" for c in INPUT_NAMES)
+#: The columns the steps after the own checks read (the rest only go to the outputs,
+#: joined back by ``rid``): a step that carries all 34 columns costs several times more.
+WORKING = (
+    "upload_date", "file_id", "line_no", "acquirer_id", "city_code", "asn", "card_ctr",
+    "bal_before", "amount", "tx_type", "term_id", "term_seq", "tx_time", "grey",
+    "prev_ctr", "prev_type", "prev_amount", "prev_term", "prev_time", "chk",
+)  # fmt: skip
+_WORKING_C = ", ".join(f"c.{n}" for n in WORKING)
 
 
 def steps(as_of: date, hash_fn: str) -> list[tuple[str, str, bool]]:
@@ -65,7 +74,7 @@ def steps(as_of: date, hash_fn: str) -> list[tuple[str, str, bool]]:
         ),
         (
             "c2",
-            "SELECT c.*, coalesce(k.copy_no, 1) AS copy_no,"
+            f"SELECT c.rid, {_WORKING_C}, coalesce(k.copy_no, 1) AS copy_no,"
             " CASE WHEN k.copy_no > 1 THEN '03' WHEN c.chk = 2 THEN '02'"
             " WHEN c.chk = 7 THEN '07' WHEN c.chk = 9 THEN '09' WHEN c.chk = 1 THEN '01' END"
             " AS pre FROM checked c LEFT JOIN copies k ON k.rid = c.rid",
@@ -153,12 +162,22 @@ CLASHES = (
     " HAVING count(*) > 1 ORDER BY file_id, line_no LIMIT 5"
 )
 
-#: Every row with its reason, in receipt order (the accepted/rejected outputs); the
-#: reason breaks the one tie left (a row sent twice under one name: 10 and 03).
+#: Every row's verdict by ``rid``, in receipt order (the accepted/rejected outputs); the
+#: reason breaks the one tie left (a row sent twice under one name: 10 and 03; rows
+#: still tied are byte-identical, so their order cannot show).
+RESULT_KEYS = (
+    "SELECT d.rid, d.reason, d.settle_date,"
+    " CAST(CASE WHEN d.rule BETWEEN 1 AND 4 THEN d.rule END AS SMALLINT) AS grey_rule"
+    " FROM decided d ORDER BY d.upload_date, d.file_id, d.line_no, d.reason"
+)
+
+#: The same with every input column joined back: for an engine that does not hold the
+#: uploads itself (Spark reads them on its executors).
 RESULT = (
     f"SELECT {_OUT}, d.reason, d.settle_date,"
     " CAST(CASE WHEN d.rule BETWEEN 1 AND 4 THEN d.rule END AS SMALLINT) AS grey_rule"
-    " FROM decided d ORDER BY d.upload_date, d.file_id, d.line_no, d.reason"
+    " FROM decided d JOIN checked c ON c.rid = d.rid"
+    " ORDER BY d.upload_date, d.file_id, d.line_no, d.reason"
 )
 
 #: Netting per clearing day, issuing city and acquirer; integer fen (profile "Netting").

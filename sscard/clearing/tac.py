@@ -1,11 +1,12 @@
 """Per-row checks of an upload, vectorised: fields, date-time, TAC (one code per row).
 
-Why one function for both engines: DuckDB calls it as an Arrow UDF, Spark inside
+Why one function for both engines: DuckDB's engine calls it on big slices of the
+uploads' Arrow table (:func:`sscard.clearing.engines.check_table`), Spark inside
 ``mapInArrow``, the plain-Python baseline not at all (it loops over
 :func:`sscard.crypto.purse.purchase_tac`); so DuckDB and Spark cannot disagree on
 a check. Everything is numpy over whole Arrow columns: hex and BCD decoding by
 lookup table, date validation by arithmetic, and the TAC by
-:class:`~sscard.clearing.keys.TacVerifier` with one ECB call per card and CBC step.
+:class:`~sscard.clearing.keys.TacVerifier` (batched DES/SM4 over every row).
 
 TAC input (transit-purse.md §4.4; clearing.md §5): amount4 ‖ type1 ‖ terminal6 ‖
 terminal seq4 ‖ date4 ‖ time3, 22 bytes, padded ``80 00..`` to 24 (3DES) or 32
