@@ -4,7 +4,7 @@ The back office that takes every validator's upload (the journal's Parquet expor
 :mod:`sscard.services.clearing_export`), throws out duplicates and forgeries, notices
 lost uploads, settles grey taps from the card's later transactions and nets what each
 card-issuing city owes each operator, in integer fen. Reference and profile:
-shared/reference/clearing.md; user guide: docs/clearing.md.
+docs/reference.md part K; user guide: docs/clearing.md.
 
 * :func:`clear` (:mod:`sscard.clearing.run`): one run, any engine;
 * engines: DuckDB (embedded default), Spark (``mapInArrow``), a plain-Python baseline;

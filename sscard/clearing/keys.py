@@ -1,15 +1,15 @@
 """Issuer TAC keys for clearing, behind two small protocols an HSM can take over.
 
-Why protocols: only the issuer's key holder can check a TAC (clearing.md §5); in
+Why protocols: only the issuer's key holder can check a TAC (§K5); in
 production that is an HSM or the issuer's front processor (J1 sends ~2,500 rows
 per call and gets a code per row). So the clearing job never touches a key
 directly: it asks a :class:`TacVerifier` for a code per row (0 ok, 1 TAC bad,
 9 no key). :class:`MasterKeyVerifier` is the software one: it asks an
 :class:`IssuerKeyProvider` for the issuer's TAC master key (MTK) and derives each
-card's DTK = Div(Div(MTK, issuer ID), ASN right 8 B) (transit-purse.md §4.1 and
+card's DTK = Div(Div(MTK, issuer ID), ASN right 8 B) (§P4.1 and
 profile "PSAM diversification"), batched: one ECB call per issuer for all its
 cards' keys, then the CBC-MACs of every row as array operations
-(:mod:`sscard.crypto.des_batch`, :mod:`sscard.crypto.sm4_batch`; clearing.md §9).
+(:mod:`sscard.crypto.des_batch`, :mod:`sscard.crypto.sm4_batch`; §K9).
 
 Key file (``--keys``): ``sscard-issuer-keys/1`` lists issuers by ID with their
 key version and MTK per algorithm family; a simulator key set (``sscard-keys/1``,
@@ -36,7 +36,7 @@ ISSUER_KEYS_SCHEMA = "sscard-issuer-keys/1"
 TEST_KEYS_WARNING = "TEST KEYS - NOT FOR PRODUCTION"
 DERIVATION = "sscard-purse-issuer-asn-2level"
 
-#: Algorithm-ID byte -> key family (transit-purse.md profile: 00 3DES, 04 SM4).
+#: Algorithm-ID byte -> key family (docs/reference.md part P profile: 00 3DES, 04 SM4).
 FAMILY_OF_ALG = {0: "3des", 4: "sm4"}
 #: Verifier answers per row.
 OK, BAD, NO_KEY = 0, 1, 9
@@ -249,7 +249,7 @@ def _ecb(key: bytes, family: str) -> Any:
 
 
 def _diversify_many(master: bytes, factors: np.ndarray, family: str) -> np.ndarray:
-    """Div(MK, D) for many 8-byte factors at once: one ECB call over every D ‖ ~D (§4.1)."""
+    """Div(MK, D) for many 8-byte factors at once: one ECB call over every D ‖ ~D (§P4.1)."""
     blocks = np.concatenate([factors, factors ^ 0xFF], axis=1)
     out = _ecb(master, family)(np.ascontiguousarray(blocks).tobytes())
     return np.frombuffer(out, dtype=np.uint8).reshape(-1, 16)
@@ -257,8 +257,8 @@ def _diversify_many(master: bytes, factors: np.ndarray, family: str) -> np.ndarr
 
 def card_tac_keys(master: bytes, issuer_id: str, cards: np.ndarray, family: str) -> np.ndarray:
     """Each card's TAC key from the issuer's MTK: DTK = Div(Div(MTK, issuer ID), ASN
-    right 8 B) (transit-purse.md §4.1), then 3DES: DTK_left XOR DTK_right ((k, 8)
-    uint8, the single-DES TAC key, §4.4); SM4: the DTK itself ((k, 16) uint8).
+    right 8 B) (§P4.1), then 3DES: DTK_left XOR DTK_right ((k, 8)
+    uint8, the single-DES TAC key, §P4.4); SM4: the DTK itself ((k, 16) uint8).
     ``cards``: (k,) uint64, the ASNs' right 8 bytes; two ECB calls in all."""
     issuer = np.frombuffer(bytes.fromhex(issuer_id), np.uint8).reshape(1, 8)
     level1 = _diversify_many(master, issuer, family)[0].tobytes()
@@ -320,7 +320,7 @@ class MasterKeyVerifier:
 
     Per call, per algorithm family and (issuer, key version): the distinct cards' TAC
     keys derived in one batch (:func:`card_tac_keys`; 3DES: DTK_left XOR DTK_right,
-    8 B; SM4: the DTK, 16 B; transit-purse.md §4.4 and profile "SM4 TAC"), then one
+    8 B; SM4: the DTK, 16 B; §P4.4 and profile "SM4 TAC"), then one
     vectorised CBC-MAC over every row of the family (:func:`cbc_mac_rows`). Nothing
     is cached, so the object is just its provider: Spark ships it to its workers.
     """

@@ -225,7 +225,7 @@ th,td{{border:1px solid #e1e6ec;padding:4px 8px}} th{{background:#eef2f6;font-we
 .cols{{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start}} .note{{color:#6b7b8a;font-size:12px}}
 </style></head><body>
 <h1>清分结算报告 · Clearing report</h1>
-<div class="sub">清算日 clearing day(s): {_e(dates)} · 截止 as of {_e(summary["as_of"])} · 手续费 fee {summary["fee_bp"]} bp · sscard 配置 profile (clearing.md)</div>
+<div class="sub">清算日 clearing day(s): {_e(dates)} · 截止 as of {_e(summary["as_of"])} · 手续费 fee {summary["fee_bp"]} bp · sscard 配置 profile (docs/reference.md part K)</div>
 <div class="kpis">{kpi_html}</div>
 {prov_matrix}
 {matrix}

@@ -1,4 +1,4 @@
-"""The clearing file: one typed row per tap a validator uploads (clearing.md, sscard profile).
+"""The clearing file: one typed row per tap a validator uploads (docs/reference.md part K, sscard profile).
 
 Why one schema: the journal export (:mod:`sscard.services.clearing_export`), the
 fleet generator (:mod:`sscard.simulators.fleet`) and the clearing job all read and
@@ -9,7 +9,7 @@ BLOB, so they compare and group the same in DuckDB, Spark and Python; money is
 integer fen (int64), never float or DECIMAL. docs/clearing.md documents each column.
 
 Reason codes are J1's numbering where it exists plus the profile's 11-14
-(clearing.md §4 and "Reason codes").
+(§K4 and "Reason codes").
 """
 
 from __future__ import annotations

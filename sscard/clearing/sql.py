@@ -1,4 +1,4 @@
-"""The clearing job as SQL, one text for DuckDB and Spark (clearing.md "sscard profile").
+"""The clearing job as SQL, one text for DuckDB and Spark (docs/reference.md part K "sscard profile").
 
 Why one text: "both engines produce identical results" is easiest to keep true when
 there is one query, in the dialect both accept (window functions, CASE, ``greatest``,

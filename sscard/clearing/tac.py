@@ -8,7 +8,7 @@ a check. Everything is numpy over whole Arrow columns: hex and BCD decoding by
 lookup table, date validation by arithmetic, and the TAC by
 :class:`~sscard.clearing.keys.TacVerifier` (batched DES/SM4 over every row).
 
-TAC input (transit-purse.md §4.4; clearing.md §5): amount4 ‖ type1 ‖ terminal6 ‖
+TAC input (§P4.4; clearing.md §P5): amount4 ‖ type1 ‖ terminal6 ‖
 terminal seq4 ‖ date4 ‖ time3, 22 bytes, padded ``80 00..`` to 24 (3DES) or 32
 (SM4) bytes.
 

@@ -1,9 +1,9 @@
 """Single DES over many blocks, each with its own key, vectorised with numpy.
 
 Why: a clearing day checks a million TACs under some 300,000 different card keys
-(transit-purse.md §4.4: the 3DES purse's TAC key is the single-DES key DTK_left XOR
+(§P4.4: the 3DES purse's TAC key is the single-DES key DTK_left XOR
 DTK_right). pyca/cryptography encrypts fast but costs ~15 µs to set up each key
-(platform-notes.md §5), which is most of the time; here the key schedule and the
+(§N5), which is most of the time; here the key schedule and the
 16 rounds run as array operations over all keys at once, so a key costs nothing
 extra. FIPS 46-3 DES, encryption only; checked against pyca/cryptography on random
 keys and blocks and against the FIPS 81 example in tests/test_clearing.py.

@@ -1,8 +1,8 @@
 """SM4 over many blocks, each with its own key, vectorised with numpy.
 
 Why: the SM4 purse's TAC is an SM4 CBC-MAC under each card's own DTK
-(transit-purse.md §4.4 and profile "SM4 TAC"); a clearing day has some 70,000 SM4
-cards, and pyca/cryptography's ~15 µs set-up per key (platform-notes.md §5) was
+(§P4.4 and profile "SM4 TAC"); a clearing day has some 70,000 SM4
+cards, and pyca/cryptography's ~15 µs set-up per key (§N5) was
 most of their cost. Here the key expansion and the 32 rounds run as array
 operations over every row at once. GB/T 32907-2016 SM4, encryption only; checked
 against pyca/cryptography on random keys and blocks and against the standard's

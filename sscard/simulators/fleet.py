@@ -10,7 +10,7 @@ taps take seconds. It is faithful where clearing looks:
   the rule of :func:`sscard.simulators.profile.new_card`; city codes from the
   T-Union table where the tree has it), 3DES and SM4 purses, real TACs under the
   simulator's TEST issuer keys (sscard/data/test-keys.json, DTK =
-  Div(Div(MTK, issuer ID), ASN right 8 B); transit-purse.md §4.1, §4.4);
+  Div(Div(MTK, issuer ID), ASN right 8 B); §P4.1, §P4.4);
 * journeys: metro entry (0 fen) and exit, buses, bus transfers within 90 minutes,
   loads (online; they change the balance and the card's newest EF 0018 entry, not
   the offline counter); each debit takes the card's next offline counter and the
