@@ -1,8 +1,8 @@
-"""Clearing (issue 19): taps cleared per second at 1M taps, DuckDB and Spark local[2],
+"""Clearing: taps cleared per second at 1M taps, DuckDB and Spark local[2],
 against the plain-Python loop baseline in the same run; the cost curve 100k..1M.
 
 - Fleet: ``sscard.simulators.fleet`` with its default fault shares, ~3.3 taps per card,
-  one day; the generator's own time at 1M is a row too (issue: "well under a minute").
+  one day; the generator's own time at 1M is a row too (target: well under a minute).
 - DuckDB: ``sscard.clearing.clear(engine="duckdb")`` end to end (validate, load, TAC
   checks, SQL, files), at 100k, 250k, 500k and 1M; per-tap cost at each size (wall and
   CPU), and the 1M/100k cost ratio (1.0 = linear).
@@ -32,7 +32,7 @@ from sscard.clearing.run import clear
 from sscard.simulators.fleet import FleetSpec, generate
 
 SIZES = (100_000, 250_000, 500_000, 1_000_000)
-TARGET = 50_000  # taps/s, DuckDB at 1M (issue 19)
+TARGET = 50_000  # taps/s, DuckDB at 1M on this 2-core machine
 
 
 def _cpu() -> float:

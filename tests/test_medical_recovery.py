@@ -1,4 +1,4 @@
-"""What an interrupted desk leaves behind, and the command after it (issue 12 part 3).
+"""What an interrupted desk leaves behind, and the command after it.
 
 A "crash" here is a client closed in the middle of a flow (its session lock is
 released exactly as when the process dies); the next desk on the same outbox must

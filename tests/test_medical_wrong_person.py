@@ -1,4 +1,4 @@
-"""Settle the right person (issue 14, security): the wrong-person scene as tests.
+"""Settle the right person (security): the wrong-person scene as tests.
 
 A Jiangsu card and a Zhejiang card share a card number; only the Zhejiang holder is
 insured. Card numbers are not unique across provinces (medical-insurance.md §1.7),

@@ -161,7 +161,7 @@ def publish(files: dict[str, bytes], out: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".clearing-", dir=out))
     try:
         for name, data in files.items():
-            # card numbers and amounts: private, like every file sscard creates (issue 15)
+            # card numbers and amounts: private, like every file sscard creates
             with open_private(staging / name, "wb", encoding=None) as f:
                 f.write(data)
                 f.flush()

@@ -244,7 +244,7 @@ def generate(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        # card numbers and TEST keys: files 0600, directories 0700 (issue 15)
+        # card numbers and TEST keys: files 0600, directories 0700
         with private_umask():
             result = _build(spec, staging, say)
         if target.exists():

@@ -16,7 +16,7 @@ Set them from tests with :meth:`InsurancePlatform.inject` or over HTTP:
 TOKEN is :attr:`InsurancePlatform.admin_token` (random per start, printed by
 ``sscard sim insurance serve``). Values are bounded (count 1-1000, delay 0-30 s).
 
-The HTTP transport is hardened against hostile clients (issue 15): a body over
+The HTTP transport is hardened against hostile clients: a body over
 ``MAX_BODY`` (1 MB) is 413, a missing or malformed ``Content-Length`` 411/400,
 JSON that cannot be parsed (including 100k-deep nesting) reaches the ledger as a
 malformed envelope, and anything the ledger raises is a 500 with an ``infcode -1``
@@ -205,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(HTTPServer):
     """A fixed pool of ``WORKERS`` threads fed by a bounded queue of connections.
 
-    ``ThreadingHTTPServer`` starts one thread per connection without bound (issue 15:
+    ``ThreadingHTTPServer`` starts one thread per connection without bound (measured:
     eight 50 MB bodies in parallel took 563 MB). Here the accept loop only queues;
     a full queue is answered 503 on the spot. ``server_close`` waits for the
     in-flight requests (e.g. a delayed one) before the ledger closes.
