@@ -1,4 +1,4 @@
-"""Clearing (issue 19): a generated fleet with known faults, cleared by DuckDB and the
+"""Clearing: a generated fleet with known faults, cleared by DuckDB and the
 plain-Python baseline; every fault found, nothing else rejected, net positions equal to
 an independent sum from the generator's ground truth; bad inputs give clear errors and
 re-runs give the same files. Spark: tests/test_clearing_spark.py; journals of validators

@@ -1,4 +1,4 @@
-"""The journal's clearing export (issue 19 part 1) and its way through clearing.
+"""The journal's clearing export and its way through clearing.
 
 * Parquet: the typed upload schema (docs/clearing.md), one row per completed tap;
 * CSV: flat cells (no JSON in ``fare``), every time ISO 8601 with ``+08:00``;

@@ -1,4 +1,4 @@
-"""Spark and DuckDB clear the same fleet day to byte-identical files (issue 19).
+"""Spark and DuckDB clear the same fleet day to byte-identical files.
 
 One small day on ``local[1]`` (a JVM start costs most of this test); the 1M-row runs
 are in ``make bench`` only. Java comes from Debian (scripts/debian-packages.tsv).

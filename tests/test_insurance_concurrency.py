@@ -1,8 +1,8 @@
 """1,000 settlements from 8 threads over HTTP: no duplicate, totals balanced.
 
 Two insured persons share the 8 visits, so their personal accounts are
-contended; the Shanghai one runs dry part-way (medical-insurance.md §1.3,
-§1.5; issue 8 acceptance).
+contended; the Shanghai one runs dry part-way (§M1.3,
+§M1.5).
 """
 
 from __future__ import annotations

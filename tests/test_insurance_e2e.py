@@ -651,7 +651,7 @@ def post_raw(url: str, envelope: dict[str, object]) -> tuple[int, dict[str, obje
 
 
 def set_fault_over_http(platform: InsurancePlatform, spec: dict[str, object]) -> int:
-    """POST /admin/faults with the platform's admin token (issue 15)."""
+    """POST /admin/faults with the platform's admin token."""
     parts = urlsplit(platform.url)
     headers = {"Authorization": f"Bearer {platform.admin_token}"}
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)

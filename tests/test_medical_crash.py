@@ -1,4 +1,4 @@
-"""Settlements orphaned by a crash (issue 12 part 3): SIGKILL the desk, then one command.
+"""Settlements orphaned by a crash: SIGKILL the desk, then one command.
 
 Real processes: ``sscard sim insurance serve`` (HTTP, SQLite ledger) and ``sscard
 medical settle / cancel / reconcile`` started as an operator would, SIGKILLed at

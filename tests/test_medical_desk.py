@@ -1,4 +1,4 @@
-"""At the desk (issue 14): personal data at rest, Excel fee files, Beijing time, messages.
+"""At the desk: personal data at rest, Excel fee files, Beijing time, messages.
 
 Real HTTP platform, real SQLite outbox and ledger, cards read through the SSSE reader;
 the CLI through click's runner.

@@ -1,4 +1,4 @@
-"""The simulated insurance platform's HTTP transport against a hostile client (issue 15).
+"""The simulated insurance platform's HTTP transport against a hostile client.
 
 Each request gets a reply (never a worker thread that dies and a client left
 waiting), and the server answers normally afterwards: a signed-in 2204 whose
@@ -173,7 +173,7 @@ def test_a_content_length_that_is_not_a_number(platform: InsurancePlatform, leng
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(platform: InsurancePlatform) -> None:
-    """413 at once for a 50 MB announcement (issue 15: 8 x 50 MB took 563 MB)."""
+    """413 at once for a 50 MB announcement (unbounded, 8 x 50 MB took 563 MB)."""
     start = time.monotonic()
     with socket.create_connection(address(platform), timeout=10) as sock:
         sock.sendall(
