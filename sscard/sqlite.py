@@ -18,9 +18,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 from sscard.files import create_private
+
+T = TypeVar("T")
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -130,11 +132,26 @@ class Store:
     _closed: bool = False
 
     def __init__(
-        self, db: sqlite3.Connection, *, lock: AbstractContextManager[object] | None = None
+        self,
+        db: sqlite3.Connection,
+        *,
+        lock: AbstractContextManager[object] | None = None,
+        named_rows: bool = True,
     ) -> None:
+        if named_rows:  # rows read by column name, never by position (``r["state"]``)
+            db.row_factory = sqlite3.Row
         self._db = db
         self._lock = lock if lock is not None else threading.RLock()
         self._closed = False
+
+    def _set_up(self, step: Callable[[], T]) -> T:
+        """Run a subclass's opening step (schema, migration); close the store if it fails,
+        so a refused file never leaves an open connection behind."""
+        try:
+            return step()
+        except BaseException:
+            self.close()
+            raise
 
     def _closed_error(self) -> Exception:
         """What using a closed store raises (subclasses name themselves)."""

@@ -562,13 +562,8 @@ class Journal(Store):
             raise JournalOpenError(
                 f"cannot open {self.path.name}: {exc}", "无法打开交易日志文件"
             ) from exc
-        conn.row_factory = sqlite3.Row
         super().__init__(conn, lock=threading.RLock())
-        try:
-            self._setup(conn)
-        except BaseException:
-            self.close()
-            raise
+        self._set_up(lambda: self._setup(conn))
 
     # ---------------------------------------------------------------- lifecycle
 

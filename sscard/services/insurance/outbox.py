@@ -305,13 +305,8 @@ class Outbox(Store):
             db = open_database(self.path, synchronous="FULL", busy_timeout=10.0)
         except sqlite3.DatabaseError as exc:
             raise self._open_error(exc) from None
-        db.row_factory = sqlite3.Row
         super().__init__(db, lock=threading.RLock())
-        try:
-            self._setup(fixmedins_code)
-        except BaseException:
-            self.close()
-            raise
+        self._set_up(lambda: self._setup(fixmedins_code))
         self._session = _Session(self.path)
 
     def _open_error(self, exc: sqlite3.DatabaseError) -> OutboxError:

@@ -74,12 +74,10 @@ class Ledger(Store):
             raise ConfigError(
                 f"cannot open ledger {name}: {exc}", f"无法打开医保平台账本 {name}"
             ) from None
-        db.row_factory = sqlite3.Row
         super().__init__(db)
         try:
-            create_schema(db)
+            self._set_up(lambda: create_schema(db))
         except sqlite3.Error as exc:
-            self.close()
             raise ConfigError(
                 f"cannot open ledger {name}: {exc}", f"无法打开医保平台账本 {name}"
             ) from None
