@@ -236,28 +236,54 @@ class ReaderWorker:
     is all the concurrency there is; a thread that stays the same (instead of whichever
     pool thread wakes) and answers with a single ``call_soon_threadsafe`` costs one
     event-loop iteration less than ``run_in_executor`` + ``asyncio.wait`` per request.
+    The thread ends after ``idle_s`` without work and the next operation starts a new
+    one, so readers that come and go (USB readers plugged in and out) leave no thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, idle_s: float = 60.0) -> None:
+        self.idle_s = idle_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(
-            target=self._run, name=f"sscard-reader-{next(_worker_ids)}", daemon=True
-        )
-        self._thread.start()
+        self._mutex = threading.Lock()  # a put never races the thread's decision to end
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def alive(self) -> bool:
+        with self._mutex:
+            return self._thread is not None
 
     def submit(
         self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T], lock: asyncio.Lock
     ) -> asyncio.Future[T]:
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((loop, future, fn, lock))
+        with self._mutex:
+            self._queue.put((loop, future, fn, lock))
+            if self._thread is None and not self._stopped:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"sscard-reader-{next(_worker_ids)}", daemon=True
+                )
+                self._thread.start()
         return future
 
     def stop(self) -> None:
         """Let the thread end once the operation it runs (if any) is done."""
-        self._queue.put(None)
+        with self._mutex:
+            self._stopped = True
+            self._queue.put(None)
+
+    def _next(self) -> Any:
+        """The next item, or None when stopped or idle for ``idle_s`` (the thread ends)."""
+        while True:
+            try:
+                return self._queue.get(timeout=self.idle_s)
+            except queue.Empty:
+                with self._mutex:
+                    if self._queue.empty():
+                        self._thread = None
+                        return None
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (item := self._next()) is not None:
             loop, future, fn, lock = item
             result, error = None, None
             try:
