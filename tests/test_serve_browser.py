@@ -130,6 +130,9 @@ def test_the_his_page_reads_the_card_on_insert_and_clears_on_remove(
     try:
         page.wait_for_selector("#status.ok")
         page.wait_for_selector(f"li.reader:has-text('{sscard_reader.name}')")
+        # the service runs on TEST keys: the page says so (GET /v1/version "test_keys")
+        assert "TEST keys" in (page.text_content("#test-keys") or "")
+        assert page.is_visible("#test-keys")
         profile = new_card("zhejiang", generation=3, seed=2022)
         sscard_reader.insert(build_card(profile))
         page.wait_for_selector("#card:not([hidden])")

@@ -205,6 +205,7 @@ $("hotel-btn").addEventListener("click", async () => {
   try {
     const version = await (await fetch(SERVICE + "/v1/version")).json();
     paired = !version.pairing || !!token;
+    $("test-keys").hidden = !version.test_keys;  // the service says when its keys are TEST keys
     if (!paired) showPairing();
     connectEvents();
     if (paired) await refreshReaders();
