@@ -21,8 +21,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sscard.simulators.insurance_platform import InsurancePlatform
 
 pytest_plugins = ["pcsc_harness"]
 
@@ -91,3 +95,13 @@ def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
         else:
             os.environ["TZ"] = old
         time.tzset()
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
+    """The simulated insurance platform: a real HTTP server on loopback, its SQLite
+    ledger at ``tmp_path / "ledger.db"`` (a module may define its own, wider-scoped one)."""
+    from sscard.simulators.insurance_platform import InsurancePlatform
+
+    with InsurancePlatform(tmp_path / "ledger.db") as p:
+        yield p

@@ -14,9 +14,14 @@ import pytest
 from pytest_mock import MockerFixture
 
 from sscard.apdu import Response
+from sscard.applets.keyprovider import SoftwareKeyProvider
+from sscard.applets.medical import CardIdentity, read_identity
 from sscard.services.insurance import InsuranceClient
 from sscard.services.insurance.models import Request
 from sscard.simulators.base import SimulatedCard
+from sscard.simulators.card import build_card
+from sscard.simulators.keys import default_key_set
+from sscard.simulators.profile import CardProfile
 from sscard.terminals import Connection, SimulatorTransport
 
 
@@ -71,3 +76,9 @@ def journal_and_die(client: InsuranceClient, request: Request[Any], mocker: Mock
     msgid = client.outbox.last_msgid()
     assert msgid is not None and client.outbox.get(msgid).infno == request.infno
     return msgid
+
+
+def read_card(profile: CardProfile, pin: str | None = None) -> CardIdentity:
+    """A simulated card's identity as the front desk reads it (SSSE, TEST keys)."""
+    with Connection(SimulatorTransport(build_card(profile))) as conn:
+        return read_identity(conn, SoftwareKeyProvider(default_key_set()), pin=pin)

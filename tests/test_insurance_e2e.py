@@ -65,12 +65,6 @@ def now_text() -> str:
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
-
-
-@pytest.fixture
 def sleeps() -> list[float]:
     return []
 

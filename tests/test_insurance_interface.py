@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -78,12 +77,6 @@ class Raw:
         reply = self.call(infno, body, **kw)
         assert reply["infcode"] == 0, reply["err_msg"]
         return reply["output"]  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
 
 
 @pytest.fixture

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from example_configs import EXAMPLES, medical_config
 
 from sscard.cli.medical import command
 from sscard.simulators.insurance_platform import InsurancePlatform
 from sscard.simulators.profile import CardProfile, new_card
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
 
 
 def card_file(

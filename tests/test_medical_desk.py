@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,17 +16,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import journal_and_die
+from helpers import read_card as read
 from pytest_mock import MockerFixture
 
-from sscard.applets.keyprovider import SoftwareKeyProvider
 from sscard.applets.medical import (
-    CardIdentity,
     CardNotUsable,
     FrontDesk,
     SettlementDeclined,
     VisitAborted,
     VisitPlan,
-    read_identity,
 )
 from sscard.cli.medical import command
 from sscard.services.insurance import (
@@ -44,29 +41,15 @@ from sscard.services.insurance import (
     SettleConfirmRequest,
     load_fee_items,
 )
-from sscard.simulators.card import build_card
 from sscard.simulators.insurance_platform import InsurancePlatform
-from sscard.simulators.keys import default_key_set
 from sscard.simulators.profile import CardProfile, new_card
-from sscard.terminals import Connection, SimulatorTransport
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VISIT_CSV = EXAMPLES / "visit.csv"
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
-
-
 def enrol(platform: InsurancePlatform, profile: CardProfile) -> str:
     return platform.enrol_card(profile, filing_to="310000")
-
-
-def read(profile: CardProfile, pin: str | None = None) -> CardIdentity:
-    with Connection(SimulatorTransport(build_card(profile))) as conn:
-        return read_identity(conn, SoftwareKeyProvider(default_key_set()), pin=pin)
 
 
 def make_desk(platform: InsurancePlatform, outbox: Path) -> FrontDesk:

@@ -66,12 +66,6 @@ class Holder:
     psn_no: str
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
-
-
 def enrol(
     platform: InsurancePlatform,
     province: str,

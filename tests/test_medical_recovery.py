@@ -8,7 +8,6 @@ scenes with real processes is tests/test_medical_crash.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,16 +15,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import journal_and_die
+from helpers import read_card as read
 from pytest_mock import MockerFixture
 
-from sscard.applets.keyprovider import SoftwareKeyProvider
 from sscard.applets.medical import (
     CardIdentity,
     FrontDesk,
     RecoveredSettlement,
     UnresolvedSettlement,
     VisitPlan,
-    read_identity,
 )
 from sscard.cli.medical import command
 from sscard.services.insurance import (
@@ -39,30 +37,16 @@ from sscard.services.insurance import (
     ReconciliationBlocked,
     SettleConfirmRequest,
 )
-from sscard.simulators.card import build_card
 from sscard.simulators.insurance_platform import InsurancePlatform
-from sscard.simulators.keys import default_key_set
 from sscard.simulators.profile import CardProfile, new_card
-from sscard.terminals import Connection, SimulatorTransport
 
 VISIT_CSV = Path(__file__).resolve().parent.parent / "examples" / "visit.csv"
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
 
 
 @pytest.fixture
 def holder(platform: InsurancePlatform) -> tuple[CardProfile, str]:
     profile = new_card("zhejiang", seed=71)
     return profile, platform.enrol_card(profile, filing_to="310000")
-
-
-def read(profile: CardProfile) -> CardIdentity:
-    with Connection(SimulatorTransport(build_card(profile))) as conn:
-        return read_identity(conn, SoftwareKeyProvider(default_key_set()))
 
 
 def make_desk(url: str, outbox: Path, notes: list[str] | None = None) -> FrontDesk:

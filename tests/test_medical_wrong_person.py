@@ -10,16 +10,15 @@ platform, real SQLite ledger, outbox and audit log, cards read through the SSSE 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import read_card as read
 
-from sscard.applets.keyprovider import SoftwareKeyProvider
-from sscard.applets.medical import FrontDesk, VisitPlan, WrongPerson, read_identity
+from sscard.applets.medical import FrontDesk, VisitPlan, WrongPerson
 from sscard.cli.medical import command
 from sscard.services.audit import AuditLog
 from sscard.services.insurance import (
@@ -28,20 +27,11 @@ from sscard.services.insurance import (
     PlatformError,
     PlatformFilingCheck,
 )
-from sscard.simulators.card import build_card
 from sscard.simulators.insurance_platform import InsurancePlatform
-from sscard.simulators.keys import default_key_set
 from sscard.simulators.profile import CardProfile, new_card
-from sscard.terminals import Connection, SimulatorTransport
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VISIT_CSV = EXAMPLES / "visit.csv"
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
 
 
 def twin_cards() -> tuple[CardProfile, CardProfile]:
@@ -52,11 +42,6 @@ def twin_cards() -> tuple[CardProfile, CardProfile]:
     assert jiangsu.ssse.ef05.card_id.hex != zhejiang.ssse.ef05.card_id.hex
     assert jiangsu.ssse.ef06.ssn != zhejiang.ssse.ef06.ssn
     return jiangsu, zhejiang
-
-
-def read(profile: CardProfile):  # type: ignore[no-untyped-def]
-    with Connection(SimulatorTransport(build_card(profile))) as conn:
-        return read_identity(conn, SoftwareKeyProvider(default_key_set()))
 
 
 def make_desk(platform: InsurancePlatform, outbox: Path, audit: AuditLog) -> FrontDesk:

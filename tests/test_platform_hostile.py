@@ -40,12 +40,6 @@ SHANGHAI = "310000"
 CERT = "340104199001010011"  # test data, not a real person
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
-
-
 def address(platform: InsurancePlatform) -> tuple[str, int]:
     parts = urlsplit(platform.url)
     assert parts.hostname and parts.port

@@ -107,12 +107,6 @@ def test_private_file_helpers(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- outbox purge
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
-
-
 def _desk(url: str, outbox: Path) -> FrontDesk:
     client = InsuranceClient(
         ClientConfig(url, FIXMEDINS, "徐汇测试诊所", "310000", timeout=3.0),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -110,12 +109,6 @@ def trace_blob(path: Path) -> bytes:
         record.pop("duration_us", None)
         out.append(json.dumps(record, ensure_ascii=False))
     return "\n".join(out).encode("utf-8")
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[InsurancePlatform]:
-    with InsurancePlatform(tmp_path / "ledger.db") as p:
-        yield p
 
 
 @pytest.fixture
