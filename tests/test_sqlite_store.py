@@ -37,7 +37,8 @@ def test_store_transaction_commits_or_rolls_back(tmp_path: Path) -> None:
         with pytest.raises(Failing), store._tx() as db:
             db.execute("INSERT INTO t VALUES (2)")
             raise Failing
-        assert store._connection().execute("SELECT x FROM t").fetchall() == [(1,)]
+        rows = store._connection().execute("SELECT x FROM t").fetchall()
+        assert [r["x"] for r in rows] == [1]  # named rows, the one dialect of every store
     assert store.closed
     with pytest.raises(sqlite3.ProgrammingError):
         store._tx()
@@ -52,3 +53,23 @@ def test_journal_commit_seam_failure_records_nothing(tmp_path: Path, mocker) -> 
         mocker.stopall()
         assert j.stats() == before
         assert j._connection().execute("PRAGMA user_version").fetchone()[0] != 99
+
+
+def test_a_store_whose_opening_step_fails_is_closed(tmp_path: Path) -> None:
+    """``_set_up``: a refused file (bad schema, foreign database) leaves no connection open."""
+
+    class Refused(Exception):
+        pass
+
+    store = Store(open_database(tmp_path / "s.db"))
+
+    def step() -> None:
+        raise Refused
+
+    with pytest.raises(Refused):
+        store._set_up(step)
+    assert store.closed
+    with pytest.raises(sqlite3.ProgrammingError):
+        store._connection()
+    with Store(open_database(tmp_path / "t.db")) as ok:
+        assert ok._set_up(lambda: 7) == 7 and not ok.closed
