@@ -18,10 +18,11 @@ e.g. examples/medical.toml); env ``SSCARD_INSURANCE_URL`` overrides its platform
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -123,36 +124,35 @@ class BilingualUsageError(click.UsageError):
         click.echo(f"see `{path} --help` / 用法见 `{path} --help`", err=True)
 
 
+@contextlib.contextmanager
+def _bilingual_usage() -> Iterator[None]:
+    """Click's own usage errors, re-raised with the Chinese half."""
+    try:
+        yield
+    except BilingualUsageError:
+        raise
+    except click.UsageError as exc:
+        raise BilingualUsageError(exc) from None
+
+
 class _Bilingual(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
+        with _bilingual_usage():
             return super().parse_args(ctx, args)
-        except BilingualUsageError:
-            raise
-        except click.UsageError as exc:
-            raise BilingualUsageError(exc) from None
 
 
 class _BilingualGroup(click.Group):
     command_class = _Bilingual
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
+        with _bilingual_usage():
             return super().parse_args(ctx, args)
-        except BilingualUsageError:
-            raise
-        except click.UsageError as exc:
-            raise BilingualUsageError(exc) from None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
+        with _bilingual_usage():
             return super().resolve_command(ctx, args)
-        except BilingualUsageError:
-            raise
-        except click.UsageError as exc:
-            raise BilingualUsageError(exc) from None
 
 
 def _notify(en: str, zh: str) -> None:
