@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from privacy_needles import NAME, NAME_EXT, holder_spellings, named_card
 
 from sscard.applets.identity import IdentityCheck
 from sscard.applets.keyprovider import SoftwareKeyProvider
@@ -25,33 +26,16 @@ from sscard.services.audit import AuditLog
 from sscard.simulators.card import build_card
 from sscard.simulators.ecard_issuer import EcardIssuer, IssuerKey, write_trust_store
 from sscard.simulators.keys import default_key_set
-from sscard.simulators.profile import CardProfile, new_card
+from sscard.simulators.profile import CardProfile
 from sscard.terminals import Connection, SimulatorTransport, Tracer
-
-NAME, NAME_EXT = "欧阳明月", "·测试"
 
 
 def holder_card(province: str = "anhui") -> CardProfile:
-    profile = new_card(province, seed=5)
-    ef06 = dataclasses.replace(profile.ssse.ef06, name=NAME, name_ext=NAME_EXT)
-    return dataclasses.replace(profile, ssse=dataclasses.replace(profile.ssse, ef06=ef06))
-
-
-def needles(profile: CardProfile) -> dict[str, bytes]:
-    ef06 = profile.ssse.ef06
-    out: dict[str, bytes] = {}
-    for label, text in (("ssn", ef06.ssn), ("name", ef06.name), ("full name", ef06.full_name)):
-        for enc in ("utf-8", "gbk"):
-            raw = text.encode(enc)
-            out[f"{label} {enc}"] = raw
-            out[f"{label} {enc} hex"] = raw.hex().encode()
-            out[f"{label} {enc} HEX"] = raw.hex().upper().encode()
-        out[f"{label} json"] = json.dumps(text)[1:-1].encode()
-    return out
+    return named_card(province, 5)
 
 
 def leaks(blob: bytes, profile: CardProfile) -> list[str]:
-    return [label for label, needle in needles(profile).items() if needle in blob]
+    return [label for label, needle in holder_spellings(profile).items() if needle in blob]
 
 
 @pytest.fixture

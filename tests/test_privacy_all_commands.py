@@ -37,6 +37,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from example_configs import EXAMPLES, bus_config, medical_config
+from privacy_needles import card_keys, holder_spellings, named_card
 
 import sscard
 from sscard.cli import main
@@ -45,35 +46,20 @@ from sscard.crypto import sm3
 from sscard.simulators.card import build_card
 from sscard.simulators.ecard_issuer import IssuerKey
 from sscard.simulators.insurance_platform import InsurancePlatform
-from sscard.simulators.keys import FAMILIES, PURSE_CARD_KEY, SSSE_KEY_NAMES, default_key_set
-from sscard.simulators.profile import CardProfile, PinState, new_card
+from sscard.simulators.profile import CardProfile
 
-NAME, NAME_EXT = "欧阳明月", "·测试"
 PIN, NEW_PIN = "975319", "864208"  # month/hour 97/86: no date or time contains them
 SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
 
 
 def holder_card() -> CardProfile:
-    profile = new_card("anhui", seed=31, balance=5_000)
-    ef06 = dataclasses.replace(profile.ssse.ef06, name=NAME, name_ext=NAME_EXT)
-    ssse = dataclasses.replace(profile.ssse, ef06=ef06, pin=PinState(pin=PIN))
-    purse = profile.purse
-    assert purse is not None
-    ef0016 = dataclasses.replace(purse.ef0016, holder_name=ef06.full_name)
-    return dataclasses.replace(profile, ssse=ssse, purse=dataclasses.replace(purse, ef0016=ef0016))
+    return named_card("anhui", 31, pin=PIN, balance=5_000)
 
 
 def needles(profile: CardProfile, holder_ref: bytes | None = None) -> dict[str, bytes]:
     """Everything that must not be shown whole, in every spelling a leak could take."""
     ef05, ef06 = profile.ssse.ef05, profile.ssse.ef06
-    out: dict[str, bytes] = {}
-    for label, text in (("ssn", ef06.ssn), ("name", ef06.name), ("full name", ef06.full_name)):
-        for enc in ("utf-8", "gbk"):
-            raw = text.encode(enc)
-            out[f"{label} {enc}"] = raw
-            out[f"{label} {enc} hex"] = raw.hex().encode()
-            out[f"{label} {enc} HEX"] = raw.hex().upper().encode()
-        out[f"{label} json"] = json.dumps(text)[1:-1].encode()
+    out = holder_spellings(profile)
     out["birth date iso"] = ef06.birth_date.isoformat().encode()
     out["birth date compact"] = ef06.birth_date.strftime("%Y%m%d").encode()
     out["card number"] = ef05.card_number.encode()
@@ -87,20 +73,8 @@ def needles(profile: CardProfile, holder_ref: bytes | None = None) -> dict[str, 
     out["new pin"] = NEW_PIN.encode()
     if holder_ref is not None:
         out["holder ref"] = holder_ref.hex().upper().encode()
-    keys = default_key_set()
-    for group_name, group in (("ssse", keys.ssse), ("purse", keys.purse)):
-        for family in FAMILIES:
-            for name, key in group.keys.get(family, {}).items():
-                out[f"key {group_name} {family} {name}"] = key.hex().upper().encode()
-    card_id = ef05.card_id.encode()
-    for name in SSSE_KEY_NAMES:
-        key = keys.ssse_card_key(name, card_id, profile.ssse.algorithm_flag)
-        out[f"card key {name}"] = key.hex().upper().encode()
-    if profile.purse is not None:
-        raw15 = profile.purse.ef0015.encode()
-        for master, card_name in PURSE_CARD_KEY.items():
-            key = keys.purse_card_key(master, raw15[0:8], raw15[12:20], profile.purse.algorithm_id)
-            out[f"card key {card_name}"] = key.hex().upper().encode()
+    for label, key in card_keys(profile).items():
+        out[f"key {label}"] = key.hex().upper().encode()
     return out
 
 

@@ -13,7 +13,6 @@ The ``--no-redact`` control shows the scan does find them when they are there.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from datetime import date
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from example_configs import EXAMPLES, bus_config, medical_config
+from privacy_needles import card_keys, holder_spellings, named_card
 
 from sscard.apdu.errors import PinIncorrect
 from sscard.applets.keyprovider import SoftwareKeyProvider
@@ -33,59 +33,22 @@ from sscard.services.insurance.outbox import Outbox
 from sscard.services.journal import Journal
 from sscard.simulators.card import build_card
 from sscard.simulators.insurance_platform import InsurancePlatform
-from sscard.simulators.keys import FAMILIES, PURSE_CARD_KEY, SSSE_KEY_NAMES, default_key_set
-from sscard.simulators.profile import CardProfile, PinState, new_card
+from sscard.simulators.keys import default_key_set
+from sscard.simulators.profile import CardProfile
 from sscard.terminals import Connection, SimulatorTransport
 
-NAME, NAME_EXT = "欧阳明月", "·测试"
 # Not a plausible date or time fragment (month/hour 97), so only a leak can put it in a scan.
 PIN = "975319"
 
 
 def holder_card() -> CardProfile:
     """An Anhui 3rd-generation card with a purse, a distinctive name and a distinctive PIN."""
-    profile = new_card("anhui", seed=29, balance=5_000)
-    ef06 = dataclasses.replace(profile.ssse.ef06, name=NAME, name_ext=NAME_EXT)
-    ssse = dataclasses.replace(profile.ssse, ef06=ef06, pin=PinState(pin=PIN))
-    purse = profile.purse
-    assert purse is not None  # EF 0016 holds the holder's name and SSN too (§1.3)
-    ef0016 = dataclasses.replace(purse.ef0016, holder_name=ef06.full_name)
-    purse = dataclasses.replace(purse, ef0016=ef0016)
-    return dataclasses.replace(profile, ssse=ssse, purse=purse)
-
-
-def card_keys(profile: CardProfile) -> dict[str, bytes]:
-    """The master keys of the TEST key set and this card's diversified keys."""
-    keys = default_key_set()
-    out: dict[str, bytes] = {}
-    for group_name, group in (("ssse", keys.ssse), ("purse", keys.purse)):
-        for family in FAMILIES:
-            for name, key in group.keys.get(family, {}).items():
-                out[f"{group_name} {family} master {name}"] = key
-    s = profile.ssse
-    card_id = s.ef05.card_id.encode()
-    for name in SSSE_KEY_NAMES:
-        out[f"card {name}"] = keys.ssse_card_key(name, card_id, s.algorithm_flag)
-    p = profile.purse
-    assert p is not None
-    for master, card_name in PURSE_CARD_KEY.items():
-        raw15 = p.ef0015.encode()
-        out[f"card {card_name}"] = keys.purse_card_key(
-            master, raw15[0:8], raw15[12:20], p.algorithm_id
-        )
-    return out
+    return named_card("anhui", 29, pin=PIN, balance=5_000)
 
 
 def needles(profile: CardProfile) -> dict[str, bytes]:
     ef06 = profile.ssse.ef06
-    out: dict[str, bytes] = {}
-    for label, text in (("ssn", ef06.ssn), ("name", ef06.name), ("full name", ef06.full_name)):
-        for enc in ("utf-8", "gbk"):
-            raw = text.encode(enc)
-            out[f"{label} {enc}"] = raw
-            out[f"{label} {enc} hex"] = raw.hex().encode()
-            out[f"{label} {enc} HEX"] = raw.hex().upper().encode()
-        out[f"{label} json"] = json.dumps(text)[1:-1].encode()
+    out = holder_spellings(profile)
     born: date = ef06.birth_date
     out["birth date iso"] = born.isoformat().encode()
     out["birth date compact"] = born.strftime("%Y%m%d").encode()
