@@ -8,6 +8,14 @@ lives here; every assertion about card behaviour stays in the test that makes it
 from __future__ import annotations
 
 import http.client
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,3 +90,45 @@ def read_card(profile: CardProfile, pin: str | None = None) -> CardIdentity:
     """A simulated card's identity as the front desk reads it (SSSE, TEST keys)."""
     with Connection(SimulatorTransport(build_card(profile))) as conn:
         return read_identity(conn, SoftwareKeyProvider(default_key_set()), pin=pin)
+
+
+#: Ctrl-C must reach a child even when pytest itself runs with SIGINT ignored (a
+#: background job without job control): an ignored signal is inherited across exec.
+SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
+@dataclass
+class Served:
+    """A ``sim insurance serve`` child: its URL while it runs; output once stopped."""
+
+    url: str = ""
+    returncode: int | None = None
+    out: Any = ""
+    err: Any = ""
+
+
+@contextmanager
+def insurance_platform_process(
+    args: list[str], url_file: Path, *, text: bool = True
+) -> Iterator[Served]:
+    """``sscard sim insurance serve ARGS --url-file URL_FILE`` in its own process, as an
+    operator runs it; stopped with Ctrl-C on exit, its output and status then in the
+    :class:`Served`. Waits up to 20 s for the URL file to hold the URL."""
+    argv = [*args, "--url-file", str(url_file)]
+    code = SIGINT_DEFAULT + f"from sscard.cli.insurance_sim import command; command({argv!r})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text
+    )
+    served = Served()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            if url_file.exists() and (url := url_file.read_text().strip()):
+                served.url = url
+                break
+            time.sleep(0.05)
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        served.out, served.err = proc.communicate(timeout=10)
+        served.returncode = proc.returncode

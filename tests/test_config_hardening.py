@@ -9,24 +9,19 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from example_configs import bus_config
+from helpers import insurance_platform_process
 
 from sscard.cli import main
 from sscard.cli.insurance_sim import is_loopback
 from sscard.errors import ExitStatus
 from sscard.simulators.card import build_card
 from sscard.simulators.profile import new_card
-
-SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
 
 
 @pytest.mark.parametrize(
@@ -53,30 +48,19 @@ def test_insurance_serve_refuses_a_non_loopback_host(tmp_path: Path, host: str) 
 def test_insurance_serve_with_allow_remote_warns_and_prints_the_admin_token(
     tmp_path: Path,
 ) -> None:
-    url_file = tmp_path / "url.txt"
-    args = ["--host", "0.0.0.0", "--allow-remote", "--db", str(tmp_path / "l.db"),
-            "--url-file", str(url_file), "--json"]  # fmt: skip
-    code = SIGINT_DEFAULT + f"from sscard.cli.insurance_sim import command; command({args!r})"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not url_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        port = url_file.read_text().strip().split(":")[2].split("/")[0]
+    args = ["--host", "0.0.0.0", "--allow-remote", "--db", str(tmp_path / "l.db"), "--json"]
+    with insurance_platform_process(args, tmp_path / "url.txt") as served:
+        port = served.url.split(":")[2].split("/")[0]
         spec = json.dumps({"infno": "2207", "kind": "drop"}).encode()
         url = f"http://127.0.0.1:{port}/admin/faults"
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(urllib.request.Request(url, data=spec), timeout=5)
         assert refused.value.code == 403
         refused.value.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
+    assert served.returncode == 0, served.err
+    err = served.err
     assert "warning:" in err and "0.0.0.0" in err and "警告" in err
-    token = json.loads(out)["admin_token"]
+    token = json.loads(served.out)["admin_token"]
     assert len(token) >= 20
 
 

@@ -37,6 +37,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from example_configs import EXAMPLES, bus_config, medical_config
+from helpers import SIGINT_DEFAULT, insurance_platform_process
 from privacy_needles import card_keys, holder_spellings, named_card
 
 import sscard
@@ -49,7 +50,6 @@ from sscard.simulators.insurance_platform import InsurancePlatform
 from sscard.simulators.profile import CardProfile
 
 PIN, NEW_PIN = "975319", "864208"  # month/hour 97/86: no date or time contains them
-SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
 
 
 def holder_card() -> CardProfile:
@@ -316,22 +316,12 @@ def reader_service(h: Harness, fmt: str) -> bytes:
 
 def insurance_serve(h: Harness, fmt: str) -> bytes:
     url_file = h.work / f"url-{fmt}.txt"
-    args = ["--enrol", str(h.card), "--filing-to", "310000", "--db", str(h.work / f"l-{fmt}.db"),
-            "--url-file", str(url_file)] + (["--json"] if fmt == "json" else [])  # fmt: skip
-    code = SIGINT_DEFAULT + f"from sscard.cli.insurance_sim import command; command({args!r})"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not url_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert url_file.exists()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-    return out + err
+    args = ["--enrol", str(h.card), "--filing-to", "310000", "--db", str(h.work / f"l-{fmt}.db")]
+    args += ["--json"] if fmt == "json" else []
+    with insurance_platform_process(args, url_file, text=False) as served:
+        assert served.url
+    assert served.returncode == 0, served.err
+    return bytes(served.out + served.err)
 
 
 @pytest.fixture(scope="module")
