@@ -1,12 +1,23 @@
-"""A reader's worker thread: operations in order, none lost, no idle thread left behind."""
+"""A reader's worker thread: operations in order, none lost, no idle thread left behind;
+readers that come and go leave no lock and no thread."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import httpx
+
+from sscard.serve import ReaderService, ServeConfig, ServiceThread, SimBackend
 from sscard.serve.app import ReaderWorker
+from sscard.simulators.card import build_card
+from sscard.simulators.profile import new_card
+
+ORIGIN = "http://127.0.0.1:8080"
 
 
 def test_operations_run_in_order_and_an_idle_worker_ends_and_restarts() -> None:
@@ -26,7 +37,7 @@ def test_operations_run_in_order_and_an_idle_worker_ends_and_restarts() -> None:
         results = []
         for i in range(20):
             await lock.acquire()  # the service holds the reader's lock per operation
-            results.append(await worker.submit(loop, lambda i=i: op(i), lock))
+            results.append(await worker.submit(loop, lambda i=i: op(i), lock.release))
         assert results == [i * i for i in range(20)] and seen == list(range(20))
         assert len(threads) == 1 and worker.alive
 
@@ -36,7 +47,7 @@ def test_operations_run_in_order_and_an_idle_worker_ends_and_restarts() -> None:
         assert not worker.alive  # ended after idle_s without work
 
         await lock.acquire()
-        assert await worker.submit(loop, lambda: op(99), lock) == 99 * 99
+        assert await worker.submit(loop, lambda: op(99), lock.release) == 99 * 99
         assert worker.alive and len(threads) == 2  # a fresh thread took it
         assert not lock.locked()  # released by the worker when the operation ended
         worker.stop()
@@ -53,9 +64,124 @@ def test_submissions_racing_the_idle_exit_are_never_lost() -> None:
         for i in range(300):
             lock = asyncio.Lock()
             await lock.acquire()
-            assert await asyncio.wait_for(worker.submit(loop, lambda i=i: i, lock), 5) == i
+            assert await asyncio.wait_for(worker.submit(loop, lambda i=i: i, lock.release), 5) == i
             if i % 3 == 0:
                 time.sleep(0.001)  # let the thread reach its idle decision now and then
         worker.stop()
 
     asyncio.run(scenario())
+
+
+# =========================================================================== reader slots
+
+
+class CountingCard:
+    """A simulated card that notes how many commands run on it at once (must stay 1)."""
+
+    def __init__(self, card: Any, delay: float) -> None:
+        self.card, self.delay = card, delay
+        self.active = self.most = 0
+        self._lock = threading.Lock()
+
+    @property
+    def atr(self) -> bytes:
+        return bytes(self.card.atr)
+
+    def power_on(self) -> bytes:
+        return bytes(self.card.power_on())
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> bytes:
+        return bytes(self.card.reset())
+
+    def execute(self, apdu: bytes) -> bytes:
+        with self._lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(self.delay)
+            return bytes(self.card.execute(apdu))
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def reader_threads() -> int:
+    return sum(t.name.startswith("sscard-reader-") for t in threading.enumerate())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def read(service: ServiceThread, reader: str) -> int:
+    headers = {"Origin": ORIGIN, "X-SSCard-Request": "1"}
+    with httpx.Client(base_url=service.url, headers=headers, timeout=30) as c:
+        code: int = c.post("/v1/card/read", json={"reader": reader}).json()["code"]
+        return code
+
+
+def config(tmp_path: Path) -> ServeConfig:
+    return ServeConfig(
+        keys="test", audit_db=tmp_path / "audit.sqlite3", rate_per_s=1000, rate_burst=1000
+    ).with_origins([ORIGIN])
+
+
+def test_readers_that_come_and_go_leave_no_lock_and_no_thread(tmp_path: Path) -> None:
+    sim = SimBackend([])
+    service = ReaderService(config(tmp_path), sim)
+    before = reader_threads()
+    with ServiceThread(service) as running:
+        for i in range(25):
+            name = f"usb reader {i:02d}"
+            sim.plug(name)
+            sim.insert(name, build_card(new_card("anhui", generation=3, seed=i)))
+            assert read(running, name) == 0
+            assert name in service._slots
+            sim.unplug(name)
+            assert wait_until(lambda name=name: name not in service._slots), name
+        assert wait_until(lambda: reader_threads() == before), reader_threads()
+        assert service._slots == {}
+
+
+def test_a_reader_unplugged_mid_operation_keeps_one_lock_until_every_request_is_done(
+    tmp_path: Path,
+) -> None:
+    """Reads racing an unplug and a re-plug of the same reader: the slot (its lock) stays
+    while any request holds or waits for it, so the card never has two sessions at once;
+    once all are done and the reader is gone, the slot is dropped."""
+    name = "usb reader"
+    sim = SimBackend([])
+    service = ReaderService(config(tmp_path), sim)
+    card = CountingCard(build_card(new_card("jiangsu", generation=3, seed=5)), 0.01)
+    with ServiceThread(service) as running:
+        sim.plug(name)
+        sim.insert(name, card)  # type: ignore[arg-type]
+        codes: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: codes.append(read(running, name))) for _ in range(6)
+        ]
+        for i, t in enumerate(threads):
+            t.start()
+            if i == 2:
+                time.sleep(0.05)
+                sim.unplug(name)  # mid-operation, others waiting
+                sim.plug(name)
+                sim.insert(name, card)  # type: ignore[arg-type]
+        for t in threads:
+            t.join()
+        assert card.most == 1, "two operations on one card at once"
+        # The unplugged reader's running read finishes on its open connection; a request
+        # that opened the reader in the moment it was gone gets no reader (−11) or no
+        # card (−2), never busy: the bound (10 s) is far off.
+        assert len(codes) == 6 and set(codes) <= {0, -11, -2}, codes
+        assert codes.count(0) >= 5
+        sim.unplug(name)
+        assert wait_until(lambda: name not in service._slots)

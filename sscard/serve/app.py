@@ -177,9 +177,11 @@ class EventHub:
         name = event.reader or ""
         if event.kind == "reader-added":
             self.readers[name] = ReaderInfo(name, "empty")
+            self.service.reader_event(event.kind, name)
             message = {"type": "reader", "event": "added", "reader": name}
         elif event.kind == "reader-gone":
             self.readers.pop(name, None)
+            self.service.reader_event(event.kind, name)
             message = {"type": "reader", "event": "removed", "reader": name}
         elif event.kind == "inserted":
             self.readers[name] = ReaderInfo(name, "card", event.atr)
@@ -214,10 +216,13 @@ class EventHub:
 
 
 def _settle(
-    future: asyncio.Future[Any], lock: asyncio.Lock, result: Any, exc: BaseException | None
+    future: asyncio.Future[Any],
+    release: Callable[[], None],
+    result: Any,
+    exc: BaseException | None,
 ) -> None:
     """In the event loop, once an operation's thread is done: free the reader, answer."""
-    lock.release()
+    release()
     if future.cancelled():  # the request timed out (−9005) and stopped waiting
         return
     if exc is not None:
@@ -253,11 +258,13 @@ class ReaderWorker:
             return self._thread is not None
 
     def submit(
-        self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T], lock: asyncio.Lock
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T], release: Callable[[], None]
     ) -> asyncio.Future[T]:
+        """Run ``fn`` in this reader's thread; ``release`` runs in the loop when it has
+        ended (whether or not anyone still waits), then the future is settled."""
         future: asyncio.Future[T] = loop.create_future()
         with self._mutex:
-            self._queue.put((loop, future, fn, lock))
+            self._queue.put((loop, future, fn, release))
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(
                     target=self._run, name=f"sscard-reader-{next(_worker_ids)}", daemon=True
@@ -284,15 +291,32 @@ class ReaderWorker:
 
     def _run(self) -> None:
         while (item := self._next()) is not None:
-            loop, future, fn, lock = item
+            loop, future, fn, release = item
             result, error = None, None
             try:
                 result = fn()
             except BaseException as exc:  # handed to the waiting request, never lost
                 error = exc
             with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-                loop.call_soon_threadsafe(_settle, future, lock, result, error)
+                loop.call_soon_threadsafe(_settle, future, release, result, error)
             del item, fn, result, error  # no reference to the card data while idle
+
+
+@dataclass(eq=False)
+class ReaderSlot:
+    """One reader's lock and thread, and how many requests hold or wait for the lock.
+
+    The service keeps a slot while a reader is plugged in or in use: when the reader is
+    gone (unplugged) and no request holds or waits for its lock, the slot is dropped and
+    its thread stopped, so readers that come and go leave nothing behind. The count,
+    not ``lock.locked()``, decides: between a release and the next waiter taking the
+    lock, the lock looks free, and a new lock then would let two operations share a card.
+    """
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    worker: ReaderWorker = field(default_factory=ReaderWorker)
+    users: int = 0
+    gone: bool = False
 
 
 # =========================================================================== the service
@@ -321,8 +345,7 @@ class ReaderService:
         self.hub = EventHub(self)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.stats = {"card_ops": 0, "refused": 0}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._workers: dict[str, ReaderWorker] = {}
+        self._slots: dict[str, ReaderSlot] = {}
         self._pin_at: dict[str, float] = {}
         self._policy: IdentityPolicy | None = None
         self._audit: AuditLog | None = None
@@ -357,9 +380,9 @@ class ReaderService:
             self._watcher.join(5.0)
             for task in list(self.tasks):
                 task.cancel()
-            for worker in self._workers.values():
-                worker.stop()
-            self._workers.clear()
+            for slot in self._slots.values():
+                slot.worker.stop()
+            self._slots.clear()
             self.close()
 
     def _watch(self, publish: Callable[[CardEvent], None]) -> None:
@@ -447,11 +470,28 @@ class ReaderService:
         with_card = [r.name for r in readers if r.state == "card"]
         return choose_reader(names, choice, ignore=[], with_card=with_card)
 
-    def _lock(self, reader: str) -> asyncio.Lock:
-        lock = self._locks.get(reader)
-        if lock is None:
-            lock = self._locks[reader] = asyncio.Lock()
-        return lock
+    def _slot(self, reader: str) -> ReaderSlot:
+        slot = self._slots.get(reader)
+        if slot is None:
+            slot = self._slots[reader] = ReaderSlot()
+        return slot
+
+    def _leave(self, reader: str, slot: ReaderSlot) -> None:
+        """A request is done with ``slot`` (served, busy or timed out waiting)."""
+        slot.users -= 1
+        if slot.gone and slot.users == 0 and self._slots.get(reader) is slot:
+            del self._slots[reader]
+            slot.worker.stop()
+
+    def reader_event(self, kind: str, reader: str) -> None:
+        """From the event hub: a reader unplugged (drop its slot once unused) or back."""
+        slot = self._slots.get(reader)
+        if slot is None:
+            return
+        slot.gone = kind == "reader-gone"
+        if slot.gone and slot.users == 0:
+            del self._slots[reader]
+            slot.worker.stop()
 
     def pin_try(self, reader: str) -> None:
         """At most one PIN try per ``pin_interval_s`` per reader (a page cannot burn tries)."""
@@ -482,12 +522,20 @@ class ReaderService:
     ) -> T:
         """Run ``fn(conn, key_provider)`` on ``reader`` under its lock (bounded wait);
         ``after(result)`` runs in the same thread once the connection is closed."""
-        lock = self._lock(reader)
+        slot = self._slot(reader)
+        slot.users += 1
         try:  # asyncio.timeout, not wait_for: no extra task when the reader is free
             async with asyncio.timeout(self.config.busy_wait_s):
-                await lock.acquire()
-        except TimeoutError:
-            raise ReaderBusyError() from None
+                await slot.lock.acquire()
+        except BaseException as exc:  # busy, or the request went away while waiting
+            self._leave(reader, slot)
+            if isinstance(exc, TimeoutError):
+                raise ReaderBusyError() from None
+            raise
+
+        def release() -> None:
+            slot.lock.release()
+            self._leave(reader, slot)
 
         def work() -> T:
             with self.keys.provider() as keys:
@@ -498,12 +546,9 @@ class ReaderService:
                     conn.close()
             return after(result) if after is not None else result
 
-        worker = self._workers.get(reader)
-        if worker is None:
-            worker = self._workers[reader] = ReaderWorker()
         # The worker releases the lock when ``work`` has ended, not when this request
         # stops waiting: a timed-out operation keeps the reader until its thread is done.
-        future = worker.submit(asyncio.get_running_loop(), work, lock)
+        future = slot.worker.submit(asyncio.get_running_loop(), work, release)
         self.stats["card_ops"] += 1
         try:
             async with asyncio.timeout(self.config.op_timeout_s):

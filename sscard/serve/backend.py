@@ -151,6 +151,24 @@ class SimBackend:
             for publish in listeners:
                 publish(CardEvent("removed", name))
 
+    def unplug(self, name: str) -> None:
+        """The reader goes away, card and all (a USB reader pulled out)."""
+        with self._lock:
+            had = self._cards.pop(name, None) is not None
+            listeners = list(self._listeners)
+        for publish in listeners:
+            if had:
+                publish(CardEvent("removed", name))
+            publish(CardEvent("reader-gone", name))
+
+    def plug(self, name: str) -> None:
+        """A reader (empty) is plugged in."""
+        with self._lock:
+            self._cards.setdefault(name, None)
+            listeners = list(self._listeners)
+        for publish in listeners:
+            publish(CardEvent("reader-added", name))
+
     def list_readers(self) -> list[ReaderInfo]:
         with self._lock:
             return [
