@@ -20,6 +20,7 @@ system temporary directory), never into the checkout.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 import threading
@@ -126,7 +127,12 @@ def test_the_his_page_reads_the_card_on_insert_and_clears_on_remove(
     page_servers: tuple[str, str],
     sscard_reader: VirtualReader,
 ) -> None:
-    page = open_page(browser, page_servers[0], service)
+    page = browser.new_page()
+    frames: list[str] = []
+    posts: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(payload)))
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(f"{page_servers[0]}/index.html?service={service.url}")
     try:
         page.wait_for_selector("#status.ok")
         page.wait_for_selector(f"li.reader:has-text('{sscard_reader.name}')")
@@ -155,6 +161,16 @@ def test_the_his_page_reads_the_card_on_insert_and_clears_on_remove(
         page.click("#hotel-btn")
         page.wait_for_selector("#identity-result .ok")
         assert "accepted" in (page.text_content("#identity-result") or "")
+
+        # "read" asks on the open socket, not with a fetch; the answer fills the card
+        before = service.service.stats["card_ops"]
+        page.evaluate("document.getElementById('card-name').textContent = ''")
+        page.click("#read-btn")
+        page.wait_for_function("document.getElementById('card-name').textContent !== ''")
+        assert page.text_content("#card-name") == mask_name(name)
+        assert service.service.stats["card_ops"] == before + 1
+        assert any(json.loads(f).get("type") == "read" for f in frames if f.startswith("{"))
+        assert not [u for u in posts if u.endswith("/v1/card/read")]
         shot = artifacts_dir() / "his-card-read.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot: {shot}")

@@ -572,6 +572,87 @@ def test_events_report_insert_and_remove_and_auto_read_masked(
         assert json.loads(ws.recv())["type"] == "pong"
 
 
+def socket_reads(ws: Any, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` answers to ``read`` commands (other messages skipped)."""
+    out = []
+    while len(out) < count:
+        message = json.loads(ws.recv(timeout=15))
+        if message["type"] == "read" and "id" in message:
+            out.append(message)
+    return out
+
+
+def test_a_read_on_the_events_socket_is_the_post_read_with_its_mask_audit_and_lock(
+    running: ServiceThread, profile: CardProfile, tmp_path: Path
+) -> None:
+    """A browser's fetch costs milliseconds the open socket does not: the page may send
+    ``{"type": "read"}`` on ``/v1/events``. The answer is the POST read's body, masked
+    by the same origin rule, with one ``serve.card_read`` audit row each."""
+    ef06 = profile.ssse.ef06
+    with client(running) as c:
+        posted = c.post("/v1/card/read", json={"reader": READER}).json()
+    with connect(ws_url(running), origin=ORIGIN) as ws:  # type: ignore[arg-type]
+        assert json.loads(ws.recv())["type"] == "hello"
+        ws.send(json.dumps({"type": "read", "id": "r1", "reader": READER}))
+        ws.send(json.dumps({"type": "read", "id": 2}))  # no reader: the one with a card
+        ws.send(json.dumps({"type": "read", "id": 3, "reader": OTHER}))  # empty reader
+        ws.send(json.dumps({"type": "read", "id": {"x": 1}}))
+        answers = {json.dumps(m["id"]): m for m in socket_reads(ws, 4)}
+    first, second = answers['"r1"'], answers["2"]
+    posted["card"].pop("elapsed_ms")
+    for answer in (first, second):
+        assert answer["code"] == 0 and answer["masked"] is True and answer["reader"] == READER
+        answer["card"].pop("elapsed_ms")  # the one field that differs between two reads
+        assert {k: v for k, v in answer.items() if k not in ("type", "id")} == posted
+        assert ef06.ssn not in json.dumps(answer, ensure_ascii=False)
+    assert answers["3"]["code"] == -2  # no card
+    assert answers["null"]["code"] == -23 and answers["null"]["error"] == "bad_request"
+    with connect(ws_url(running), origin=FULL) as ws:  # type: ignore[arg-type]
+        ws.recv()
+        ws.send(json.dumps({"type": "read", "id": 1}))
+        (full,) = socket_reads(ws, 1)
+    assert full["masked"] is False and full["card"]["holder"]["ssn"] == ef06.ssn
+    rows = audit_rows(tmp_path)  # POST, r1, 2, the empty reader, the full read; not the bad id
+    assert [r[0] for r in rows] == ["serve.card_read"] * 5
+    assert sorted(r[1] for r in rows) == ["error", "ok", "ok", "ok", "ok"]  # the socket's
+    assert next(r[5] for r in rows if r[1] == "error").count("code:-2") == 1  # run at once
+    assert "data:full" in rows[-1][5] and all("data:masked" in r[5] for r in rows[:-1])
+    assert running.service.stats["card_ops"] == 5  # POST, r1, 2, the empty reader, full
+
+
+def test_socket_reads_are_rate_limited_bounded_and_take_turns_on_the_reader(
+    tmp_path: Path, profile: CardProfile
+) -> None:
+    sim = SimBackend([READER])
+    card = SlowCard(build_card(profile), 0.01)
+    sim.insert(READER, card)  # type: ignore[arg-type]
+    config = make_config(tmp_path, rate_per_s=0.001, rate_burst=12)
+    with (
+        ServiceThread(ReaderService(config, sim)) as running,
+        connect(ws_url(running), origin=ORIGIN) as ws,  # type: ignore[arg-type]
+    ):
+        ws.recv()  # hello (the handshake took one token of 12)
+        for i in range(12):
+            ws.send(json.dumps({"type": "read", "id": i}))
+        ws.send(json.dumps({"type": "ping"}))  # answered while the reads wait their turn
+        seen_pong = False
+        codes: dict[int, int] = {}
+        while len(codes) < 12:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "pong":
+                seen_pong = 0 not in codes.values()  # before the first read is done
+            elif message["type"] == "read":
+                codes[message["id"]] = message["code"]
+        assert seen_pong
+        # 8 in flight at most: the 9th to 12th get busy at once; of the 8, the bucket
+        # (12 - 1 for the handshake) lets all run, one after another on the one reader
+        assert sorted(codes.values()) == [-9004] * 4 + [0] * 8, codes
+        for _ in range(4):  # 12 tokens - handshake - 8 reads = 3 left (busy took none)
+            ws.send(json.dumps({"type": "read", "id": "late"}))
+        late = [m["code"] for m in socket_reads(ws, 4)]
+        assert sorted(late) == [-9006, 0, 0, 0], late
+
+
 def test_the_starlette_cors_middleware_alone_would_have_run_the_handler() -> None:
     """Why the guard exists (reader-service.md §2), from Starlette's own CORSMiddleware.
 

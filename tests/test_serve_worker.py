@@ -108,8 +108,8 @@ class CountingCard:
                 self.active -= 1
 
 
-def reader_threads() -> int:
-    return sum(t.name.startswith("sscard-reader-") for t in threading.enumerate())
+def reader_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("sscard-reader-")}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -147,7 +147,7 @@ def test_readers_that_come_and_go_leave_no_lock_and_no_thread(tmp_path: Path) ->
             assert name in service._slots
             sim.unplug(name)
             assert wait_until(lambda name=name: name not in service._slots), name
-        assert wait_until(lambda: reader_threads() == before), reader_threads()
+        assert wait_until(lambda: not reader_threads() - before), reader_threads() - before
         assert service._slots == {}
 
 

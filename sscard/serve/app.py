@@ -7,7 +7,9 @@ reader and the event hub; :func:`build_app` puts the routes behind the
 
 ``GET /v1/version``, ``GET /v1/openapi.json``, ``POST /v1/pair``, ``GET /v1/readers``,
 ``POST /v1/card/read``, ``POST /v1/card/pin/verify``, ``POST /v1/card/pin/change``,
-``POST /v1/identity/check``, ``POST /v1/qr/verify``, WebSocket ``/v1/events``.
+``POST /v1/identity/check``, ``POST /v1/qr/verify``, WebSocket ``/v1/events`` (events,
+and the card read on request: a page's fetch costs the browser milliseconds a message on
+the open socket does not).
 
 One card operation per reader at a time: a request waits at most ``busy_wait_s`` for
 the reader's lock (FIFO, so concurrent pages are served in turn) and then gets −9004
@@ -32,7 +34,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,7 +53,7 @@ from sscard.serve.errors import (
     error_body,
     http_status,
 )
-from sscard.serve.guard import Client, Guard
+from sscard.serve.guard import Client, Guard, TokenBucket
 from sscard.terminals.connection import Connection
 from sscard.terminals.monitor import CardEvent
 
@@ -66,6 +68,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sscard.serve")
 API = 1
+#: ``read`` commands one events socket may have waiting or running; more get −9004 busy.
+SOCKET_READS = 8
 T = TypeVar("T")
 
 # =========================================================================== pairing
@@ -342,6 +346,7 @@ class ReaderService:
         self.keys = ops.Keys(config)
         self.announce = announce or (lambda text: log.warning("%s", text))
         self.pairing = Pairing(self.announce)
+        self.bucket = TokenBucket(config.rate_per_s, config.rate_burst)  # HTTP and socket reads
         self.hub = EventHub(self)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.stats = {"card_ops": 0, "refused": 0}
@@ -615,6 +620,18 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+def _valid_id(rid: object) -> bool:
+    """A socket command's ``id``, echoed in its answer: absent, an integer JSON keeps
+    exact, or a string of at most 64 characters."""
+    if isinstance(rid, bool):
+        return False
+    return (
+        rid is None
+        or (isinstance(rid, int) and abs(rid) < 2**53)
+        or (isinstance(rid, str) and len(rid) <= 64)
+    )
+
+
 def _field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None:
@@ -681,44 +698,57 @@ def build_app(service: ReaderService) -> Guard:
             return failure(exc)
         return answer({"code": 0, "readers": [r.to_dict() for r in found]})
 
-    async def personal(
-        request: Request, op: str, run: Callable[[dict[str, Any], Client], Any]
-    ) -> Response:
-        """A request touching personal data: parse, run, answer, one audit row either way."""
-        client = _client(request)
+    async def audited(
+        op: str, client: Client, run: Callable[[], Awaitable[ops.Outcome]]
+    ) -> ops.Outcome:
+        """Run an operation touching personal data; one audit row either way, except for a
+        request refused as malformed (400/413/415: nothing was read). Raises the
+        operation's error, or the audit log's: no row, no data."""
         outcome: ops.Outcome | None = None
         error: BaseException | None = None
         try:
-            body = await _body(request)
-            outcome = await run(body, client)
+            outcome = await run()
         except Exception as exc:
             error = exc
         if not (outcome is not None and outcome.audited) and not (
             isinstance(error, SscardError) and getattr(error, "http_status", 200) in (400, 413, 415)
         ):
-            try:
-                await asyncio.to_thread(service.audit_row, op, client, outcome, error)
-            except SscardError as exc:  # the audit log must be writable: no row, no data
-                return failure(exc)
+            await asyncio.to_thread(service.audit_row, op, client, outcome, error)
         if error is not None:
-            return failure(error)
+            raise error
         assert outcome is not None
-        return answer(outcome.body)
+        return outcome
 
-    async def card_read(request: Request) -> Response:
-        async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
-            reader = await service.choose(body.get("reader"))
-            full = client.full_data
-            outcome = await service.audited_op(
-                reader,
-                "card_read",
-                client,
-                lambda c, k: ops.card_body(ops.read_raw(c, k, config), config, full=full),
-            )
-            outcome.body["reader"] = reader
+    async def personal(
+        request: Request, op: str, run: Callable[[dict[str, Any], Client], Any]
+    ) -> Response:
+        """A request touching personal data: parse, run, answer, one audit row either way."""
+        client = _client(request)
+
+        async def parsed() -> ops.Outcome:
+            outcome: ops.Outcome = await run(await _body(request), client)
             return outcome
 
-        return await personal(request, "card_read", run)
+        try:
+            return answer((await audited(op, client, parsed)).body)
+        except Exception as exc:
+            return failure(exc)
+
+    async def read_card(body: dict[str, Any], client: Client) -> ops.Outcome:
+        """The SSSE read, for ``POST /v1/card/read`` and a ``read`` on the events socket."""
+        reader = await service.choose(body.get("reader"))
+        full = client.full_data
+        outcome = await service.audited_op(
+            reader,
+            "card_read",
+            client,
+            lambda c, k: ops.card_body(ops.read_raw(c, k, config), config, full=full),
+        )
+        outcome.body["reader"] = reader
+        return outcome
+
+    async def card_read(request: Request) -> Response:
+        return await personal(request, "card_read", read_card)
 
     async def pin_verify(request: Request) -> Response:
         async def run(body: dict[str, Any], client: Client) -> ops.Outcome:
@@ -783,6 +813,30 @@ def build_app(service: ReaderService) -> Guard:
 
         return await personal(request, "qr_verify", run)
 
+    async def socket_read(sub: Subscriber, message: dict[str, Any]) -> None:
+        """``{"type": "read", "id": ..., "reader": ...}`` on the events socket: the same read,
+        masking, audit row, reader lock and rate limit as ``POST /v1/card/read``; the answer
+        is ``{"type": "read", "id": ..., ...}`` (a read pushed on insert has no ``id``)."""
+        rid = message.get("id")
+        if not _valid_id(rid):
+            bad = BadRequest(
+                "field 'id' must be a short string or an integer",
+                "字段 'id' 须为短字符串或整数",
+                code=-23,
+            )
+            service.hub.send(sub, {"type": "read", "id": None, **error_body(bad)})
+            return
+        try:
+            if not service.bucket.take(sub.client.key):
+                raise RateLimited()
+            outcome = await audited("card_read", sub.client, lambda: read_card(message, sub.client))
+            reply = {"type": "read", "id": rid, **outcome.body}
+        except Exception as exc:
+            if not isinstance(exc, SscardError):
+                log.exception("unexpected error")  # no request data in the record
+            reply = {"type": "read", "id": rid, **error_body(exc)}
+        service.hub.send(sub, reply)
+
     async def events(websocket: WebSocket) -> None:
         client = _client(websocket)
         await websocket.accept()
@@ -817,18 +871,29 @@ def build_app(service: ReaderService) -> Guard:
                 await websocket.send_json(await sub.queue.get())
 
         sender = asyncio.create_task(pump())
+        reads: set[asyncio.Task[None]] = set()
         try:
             while True:
                 message = await websocket.receive_json()
-                if isinstance(message, dict) and message.get("type") == "subscribe":
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "subscribe":
                     sub.auto_read = bool(message.get("auto_read"))
-                elif isinstance(message, dict) and message.get("type") == "ping":
-                    await websocket.send_json({"type": "pong", "time": time.time()})
+                elif kind == "ping":
+                    service.hub.send(sub, {"type": "pong", "time": time.time()})
+                elif kind == "read" and len(reads) >= SOCKET_READS:
+                    rid = message.get("id") if _valid_id(message.get("id")) else None
+                    busy = {"type": "read", "id": rid, **error_body(ReaderBusyError())}
+                    service.hub.send(sub, busy)
+                elif kind == "read":
+                    task = asyncio.create_task(socket_read(sub, message))
+                    reads.add(task)
+                    task.add_done_callback(reads.discard)
         except (WebSocketDisconnect, ValueError, KeyError, RuntimeError):
             pass
         finally:
             service.hub.subscribers.discard(sub)
-            sender.cancel()
+            for task in (sender, *reads):  # a read already on the card ends in its thread
+                task.cancel()
             with contextlib.suppress(BaseException):
                 await sender
 

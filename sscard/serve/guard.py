@@ -74,6 +74,9 @@ class GuardedService(Protocol):
     @property
     def pairing(self) -> PairingCheck: ...
 
+    @property
+    def bucket(self) -> TokenBucket: ...
+
     def refused(self, scope: Any, origin: str | None, exc: SscardError) -> None: ...
 
 
@@ -138,8 +141,6 @@ class Guard:
     def __init__(self, app: ASGIApp, service: GuardedService) -> None:
         self.app = app
         self.service = service
-        config = service.config
-        self.bucket = TokenBucket(config.rate_per_s, config.rate_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -153,7 +154,7 @@ class Guard:
             self._check_host(scope, headers)
             client = self._client(origin, headers)
             allowed_origin = client.origin
-            if not self.bucket.take(client.key):
+            if not self.service.bucket.take(client.key):
                 raise RateLimited()
             if scope["type"] == "http":
                 if scope["method"] == "OPTIONS":

@@ -118,7 +118,9 @@ def openapi(version: str) -> dict[str, Any]:
             "/v1/events": {
                 "get": {
                     "summary": "WebSocket: hello, reader added/removed, card "
-                    "inserted/removed, status, and with ?auto_read=1 a read on insert",
+                    "inserted/removed, status, and with ?auto_read=1 a read on insert; "
+                    'the page may send {"type": "read", "id": ..., "reader": ...} '
+                    "(the POST /v1/card/read read, answered as a read message with its id)",
                     "responses": {
                         "101": {"description": "switching protocols"},
                         "403": {"description": "origin or host refused"},
