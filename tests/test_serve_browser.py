@@ -34,7 +34,7 @@ from setup_table import require_program
 
 from sscard.cards.privacy import mask_name
 from sscard.pytest_plugin import VirtualReader
-from sscard.serve import PcscBackend, ReaderService, ServeConfig, ServiceThread
+from sscard.serve import PcscBackend, ReaderService, ServeConfig, ServiceThread, SimBackend
 from sscard.simulators.card import build_card
 from sscard.simulators.pcscd import PrivatePcscd
 from sscard.simulators.profile import new_card
@@ -84,22 +84,28 @@ def page_servers() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    executable = require_program("chromium")
+def playwright() -> Iterator[Any]:
+    """Playwright (one per module: its sync API runs one instance per thread)."""
+    require_program("chromium")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="BROWSER TESTS SKIPPED: pip install playwright (dev extra)"
     )
     with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1100, "height": 720},
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        yield context
-        context.close()
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")),
+        executable_path=require_program("chromium"),
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": 1100, "height": 720},
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +238,76 @@ def test_a_dns_rebound_name_is_refused_by_host(browser: Any, service: ServiceThr
         assert '"code": -9003' in (page.text_content("body") or "")
     finally:
         page.close()
+
+
+# =========================================================================== Local Network Access
+
+READ_JS = """async (service) => {
+    try {
+        const r = await fetch(service + "/v1/card/read", {method: "POST",
+            headers: {"Content-Type": "application/json", "X-SSCard-Request": "1"}, body: "{}"});
+        return "code " + (await r.json()).code;
+    } catch (e) { return "failed"; }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("space", "host", "permission", "allowed", "expect"),
+    [
+        # a public https-like page (a secure context: the page's URL is loopback) ...
+        ("public", "127.0.0.1", False, True, "blocked by the browser"),
+        ("public", "127.0.0.1", True, True, "read"),
+        ("public", "127.0.0.1", True, False, "refused by the service"),
+        # ... a public http page (not a secure context: it cannot even ask) ...
+        ("public", "his.example", False, True, "blocked by the browser"),
+        # ... and an http intranet page (address space "local"): not gated in Chromium 156
+        ("local", "his.intranet", False, True, "read"),
+    ],
+)
+def test_local_network_access_as_chromium_applies_it(
+    playwright: Any,
+    page_servers: tuple[str, str],
+    tmp_path: Path,
+    space: str,
+    host: str,
+    permission: bool,
+    allowed: bool,
+    expect: str,
+) -> None:
+    """Chrome's Local Network Access (142+) in Debian's Chromium, page address spaces set
+    with ``--ip-address-space-overrides``: a public page reaches the loopback service only
+    from a secure context with the permission granted, and the service's own allow-list
+    still decides then. Measured, against the reference: an http intranet page reaches
+    loopback without a prompt (docs/reader-service.md, "Browsers")."""
+    port = int(page_servers[0].rsplit(":", 1)[1])
+    origin = f"http://{host}:{port}"
+    sim = SimBackend(["lna reader"])
+    sim.insert("lna reader", build_card(new_card("shanghai", generation=3, seed=8)))
+    config = ServeConfig(keys="test", audit_db=tmp_path / "audit.sqlite3")
+    config = config.with_origins([origin] if allowed else [])
+    flags = [
+        *(f for f in CHROMIUM_FLAGS if not f.startswith("--host-resolver-rules")),
+        "--host-resolver-rules=MAP his.example 127.0.0.1, MAP his.intranet 127.0.0.1",
+        f"--ip-address-space-overrides=127.0.0.1:{port}={space}",
+    ]
+    with ServiceThread(ReaderService(config, sim)) as running:
+        browser = playwright.chromium.launch(
+            executable_path=require_program("chromium"), headless=True, args=flags
+        )
+        try:
+            context = browser.new_context()
+            if permission:
+                context.grant_permissions(["local-network-access"], origin=origin)
+            page = context.new_page()
+            page.goto(f"{origin}/index.html?service=none")
+            assert page.evaluate("window.isSecureContext") is (host == "127.0.0.1")
+            result = page.evaluate(READ_JS, running.url)
+        finally:
+            browser.close()
+        stats = running.service.stats
+    if expect == "read":
+        assert result == "code 0" and stats["card_ops"] == 1
+    elif expect == "blocked by the browser":  # nothing reached the service
+        assert result == "failed" and stats == {"card_ops": 0, "refused": 0}
+    else:  # the preflight reached the service and was refused: no card operation
+        assert result == "failed" and stats["card_ops"] == 0 and stats["refused"] == 1
