@@ -249,6 +249,11 @@ READ_JS = """async (service) => {
         return "code " + (await r.json()).code;
     } catch (e) { return "failed"; }
 }"""
+SOCKET_JS = """(service) => new Promise((resolve) => {
+    const ws = new WebSocket(service.replace("http", "ws") + "/v1/events");
+    ws.onmessage = (m) => { resolve(JSON.parse(m.data).type); ws.close(); };
+    ws.onerror = () => resolve("failed");
+})"""
 
 
 @pytest.mark.parametrize(
@@ -274,7 +279,7 @@ def test_local_network_access_as_chromium_applies_it(
     allowed: bool,
     expect: str,
 ) -> None:
-    """Chrome's Local Network Access (142+) in Debian's Chromium, page address spaces set
+    """Chrome's Local Network Access (142+; WebSockets 147+) in Debian's Chromium, page spaces set
     with ``--ip-address-space-overrides``: a public page reaches the loopback service only
     from a secure context with the permission granted, and the service's own allow-list
     still decides then. Measured, against the reference: an http intranet page reaches
@@ -302,12 +307,15 @@ def test_local_network_access_as_chromium_applies_it(
             page.goto(f"{origin}/index.html?service=none")
             assert page.evaluate("window.isSecureContext") is (host == "127.0.0.1")
             result = page.evaluate(READ_JS, running.url)
+            socket = page.evaluate(SOCKET_JS, running.url)  # LNA covers WebSockets (M147+)
         finally:
             browser.close()
         stats = running.service.stats
     if expect == "read":
-        assert result == "code 0" and stats["card_ops"] == 1
+        assert (result, socket) == ("code 0", "hello") and stats["card_ops"] == 1
     elif expect == "blocked by the browser":  # nothing reached the service
-        assert result == "failed" and stats == {"card_ops": 0, "refused": 0}
-    else:  # the preflight reached the service and was refused: no card operation
-        assert result == "failed" and stats["card_ops"] == 0 and stats["refused"] == 1
+        assert (result, socket) == ("failed", "failed")
+        assert stats == {"card_ops": 0, "refused": 0}
+    else:  # the preflight and the handshake reached the service and were refused
+        assert (result, socket) == ("failed", "failed")
+        assert stats["card_ops"] == 0 and stats["refused"] == 2
