@@ -220,7 +220,7 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
         wire.close()
         stdlib.close()
     return [
-        row(f"card read over HTTP ({bench.label})", "ms", remote,
+        row(f"card read over HTTP, minimal client ({bench.label})", "ms", remote,
             "same read in-process", local, "<= 1.3x"),
         row("  the same, Python's http.client as the client", "ms", remote_stdlib,
             "same read in-process", local),

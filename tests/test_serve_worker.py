@@ -4,6 +4,7 @@ readers that come and go leave no lock and no thread."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -11,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect
 
 from sscard.serve import ReaderService, ServeConfig, ServiceThread, SimBackend
 from sscard.serve.app import ReaderWorker
+from sscard.serve.backend import ReaderInfo
 from sscard.simulators.card import build_card
 from sscard.simulators.profile import new_card
 
 ORIGIN = "http://127.0.0.1:8080"
+READER = "sim reader 00"
 
 
 def test_operations_run_in_order_and_an_idle_worker_ends_and_restarts() -> None:
@@ -121,7 +125,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-def read(service: ServiceThread, reader: str) -> int:
+def read(service: ServiceThread, reader: str | int) -> int:
     headers = {"Origin": ORIGIN, "X-SSCard-Request": "1"}
     with httpx.Client(base_url=service.url, headers=headers, timeout=30) as c:
         code: int = c.post("/v1/card/read", json={"reader": reader}).json()["code"]
@@ -185,3 +189,93 @@ def test_a_reader_unplugged_mid_operation_keeps_one_lock_until_every_request_is_
         assert codes.count(0) >= 5
         sim.unplug(name)
         assert wait_until(lambda: name not in service._slots)
+
+
+def test_a_request_waiting_on_an_unplugged_reader_keeps_its_slot_when_the_holder_releases(
+    tmp_path: Path,
+) -> None:
+    """The moment between the holder's release and the waiter taking the lock, the lock
+    looks free; the slot must stay (a new request would otherwise get a second lock and
+    share the card with the waiter). Deterministic: the release runs in the loop."""
+
+    async def scenario() -> None:
+        sim = SimBackend([READER])
+        sim.insert(READER, build_card(new_card("anhui", generation=3, seed=4)))
+        service = ReaderService(config(tmp_path), sim)
+        service.hub.readers[READER] = ReaderInfo(READER, "card")  # as the events say
+        gate = threading.Event()
+
+        def holding(conn: Any, keys: Any) -> str:
+            gate.wait(5)
+            return "first"
+
+        first = asyncio.create_task(service.card_op(READER, holding))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(service.card_op(READER, lambda conn, keys: "second"))
+        await asyncio.sleep(0.05)
+        slot = service._slots[READER]
+        assert slot.users == 2 and slot.lock.locked()
+        service.hub.readers.pop(READER)
+        service.reader_event("reader-gone", READER)  # unplugged while both hold or wait
+        assert service._slots.get(READER) is slot
+        gate.set()
+        assert await first == "first"
+        assert service._slots.get(READER) is slot  # the waiter still counts
+        assert await asyncio.wait_for(second, 5) == "second"
+        assert READER not in service._slots and slot.users == 0  # now it goes
+
+    asyncio.run(scenario())
+
+
+class SlowListing(SimBackend):
+    """Readers listed slowly (pcscd busy, a context being set up)."""
+
+    def list_readers(self) -> list[ReaderInfo]:
+        found = super().list_readers()
+        time.sleep(0.5)
+        return found
+
+
+def test_a_reader_unplugged_while_a_request_looks_it_up_leaves_no_slot(tmp_path: Path) -> None:
+    sim = SlowListing([])
+    service = ReaderService(config(tmp_path), sim)
+    with ServiceThread(service) as running:
+        for i in range(3):
+            name = f"usb reader {i}"
+            sim.plug(name)
+            sim.insert(name, build_card(new_card("zhejiang", generation=3, seed=i)))
+            assert wait_until(lambda name=name: name in service.hub.readers)
+            codes: list[int] = []
+            # by index: the service asks the backend for the list (slow), not the events
+            t = threading.Thread(target=lambda codes=codes: codes.append(read(running, 0)))
+            t.start()
+            time.sleep(0.15)
+            sim.unplug(name)  # the reader-gone event comes before the request's slot
+            t.join()
+            assert codes == [-11]  # no reader: found in the stale list, gone at open
+        assert service.stats["card_ops"] == 3  # each got as far as the reader's slot
+        assert wait_until(lambda: not service._slots), service._slots
+
+
+def test_a_socket_closed_with_reads_waiting_cancels_them(tmp_path: Path) -> None:
+    """A page that goes away takes its waiting reads with it: they never touch the card,
+    the reader's count of users goes back to 0, and the slot can go."""
+    sim = SimBackend([READER])
+    card = CountingCard(build_card(new_card("jiangsu", generation=3, seed=6)), 0.02)
+    sim.insert(READER, card)  # type: ignore[arg-type]
+    service = ReaderService(config(tmp_path), sim)
+    with ServiceThread(service) as running:
+        url = running.url.replace("http", "ws") + "/v1/events"
+        with connect(url, origin=ORIGIN) as ws:  # type: ignore[arg-type]
+            ws.recv()  # hello
+            for i in range(8):
+                ws.send(json.dumps({"type": "read", "id": i}))
+            assert wait_until(
+                lambda: READER in service._slots and service._slots[READER].users == 8
+            )
+            slot = service._slots[READER]
+        assert wait_until(lambda: slot.users == 0)  # closed: the waiting reads are cancelled
+        assert service.stats["card_ops"] <= 2  # the one on the card (and at most the next)
+        sim.unplug(READER)
+        assert wait_until(lambda: READER not in service._slots)
+    assert card.most == 1

@@ -16,6 +16,7 @@ let paired = false;
 let socket = null;
 let connected = false;  // the socket said hello (and, when paired, took the token)
 let nextReadId = 1;
+const pendingReads = new Map();  // read id -> its timeout (the service answers every read)
 let retryMs = 500;
 
 function showError(body) {
@@ -128,6 +129,10 @@ function connectEvents() {
       clearCard();
       refreshReaders();
     } else if (event.type === "read") {
+      if (event.id != null) {
+        clearTimeout(pendingReads.get(event.id));
+        pendingReads.delete(event.id);
+      }
       renderCard(event);
     } else if (event.type === "reader") {
       refreshReaders();
@@ -141,6 +146,8 @@ function connectEvents() {
   };
   socket.onclose = () => {
     connected = false;
+    for (const timer of pendingReads.values()) clearTimeout(timer);
+    pendingReads.clear();  // the status line says the service is gone
     setStatus(false, "读卡服务未连接 / reader service not connected");
     setTimeout(connectEvents, retryMs);
     retryMs = Math.min(retryMs * 2, 10000);
@@ -164,8 +171,14 @@ $("pair-form").addEventListener("submit", async (e) => {
 
 $("read-btn").addEventListener("click", async () => {
   if (connected && socket.readyState === WebSocket.OPEN) {
-    // the answer comes back as {"type": "read", "id": ...} and is shown by onmessage
-    socket.send(JSON.stringify({ type: "read", id: nextReadId++ }));
+    // the answer comes back as {"type": "read", "id": ...} and is shown by onmessage;
+    // the service answers within its operation timeout (20 s), so 25 s means lost
+    const id = nextReadId++;
+    pendingReads.set(id, setTimeout(() => {
+      pendingReads.delete(id);
+      showError({ code: -9005, message_zh: "读卡无应答", message_en: "no answer to the read" });
+    }, 25000));
+    socket.send(JSON.stringify({ type: "read", id }));
   } else {
     renderCard(await api("/v1/card/read", {}));
   }

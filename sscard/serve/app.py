@@ -156,11 +156,17 @@ class Pairing:
 
 @dataclass(eq=False)
 class Subscriber:
-    """One WebSocket client of ``/v1/events``."""
+    """One WebSocket client of ``/v1/events``; ``token``: the pairing token it gave."""
 
     client: Client
     auto_read: bool
+    token: str = ""
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
+    closing: bool = False
+
+
+#: The message type, never sent, that tells a socket's sender to close it with ``code``.
+CLOSE = "sscard.close"
 
 
 class EventHub:
@@ -210,10 +216,24 @@ class EventHub:
             task.add_done_callback(self.service.tasks.discard)
 
     def send(self, sub: Subscriber, message: dict[str, Any]) -> None:
+        if sub.closing:
+            return
         try:
             sub.queue.put_nowait(message)
-        except asyncio.QueueFull:  # a page that stopped reading: drop it, never block others
-            self.subscribers.discard(sub)
+        except asyncio.QueueFull:
+            # A page that stopped reading: never block the others, and never leave it
+            # open but deaf (an answer it waits for would be lost): close it, 1013 "try
+            # again later"; the page reconnects and gets a fresh hello.
+            self.close(sub, 1013)
+
+    def close(self, sub: Subscriber, code: int) -> None:
+        """Close ``sub``'s socket once what is queued for it is sent (nothing after)."""
+        self.subscribers.discard(sub)
+        if sub.queue.full():
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+        sub.queue.put_nowait({"type": CLOSE, "code": code})
+        sub.closing = True
 
 
 # =========================================================================== reader workers
@@ -356,13 +376,14 @@ class ReaderService:
         self._audit: AuditLog | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the service's, while it runs
 
     # -- lifecycle ------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         self.open()
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
 
         def publish(event: CardEvent) -> None:
             with contextlib.suppress(RuntimeError):  # loop closed during shutdown
@@ -482,9 +503,12 @@ class ReaderService:
         return slot
 
     def _leave(self, reader: str, slot: ReaderSlot) -> None:
-        """A request is done with ``slot`` (served, busy or timed out waiting)."""
+        """A request is done with ``slot`` (served, busy or timed out waiting). An unused
+        slot goes when its reader is gone, or unknown to the events (a reader unplugged
+        while the request was still looking it up had its reader-gone before the slot)."""
         slot.users -= 1
-        if slot.gone and slot.users == 0 and self._slots.get(reader) is slot:
+        gone = slot.gone or reader not in self.hub.readers
+        if gone and slot.users == 0 and self._slots.get(reader) is slot:
             del self._slots[reader]
             slot.worker.stop()
 
@@ -494,6 +518,8 @@ class ReaderService:
         if slot is None:
             return
         slot.gone = kind == "reader-gone"
+        if slot.gone:
+            self._pin_at.pop(reader, None)
         if slot.gone and slot.users == 0:
             del self._slots[reader]
             slot.worker.stop()
@@ -553,7 +579,11 @@ class ReaderService:
 
         # The worker releases the lock when ``work`` has ended, not when this request
         # stops waiting: a timed-out operation keeps the reader until its thread is done.
-        future = slot.worker.submit(asyncio.get_running_loop(), work, release)
+        try:
+            future = slot.worker.submit(asyncio.get_running_loop(), work, release)
+        except BaseException:  # no thread (RuntimeError "can't start new thread"): free it
+            release()
+            raise
         self.stats["card_ops"] += 1
         try:
             async with asyncio.timeout(self.config.op_timeout_s):
@@ -827,24 +857,34 @@ def build_app(service: ReaderService) -> Guard:
             service.hub.send(sub, {"type": "read", "id": None, **error_body(bad)})
             return
         try:
+            # A paired socket's token is checked on every read, as an HTTP call's is: it
+            # expires (12 h) or dies with a restart while the page stays open.
+            if config.pairing and not service.pairing.check(sub.token, sub.client.origin):
+                raise TokenRefused()
             if not service.bucket.take(sub.client.key):
                 raise RateLimited()
             outcome = await audited("card_read", sub.client, lambda: read_card(message, sub.client))
             reply = {"type": "read", "id": rid, **outcome.body}
         except Exception as exc:
-            if not isinstance(exc, SscardError):
+            if isinstance(exc, (TokenRefused, RateLimited)):
+                service.refused({"method": "WS", "path": "/v1/events read"}, sub.client.origin, exc)
+            elif not isinstance(exc, SscardError):
                 log.exception("unexpected error")  # no request data in the record
             reply = {"type": "read", "id": rid, **error_body(exc)}
         service.hub.send(sub, reply)
+        if reply["code"] == TokenRefused.code:
+            service.hub.close(sub, 4401)  # as at the handshake: the page pairs again
 
     async def events(websocket: WebSocket) -> None:
         client = _client(websocket)
         await websocket.accept()
+        token = ""
         if config.pairing:
             try:
                 first = await asyncio.wait_for(websocket.receive_json(), 5.0)
-                token = first.get("token") if isinstance(first, dict) else None
-                ok = isinstance(token, str) and service.pairing.check(token, client.origin)
+                given = first.get("token") if isinstance(first, dict) else None
+                token = given if isinstance(given, str) else ""
+                ok = service.pairing.check(token, client.origin)
             except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
                 ok = False
             if not ok:
@@ -852,7 +892,7 @@ def build_app(service: ReaderService) -> Guard:
                     await websocket.send_json({"type": "error", **error_body(TokenRefused())})
                     await websocket.close(4401)
                 return
-        sub = Subscriber(client, websocket.query_params.get("auto_read") == "1")
+        sub = Subscriber(client, websocket.query_params.get("auto_read") == "1", token)
         service.hub.subscribers.add(sub)
         await websocket.send_json(
             {
@@ -867,8 +907,9 @@ def build_app(service: ReaderService) -> Guard:
         )
 
         async def pump() -> None:
-            while True:
-                await websocket.send_json(await sub.queue.get())
+            while (message := await sub.queue.get())["type"] != CLOSE:
+                await websocket.send_json(message)
+            await websocket.close(message["code"])
 
         sender = asyncio.create_task(pump())
         reads: set[asyncio.Task[None]] = set()
