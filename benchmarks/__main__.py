@@ -2,8 +2,8 @@
 
 ``python -m benchmarks [SUITE ...]``: each suite runs in its own Python process, so what
 one leaves behind (Spark's JVM gateway, DuckDB's and SQLite's threads, imports, a warm
-heap) cannot slow the next: the serve suite's 1.3x read ratio measured 1.41 after the
-clearing suite in one process and 1.17-1.29 alone.
+heap) cannot be what slows the next; the timing-sensitive suites (serve, transit) then
+measure the same thing whether they run alone or in the whole bench.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from sscard.simulators.profile import new_card
 
 ORIGIN = "http://127.0.0.1:8080"
 READS = 100  # per round
+SLOW_READS = 12  # per round, with the card at contact-card speed (~60 ms a read)
 ROUNDS = 3
 WARMUP = 5
 INSERTS = 8
@@ -59,9 +60,12 @@ class Bench:
     label: str
     backend: Backend
     reader: str
-    insert: Callable[[], None]
+    put: Callable[[Any], None]  # a card into the reader
     eject: Callable[[], None]
     wait_present: Callable[[bool], None]
+
+    def insert(self, card: Any = None) -> None:
+        self.put(_card() if card is None else card)
 
 
 def _card() -> Any:
@@ -82,7 +86,7 @@ def _bench() -> Iterator[Bench]:
             f"in-process sim ({'; '.join(reasons)})",
             sim,
             "bench slot 00",
-            lambda: sim.insert("bench slot 00", _card()),
+            lambda card: sim.insert("bench slot 00", card),
             lambda: sim.eject("bench slot 00"),
             lambda present: None,
         )
@@ -104,7 +108,7 @@ def _bench() -> Iterator[Bench]:
                 "pcscd",
                 PcscBackend(ignore=[daemon.reader_names[1]]),
                 name,
-                lambda: bridge.insert(_card()),
+                bridge.insert,
                 bridge.eject,
                 wait,
             )
@@ -169,7 +173,7 @@ def _in_process(bench: Bench, config: ServeConfig) -> Callable[[], None]:
     return read
 
 
-def _interleaved(paths: list[Callable[[], float | None]]) -> list[float]:
+def _interleaved(paths: list[Callable[[], float | None]], reads: int = READS) -> list[float]:
     """Medians (ms) of ``paths`` run in turn A B C C B A ... after a warm-up, so drift and
     order hit all alike (a path that returns a time, measured where it ran, in ms, is
     taken at its word: a page's own clock); ``ROUNDS`` rounds, and the round whose ratio of the second path
@@ -182,7 +186,7 @@ def _interleaved(paths: list[Callable[[], float | None]]) -> list[float]:
     for _ in range(ROUNDS):
         times: list[list[float]] = [[] for _ in paths]
         order = list(zip(paths, times, strict=True))
-        for i in range(READS):
+        for i in range(reads):
             for fn, out in order if i % 2 == 0 else order[::-1]:
                 t0 = time.perf_counter()
                 took = fn()
@@ -225,6 +229,62 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
         row("  the same, Python's http.client as the client", "ms", remote_stdlib,
             "same read in-process", local),
         row("HTTP round trip alone (GET /v1/version)", "ms", bare),
+    ]  # fmt: skip
+
+
+class ContactSpeedCard:
+    """The simulated card answering at a contact card's speed: every exchange takes its
+    bytes on the wire (command + response, 12 etu per character: ISO 7816-3 frame and
+    guard time) at ``bps`` plus ``processing_s`` in the chip. 115,200 bit/s is a common
+    negotiated rate (the ISO default is 9,600); 1 ms is a file read's processing, less
+    than the chip's cryptography takes (sscard choice: informative, not a spec figure)."""
+
+    def __init__(self, card: Any, bps: int = 115_200, processing_s: float = 0.001) -> None:
+        self.card, self.bps, self.processing_s = card, bps, processing_s
+
+    @property
+    def atr(self) -> bytes:
+        return bytes(self.card.atr)
+
+    def power_on(self) -> bytes:
+        return bytes(self.card.power_on())
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> bytes:
+        return bytes(self.card.reset())
+
+    def execute(self, apdu: bytes) -> bytes:
+        response = bytes(self.card.execute(apdu))
+        time.sleep((len(apdu) + len(response)) * 12 / self.bps + self.processing_s)
+        return response
+
+
+def _contact_speed_rows(bench: Bench, config: ServeConfig) -> list[dict[str, Any]]:
+    """The read ratio with the card at contact-card speed: what a desk with a real reader
+    sees of the service's fixed cost."""
+    bench.eject()
+    bench.wait_present(False)
+    bench.insert(ContactSpeedCard(_card()))
+    bench.wait_present(True)
+    headers = {"Origin": ORIGIN, "X-SSCard-Request": "1", "Content-Type": "application/json"}
+    request = json.dumps({"reader": bench.reader}).encode()
+    with ServiceThread(ReaderService(config, bench.backend)) as service:
+        wire = WireClient(service.port)
+
+        def over_http() -> None:
+            if wire.call("POST", "/v1/card/read", headers, request)["code"] != 0:
+                raise RuntimeError("benchmark read failed")
+
+        try:
+            local, remote = _interleaved([_in_process(bench, config), over_http], SLOW_READS)
+        finally:
+            wire.close()
+    bench.eject()
+    return [
+        row(f"card read over HTTP, card at 115,200 bit/s ({bench.label})", "ms", remote,
+            "same read in-process", local, "informative"),
     ]  # fmt: skip
 
 
@@ -416,7 +476,7 @@ def run() -> list[dict[str, Any]]:
             rows += _event_rows(bench, service)
         rows += _concurrency_rows(bench, config)
         rows += _browser_rows(bench, config)
-        bench.eject()
+        rows += _contact_speed_rows(bench, config)
         return rows
 
 
