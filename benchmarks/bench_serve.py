@@ -23,6 +23,7 @@ names say so):
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -196,6 +197,75 @@ def _interleaved(paths: list[Callable[[], float | None]], reads: int = READS) ->
     return rounds[len(rounds) // 2]
 
 
+@contextmanager
+def _bare_server(bench: Bench, config: ServeConfig, audit_db: Path) -> Iterator[int]:
+    """The floor of any HTTP service around this read: one thread per connection parses
+    the request (httptools), runs the same read and writes the same masked answer and the
+    same audit row itself, in one send: no asyncio, no hand-off between threads, no guard,
+    no routing. The port is yielded. What ``sscard serve`` costs beyond this is its own."""
+    import httptools
+
+    from sscard.services.audit import AuditLog
+
+    keys = ops.Keys(config)
+    log = AuditLog(audit_db, synchronous="NORMAL")
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    class Request:
+        def __init__(self) -> None:
+            self.body, self.done = b"", False
+
+        def on_body(self, body: bytes) -> None:
+            self.body += body
+
+        def on_message_complete(self) -> None:
+            self.done = True
+
+    def connection(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while True:
+                request = Request()
+                parser = httptools.HttpRequestParser(request)
+                while not request.done:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    parser.feed_data(data)
+                reader = json.loads(request.body)["reader"]
+                with keys.provider() as provider:
+                    card = bench.backend.open(reader)
+                    try:
+                        outcome = ops.card_body(
+                            ops.read_raw(card, provider, config), config, full=False
+                        )
+                    finally:
+                        card.close()
+                subject = outcome.subject
+                log.record(
+                    terminal_id=config.terminal_id, scenario="serve.card_read",
+                    result=outcome.result, reasons=["origin:bench", "data:masked", "code:0"],
+                    name=subject.name if subject else None, ssn=subject.ssn if subject else None,
+                    card_id_code=subject.card_id_code if subject else None,
+                )  # fmt: skip
+                body = json.dumps(outcome.body, ensure_ascii=False).encode()
+                head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                conn.sendall(head + b"content-length: %d\r\n\r\n" % len(body) + body)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # closed at the end
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=connection, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        listener.close()
+        log.close()
+
+
 def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> list[dict[str, Any]]:
     headers = {"Origin": ORIGIN, "X-SSCard-Request": "1", "Content-Type": "application/json"}
     request = json.dumps({"reader": bench.reader}).encode()
@@ -216,16 +286,30 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
     def version() -> None:  # the HTTP round trip alone: guard, route, JSON, no card
         check(wire.call("GET", "/v1/version", headers))
 
-    try:
-        local, remote, remote_stdlib, bare = _interleaved(
-            [_in_process(bench, config), over_http, over_http_client, version]
-        )
-    finally:
-        wire.close()
-        stdlib.close()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _bare_server(bench, config, Path(tmp) / "audit.sqlite3") as port,
+    ):
+        floor_client = WireClient(port)
+
+        def over_bare_http() -> None:
+            check(floor_client.call("POST", "/", {"Content-Type": "application/json"}, request))
+
+        try:
+            local, remote, floor, remote_stdlib, bare = _interleaved(
+                [_in_process(bench, config), over_http, over_bare_http, over_http_client,
+                 version]
+            )  # fmt: skip
+        finally:
+            wire.close()
+            stdlib.close()
+            floor_client.close()
     return [
         row(f"card read over HTTP, minimal client ({bench.label})", "ms", remote,
             "same read in-process", local, "<= 1.3x"),
+        row("  the same read behind a bare threaded HTTP server (the floor)", "ms", floor,
+            "same read in-process", local),
+        row("  sscard serve vs that floor", "ms", remote, "bare threaded server", floor),
         row("  the same, Python's http.client as the client", "ms", remote_stdlib,
             "same read in-process", local),
         row("HTTP round trip alone (GET /v1/version)", "ms", bare),
