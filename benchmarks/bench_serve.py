@@ -40,6 +40,7 @@ from typing import Any
 from benchmarks.timing import row
 from sscard.serve import ReaderService, ServeConfig, ServiceThread, SimBackend, ops
 from sscard.serve.backend import Backend
+from sscard.simulators.base import CardWrapper
 from sscard.simulators.card import build_card
 from sscard.simulators.pcscd import PrivatePcscd, free_channel, why_not_private
 from sscard.simulators.profile import new_card
@@ -316,7 +317,7 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
     ]  # fmt: skip
 
 
-class ContactSpeedCard:
+class ContactSpeedCard(CardWrapper):
     """The simulated card answering at a contact card's speed: every exchange takes its
     bytes on the wire (command + response, 12 etu per character: ISO 7816-3 frame and
     guard time) at ``bps`` plus ``processing_s`` in the chip. 115,200 bit/s is a common
@@ -324,23 +325,11 @@ class ContactSpeedCard:
     than the chip's cryptography takes (sscard choice: informative, not a spec figure)."""
 
     def __init__(self, card: Any, bps: int = 115_200, processing_s: float = 0.001) -> None:
-        self.card, self.bps, self.processing_s = card, bps, processing_s
-
-    @property
-    def atr(self) -> bytes:
-        return bytes(self.card.atr)
-
-    def power_on(self) -> bytes:
-        return bytes(self.card.power_on())
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return bytes(self.card.reset())
+        super().__init__(card)
+        self.bps, self.processing_s = bps, processing_s
 
     def execute(self, apdu: bytes) -> bytes:
-        response = bytes(self.card.execute(apdu))
+        response = super().execute(apdu)
         time.sleep((len(apdu) + len(response)) * 12 / self.bps + self.processing_s)
         return response
 

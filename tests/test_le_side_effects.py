@@ -35,6 +35,7 @@ from sscard.cards.ids import TxnType
 from sscard.cards.purse import DebitData, SamPurchaseInitData, TripRecord
 from sscard.crypto.ssse import sm_mac
 from sscard.services.journal import TapState
+from sscard.simulators.base import CardWrapper
 from sscard.simulators.cos import (
     FREE,
     Applet,
@@ -262,21 +263,11 @@ BUILDERS: dict[str, Callable[[bool], Case]] = {
 }
 
 
-class Legacy:
+class Legacy(CardWrapper):
     """A card OS that commits first and judges Le after (the card that once charged twice): the
     command runs with the exact Le, then a wrong Le turns its 9000 into 6Cxx."""
 
-    def __init__(self, card: CardOS) -> None:
-        self.card, self.atr = card, card.atr
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
+    card: CardOS
 
     def execute(self, apdu: bytes) -> bytes:
         cmd = Command.parse(apdu)
@@ -406,21 +397,13 @@ def test_connection_resends_a_read_but_never_a_debit() -> None:
 # --------------------------------------------------------------------------- the terminals
 
 
-class LeRewriter:
+class LeRewriter(CardWrapper):
     """Rewrites the Le of one INS on its way to the card (a reader or middleware that
     botches Le), around a fixed or a legacy card."""
 
     def __init__(self, card: Any, ins: int, le: int | None) -> None:
-        self.card, self.ins, self.le, self.atr = card, ins, le, card.atr
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
+        super().__init__(card)
+        self.ins, self.le = ins, le
 
     def execute(self, apdu: bytes) -> bytes:
         if len(apdu) > 4 and apdu[1] == self.ins and apdu[0] == 0x80:

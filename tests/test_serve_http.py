@@ -31,6 +31,7 @@ from websockets.sync.client import connect
 from sscard.errors import ConfigError
 from sscard.serve import ReaderService, ServeConfig, ServiceThread, SimBackend, normalize_origin
 from sscard.serve.errors import TokenRefused
+from sscard.simulators.base import CardWrapper
 from sscard.simulators.card import build_card
 from sscard.simulators.ecard_issuer import EcardIssuer, IssuerKey, write_trust_store
 from sscard.simulators.faults import TearPoint, ins_is
@@ -43,28 +44,16 @@ READER = "sim reader 00"
 OTHER = "sim reader 01"
 
 
-class SlowCard:
+class SlowCard(CardWrapper):
     """A simulated card whose every APDU takes ``delay`` seconds (a slow contact reader)."""
 
     def __init__(self, card: Any, delay: float) -> None:
-        self.card, self.delay = card, delay
-
-    @property
-    def atr(self) -> bytes:
-        return bytes(self.card.atr)
-
-    def power_on(self) -> bytes:
-        return bytes(self.card.power_on())
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return bytes(self.card.reset())
+        super().__init__(card)
+        self.delay = delay
 
     def execute(self, apdu: bytes) -> bytes:
         time.sleep(self.delay)
-        return bytes(self.card.execute(apdu))
+        return super().execute(apdu)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 from sscard.serve import ReaderService, ServeConfig, ServiceThread, SimBackend
 from sscard.serve.app import ReaderWorker
 from sscard.serve.backend import ReaderInfo
+from sscard.simulators.base import CardWrapper
 from sscard.simulators.card import build_card
 from sscard.simulators.profile import new_card
 
@@ -79,26 +80,14 @@ def test_submissions_racing_the_idle_exit_are_never_lost() -> None:
 # =========================================================================== reader slots
 
 
-class CountingCard:
+class CountingCard(CardWrapper):
     """A simulated card that notes how many commands run on it at once (must stay 1)."""
 
     def __init__(self, card: Any, delay: float) -> None:
-        self.card, self.delay = card, delay
+        super().__init__(card)
+        self.delay = delay
         self.active = self.most = 0
         self._lock = threading.Lock()
-
-    @property
-    def atr(self) -> bytes:
-        return bytes(self.card.atr)
-
-    def power_on(self) -> bytes:
-        return bytes(self.card.power_on())
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return bytes(self.card.reset())
 
     def execute(self, apdu: bytes) -> bytes:
         with self._lock:
@@ -106,7 +95,7 @@ class CountingCard:
             self.most = max(self.most, self.active)
         try:
             time.sleep(self.delay)
-            return bytes(self.card.execute(apdu))
+            return super().execute(apdu)
         finally:
             with self._lock:
                 self.active -= 1

@@ -26,7 +26,7 @@ from sscard.cards.ids import (
 from sscard.cards.purse import CompositeRecord, Ef0017
 from sscard.crypto import purse as pc
 from sscard.services.journal import TapState
-from sscard.simulators.base import SimulatedCard
+from sscard.simulators.base import CardWrapper, SimulatedCard
 from sscard.simulators.card import build_card, load_card
 from sscard.simulators.cos import CardOS
 from sscard.simulators.faults import CardTorn, TearPoint, ins_is
@@ -79,24 +79,16 @@ def metro_1a(conn: Connection) -> bytes:
     return raw_record(conn, "00 B2 01 D4 00")
 
 
-class Recorder:
+class Recorder(CardWrapper):
     """Passes APDUs to the simulated card and keeps every command sent."""
 
     def __init__(self, card: SimulatedCard) -> None:
-        self.card, self.atr, self.sent = card, card.atr, list[bytes]()
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
+        super().__init__(card)
+        self.sent: list[bytes] = []
 
     def execute(self, apdu: bytes) -> bytes:
         self.sent.append(apdu)
-        return self.card.execute(apdu)
+        return super().execute(apdu)
 
 
 def local_card(rig: Rig, province: str = "shanghai") -> CardProfile:

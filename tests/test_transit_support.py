@@ -16,7 +16,7 @@ from sscard.applets.transit import FareTable, Psam, Validator, ValidatorConfig
 from sscard.applets.transit.purse import Purse
 from sscard.cards.ids import Industry
 from sscard.services.journal import Journal, TapState
-from sscard.simulators.base import SimulatedCard
+from sscard.simulators.base import CardWrapper, SimulatedCard
 from sscard.simulators.card import build_card
 from sscard.simulators.keys import KeySet, default_key_set
 from sscard.simulators.profile import CardProfile, new_card
@@ -111,21 +111,8 @@ def purse_state(conn: Connection) -> tuple[int, list[Any], list[Any]]:
     return p.balance(), p.transactions(), p.trips()
 
 
-class Tampered:
+class Tampered(CardWrapper):
     """A card whose 8054/805A answers carry a wrong MAC2 (a tampered card)."""
-
-    def __init__(self, card: SimulatedCard) -> None:
-        self.card = card
-        self.atr = card.atr
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
 
     def execute(self, apdu: bytes) -> bytes:
         answer = self.card.execute(apdu)

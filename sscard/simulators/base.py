@@ -9,7 +9,33 @@ from __future__ import annotations
 
 from sscard.card_interface import CardNotPowered, CardTorn, SimulatedCard
 
-__all__ = ["CardNotPowered", "CardTorn", "EchoCard", "SimulatedCard"]
+__all__ = ["CardNotPowered", "CardTorn", "CardWrapper", "EchoCard", "SimulatedCard"]
+
+
+class CardWrapper:
+    """A simulated card that passes everything to ``card``: the base of a card standing
+    between a terminal and another card (a slow reader, a card at contact speed, a tampered
+    answer, a recorder, middleware that rewrites Le). Subclasses override :meth:`execute`
+    and call ``super().execute`` (or ``self.card.execute``) for the inner card's answer."""
+
+    def __init__(self, card: SimulatedCard) -> None:
+        self.card = card
+
+    @property
+    def atr(self) -> bytes:
+        return bytes(self.card.atr)
+
+    def power_on(self) -> bytes:
+        return bytes(self.card.power_on())
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> bytes:
+        return bytes(self.card.reset())
+
+    def execute(self, apdu: bytes) -> bytes:
+        return bytes(self.card.execute(apdu))
 
 
 class EchoCard:
