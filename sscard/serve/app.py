@@ -227,7 +227,8 @@ class EventHub:
             self.close(sub, 1013)
 
     def close(self, sub: Subscriber, code: int) -> None:
-        """Close ``sub``'s socket once what is queued for it is sent (nothing after)."""
+        """Close ``sub``'s socket after what is queued for it (all of it, unless the queue
+        is full: then it is dropped, the page reconnects); nothing is queued after."""
         self.subscribers.discard(sub)
         if sub.queue.full():
             while not sub.queue.empty():
@@ -410,6 +411,7 @@ class ReaderService:
                 slot.worker.stop()
             self._slots.clear()
             self.close()
+            self.loop = None
 
     def _watch(self, publish: Callable[[CardEvent], None]) -> None:
         try:
@@ -507,20 +509,22 @@ class ReaderService:
         slot goes when its reader is gone, or unknown to the events (a reader unplugged
         while the request was still looking it up had its reader-gone before the slot)."""
         slot.users -= 1
-        gone = slot.gone or reader not in self.hub.readers
-        if gone and slot.users == 0 and self._slots.get(reader) is slot:
-            del self._slots[reader]
-            slot.worker.stop()
+        if slot.gone or reader not in self.hub.readers:
+            self._drop_unused(reader, slot)
 
     def reader_event(self, kind: str, reader: str) -> None:
         """From the event hub: a reader unplugged (drop its slot once unused) or back."""
-        slot = self._slots.get(reader)
-        if slot is None:
-            return
-        slot.gone = kind == "reader-gone"
-        if slot.gone:
+        if kind == "reader-gone":
             self._pin_at.pop(reader, None)
-        if slot.gone and slot.users == 0:
+        slot = self._slots.get(reader)
+        if slot is not None:
+            slot.gone = kind == "reader-gone"
+            if slot.gone:
+                self._drop_unused(reader, slot)
+
+    def _drop_unused(self, reader: str, slot: ReaderSlot) -> None:
+        """Drop ``slot`` and stop its thread if no request holds or waits for it."""
+        if slot.users == 0 and self._slots.get(reader) is slot:
             del self._slots[reader]
             slot.worker.stop()
 
