@@ -2,8 +2,8 @@
 
 ``python -m benchmarks [SUITE ...]``: each suite runs in its own Python process, so what
 one leaves behind (Spark's JVM gateway, DuckDB's and SQLite's threads, imports, a warm
-heap) cannot be what slows the next; the timing-sensitive suites (serve, transit) then
-measure the same thing whether they run alone or in the whole bench.
+heap) cannot slow the next. Hygiene, not a measured cure: the serve ratio was as noisy
+alone as after the clearing suite.
 """
 
 from __future__ import annotations
