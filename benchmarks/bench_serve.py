@@ -205,8 +205,11 @@ def _interleaved(paths: list[Callable[[], float | None]], reads: int = READS) ->
     order hit all alike (a path that returns a time, measured where it ran, in ms, is
     taken at its word: a page's own clock); ``ROUNDS`` rounds, and the round whose
     ratio of the second path to the first is the median one is returned, so a burst of
-    load on this shared 2-core host skews one round, not the result (load lasting the
-    whole run still shows: the serve ratio moved 1.17-1.41 over one day, code unchanged)."""
+    load on this shared 2-core host skews one round, not the result. Load lasting the
+    whole run still shows (the serve ratio moved 1.12-1.41 over two days, code
+    unchanged; the same in-process read took 5-29 ms in 2-second windows of one minute
+    while the hypervisor stole 17-29% of the CPU): ``python -m benchmarks`` prints the
+    stolen share beside each suite."""
     for _ in range(WARMUP):  # imports, caches, pcscd's and SQLite's pages
         for fn in paths:
             fn()

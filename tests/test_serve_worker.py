@@ -56,6 +56,10 @@ def test_operations_run_in_order_and_an_idle_worker_ends_and_restarts() -> None:
         assert worker.alive and len(threads) == 2  # a fresh thread took it
         assert not lock.locked()  # released by the worker when the operation ended
         worker.stop()
+        deadline = time.monotonic() + 5
+        while worker.alive and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert not worker.alive  # stopped: the thread ended and says so
 
     asyncio.run(scenario())
 

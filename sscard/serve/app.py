@@ -325,6 +325,9 @@ class ReaderWorker:
             with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
                 loop.call_soon_threadsafe(_settle, future, release, result, error)
             del item, fn, result, error  # no reference to the card data while idle
+        with self._mutex:  # stopped: ``alive`` says so once the thread has ended
+            if self._thread is threading.current_thread():
+                self._thread = None
 
 
 @dataclass(eq=False)
