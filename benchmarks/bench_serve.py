@@ -7,9 +7,10 @@ names say so):
 * card read over HTTP (``POST /v1/card/read`` from a minimal keep-alive client,
   :class:`WireClient`: guard, JSON, reader thread, reader lock, masked audit row) vs the
   same read in-process (open the reader, ``ops.read_raw``, close; what the service runs
-  per request), measured in alternating rounds (A B C C B A ...) after a warm-up,
-  medians; target: at most 1.3x through pcscd. The same read with Python's
-  ``http.client`` as the client is shown beside it: the client's own cost;
+  per request), measured in alternating rounds (A B C C B A ...) after a warm-up:
+  medians, and the paired ratio (:meth:`Samples.over`); target: at most 1.3x through
+  pcscd. The same read with Python's ``http.client`` as the client is shown beside it:
+  the client's own cost;
 * from a page in Debian's Chromium (the real counterpart; skipped without chromium or
   playwright): the read by fetch and on the open events socket, and ``GET /v1/version``
   by fetch, the browser's own floor;
@@ -200,31 +201,53 @@ def _post_read(bench: Bench, port: int) -> tuple[WireClient, Callable[[], None]]
     return wire, post
 
 
-def _interleaved(paths: list[Callable[[], float | None]], reads: int = READS) -> list[float]:
-    """Medians (ms) of ``paths`` run in turn A B C C B A ... after a warm-up, so drift and
+@dataclass
+class Samples:
+    """One path's times (ms) in one round, in the order taken."""
+
+    ms: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ms)
+
+    def over(self, base: Samples) -> float:
+        """The paired ratio: the median of this path's time over ``base``'s, iteration by
+        iteration. The two were taken within milliseconds of each other, so a host that
+        runs at a fifth of its speed for a few seconds (seen here: the same in-process
+        read took 5-29 ms in 2-second windows of one minute) slows both alike and the
+        ratio stays; a ratio of the two medians does not (1.00-1.29 in three runs of the
+        same code on such a host, against 1.12-1.20 paired)."""
+        return statistics.median(a / b for a, b in zip(self.ms, base.ms, strict=True))
+
+
+def _interleaved(paths: list[Callable[[], float | None]], reads: int = READS) -> list[Samples]:
+    """The times of ``paths`` run in turn A B C C B A ... after a warm-up, so drift and
     order hit all alike (a path that returns a time, measured where it ran, in ms, is
-    taken at its word: a page's own clock); ``ROUNDS`` rounds, and the round whose
+    taken at its word: a page's own clock); ``ROUNDS`` rounds, and the round whose paired
     ratio of the second path to the first is the median one is returned, so a burst of
-    load on this shared 2-core host skews one round, not the result. Load lasting the
-    whole run still shows (the serve ratio moved 1.12-1.41 over two days, code
-    unchanged; the same in-process read took 5-29 ms in 2-second windows of one minute
-    while the hypervisor stole 17-29% of the CPU): ``python -m benchmarks`` prints the
-    stolen share beside each suite."""
+    load on this shared 2-core host skews one round, not the result. ``python -m
+    benchmarks`` prints beside each suite the share of CPU the hypervisor stole."""
     for _ in range(WARMUP):  # imports, caches, pcscd's and SQLite's pages
         for fn in paths:
             fn()
-    rounds: list[list[float]] = []
+    rounds: list[list[Samples]] = []
     for _ in range(ROUNDS):
-        times: list[list[float]] = [[] for _ in paths]
+        times = [Samples([]) for _ in paths]
         order = list(zip(paths, times, strict=True))
         for i in range(reads):
             for fn, out in order if i % 2 == 0 else order[::-1]:
                 t0 = time.perf_counter()
                 took = fn()
-                out.append((time.perf_counter() - t0) * 1000 if took is None else took)
-        rounds.append([statistics.median(t) for t in times])
-    rounds.sort(key=lambda medians: medians[1] / medians[0])
+                out.ms.append((time.perf_counter() - t0) * 1000 if took is None else took)
+        rounds.append(times)
+    rounds.sort(key=lambda samples: samples[1].over(samples[0]))
     return rounds[len(rounds) // 2]
+
+
+def _vs(name: str, value: Samples, base_name: str, base: Samples, target: str = "") -> Any:
+    """A row of ``value`` against ``base``: their medians and their paired ratio."""
+    return row(name, "ms", value.median, base_name, base.median, target, value.over(base))
 
 
 @contextmanager
@@ -324,14 +347,14 @@ def _read_rows(bench: Bench, service: ServiceThread, config: ServeConfig) -> lis
             stdlib.close()
             floor_client.close()
     return [
-        row(f"card read over HTTP, minimal client ({bench.label})", "ms", remote,
+        _vs(f"card read over HTTP, minimal client ({bench.label})", remote,
             "same read in-process", local, "<= 1.3x"),
-        row("  the same read behind a bare threaded HTTP server (the floor)", "ms", floor,
+        _vs("  the same read behind a bare threaded HTTP server (the floor)", floor,
             "same read in-process", local),
-        row("  sscard serve vs that floor", "ms", remote, "bare threaded server", floor),
-        row("  the same, Python's http.client as the client", "ms", remote_stdlib,
+        _vs("  sscard serve vs that floor", remote, "bare threaded server", floor),
+        _vs("  the same, Python's http.client as the client", remote_stdlib,
             "same read in-process", local),
-        row("HTTP round trip alone (GET /v1/version)", "ms", bare),
+        row("HTTP round trip alone (GET /v1/version)", "ms", bare.median),
     ]  # fmt: skip
 
 
@@ -367,7 +390,7 @@ def _contact_speed_rows(bench: Bench, config: ServeConfig) -> list[dict[str, Any
             wire.close()
     bench.eject()
     return [
-        row(f"card read over HTTP, card at 115,200 bit/s ({bench.label})", "ms", remote,
+        _vs(f"card read over HTTP, card at 115,200 bit/s ({bench.label})", remote,
             "same read in-process", local, "informative"),
     ]  # fmt: skip
 
@@ -459,10 +482,10 @@ def _browser_rows(bench: Bench, config: ServeConfig) -> list[dict[str, Any]]:
                     browser.close()
             site.shutdown()
     return [
-        row("card read from a Chromium page: fetch", "ms", fetch, "same read in-process", local),
-        row("card read from a Chromium page: events socket", "ms", sock,
-            "same read in-process", local),
-        row("GET /v1/version from a Chromium page (the browser's fetch)", "ms", version),
+        _vs("card read from a Chromium page: fetch", fetch, "same read in-process", local),
+        _vs("card read from a Chromium page: events socket", sock, "same read in-process",
+            local),
+        row("GET /v1/version from a Chromium page (the browser's fetch)", "ms", version.median),
     ]  # fmt: skip
 
 

@@ -57,9 +57,12 @@ def row(
     baseline_name: str | None = None,
     baseline_value: float | None = None,
     target: str = "",
+    ratio: float | None = None,
 ) -> dict[str, Any]:
-    """One result row; ratio = value / baseline_value."""
-    ratio = value / baseline_value if baseline_value else None
+    """One result row; ratio = value / baseline_value unless given (a paired ratio:
+    the median of per-iteration ratios, see ``bench_serve.Samples.over``)."""
+    if ratio is None:
+        ratio = value / baseline_value if baseline_value else None
     return {
         "name": name,
         "unit": unit,
