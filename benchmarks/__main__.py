@@ -66,7 +66,9 @@ def _suite(short: str) -> dict[str, Any] | None:
 def _host_line(short: str, host: dict[str, Any]) -> str:
     steal = host.get("steal")
     stolen = "not counted" if steal is None else f"{steal:.0%}"
-    awake = "held awake" if host.get("cpus_awake") else "free to idle (not root)"
+    awake = (
+        "held awake" if host.get("cpus_awake") else "free to idle (/dev/cpu_dma_latency: no access)"
+    )
     return f"{short}: CPU stolen by the hypervisor {stolen}, CPUs {awake}"
 
 
