@@ -217,7 +217,7 @@ class Samples:
         runs at a fifth of its speed for a few seconds (seen here: the same in-process
         read took 5-29 ms in 2-second windows of one minute) slows both alike and the
         ratio stays; a ratio of the two medians does not (1.00-1.29 in three runs of the
-        same code on such a host, against 1.12-1.20 paired)."""
+        same code on such a host)."""
         return statistics.median(a / b for a, b in zip(self.ms, base.ms, strict=True))
 
 
@@ -245,7 +245,9 @@ def _interleaved(paths: list[Callable[[], float | None]], reads: int = READS) ->
     return rounds[len(rounds) // 2]
 
 
-def _vs(name: str, value: Samples, base_name: str, base: Samples, target: str = "") -> Any:
+def _vs(
+    name: str, value: Samples, base_name: str, base: Samples, target: str = ""
+) -> dict[str, Any]:
     """A row of ``value`` against ``base``: their medians and their paired ratio."""
     return row(name, "ms", value.median, base_name, base.median, target, value.over(base))
 

@@ -99,7 +99,7 @@ def cpus_awake() -> Iterator[bool]:
 
 class Steal:
     """The share of CPU time the hypervisor gave to other guests (``/proc/stat``'s steal
-    column) between ``start()`` and ``share()``: a benchmark taken while a neighbour
+    column) between making this object and ``share()``: a benchmark taken while a neighbour
     had the host's cores says so next to its numbers. None where the kernel does not
     count it."""
 

@@ -46,20 +46,14 @@ def test_operations_run_in_order_and_an_idle_worker_ends_and_restarts() -> None:
         assert results == [i * i for i in range(20)] and seen == list(range(20))
         assert len(threads) == 1 and worker.alive
 
-        deadline = time.monotonic() + 5
-        while worker.alive and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert not worker.alive  # ended after idle_s without work
+        assert wait_until(lambda: not worker.alive)  # ended after idle_s without work
 
         await lock.acquire()
         assert await worker.submit(loop, lambda: op(99), lock.release) == 99 * 99
         assert worker.alive and len(threads) == 2  # a fresh thread took it
         assert not lock.locked()  # released by the worker when the operation ended
         worker.stop()
-        deadline = time.monotonic() + 5
-        while worker.alive and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert not worker.alive  # stopped: the thread ended and says so
+        assert wait_until(lambda: not worker.alive)  # stopped: the thread ended, says so
 
     asyncio.run(scenario())
 
